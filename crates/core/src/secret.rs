@@ -1,0 +1,73 @@
+//! A token secret that never prints itself.
+//!
+//! `Debug` and `Display` show only the masked form (`abcd…wxyz`), so a secret that slips into a
+//! log line or an error message leaks nothing usable. Reading the value is explicit:
+//! [`Secret::expose`].
+
+use std::fmt;
+
+/// A secret string (access token, refresh token, key). Redacted in `Debug` and `Display`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The full value. Call only where the value must leave the process (a lease answer to an
+    /// authenticated client, an upstream call, encryption at rest).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The masked form shown everywhere else: the first four and last four characters, or
+    /// only stars for a value too short to show any part of safely.
+    pub fn masked(&self) -> String {
+        mask(&self.0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Masks a secret: `abcd…wxyz` for 12 characters or more, `****` otherwise.
+pub fn mask(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    if chars.len() < 12 {
+        return "****".to_string();
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({})", self.masked())
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_never_show_the_value() {
+        let s = Secret::new("c3f0362b-0000-4997-a9c2-0478702a5fea");
+        assert_eq!(s.to_string(), "c3f0…5fea");
+        assert!(!format!("{s:?}").contains("0000-4997"));
+        assert_eq!(Secret::new("short").masked(), "****");
+    }
+}

@@ -1,0 +1,180 @@
+//! tokenlb-store: durable records behind one async trait.
+//!
+//! The manager talks only to [`Store`]; which backend sits behind it (embedded SQLite by
+//! default, PostgreSQL for cluster mode) is chosen at start-up. Secrets are encrypted at rest
+//! by the backend with the [`crypto::Cipher`] it was opened with: callers hand over and get
+//! back plain [`Secret`]s, and never see ciphertext.
+//!
+//! Every write method is durable when it returns `Ok` (the transaction committed with the
+//! backend's full-sync setting), which is what lets the API acknowledge an add, a remove or a
+//! patch only after it will survive a crash.
+
+pub mod crypto;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use tokenlb_core::{Millis, Secret, TokenId, TokenState};
+pub use tokenlb_core::{Counters as TokenCounters, Limits};
+
+pub use crypto::Cipher;
+
+/// Errors from a store backend. Messages name the file or database, never a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a token with the same value already exists (id {0})")]
+    Duplicate(TokenId),
+    #[error("no token with id {0}")]
+    NotFound(TokenId),
+    #[error("cannot decrypt a stored secret: wrong key or corrupt data ({0})")]
+    Decrypt(String),
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A token as it is kept durably: configuration, current state, and cumulative counters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredToken {
+    pub id: TokenId,
+    pub pool: String,
+    pub name: String,
+    pub secret: Secret,
+    pub refresh_secret: Option<Secret>,
+    pub weight: u32,
+    pub expires_at: Option<Millis>,
+    pub limits: Limits,
+    pub state: TokenState,
+    pub state_reason: Option<String>,
+    /// For `cooling`: when the cooling period ends.
+    pub state_until: Option<Millis>,
+    pub created_at: Millis,
+    pub counters: TokenCounters,
+}
+
+/// A change to a token's configuration or state (admin patch, state change, refresh).
+/// `None` fields are left as they are.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TokenUpdate {
+    pub name: Option<String>,
+    pub pool: Option<String>,
+    pub weight: Option<u32>,
+    pub expires_at: Option<Option<Millis>>,
+    pub limits: Option<Limits>,
+    pub secret: Option<Secret>,
+    pub refresh_secret: Option<Option<Secret>>,
+    pub state: Option<(TokenState, Option<String>, Option<Millis>)>,
+}
+
+/// One row of per-minute counts: requests and failures of a token in one minute.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MinuteCount {
+    pub token_id: TokenId,
+    pub pool: String,
+    /// Minute number: epoch milliseconds / 60 000.
+    pub minute: u64,
+    pub requests: u32,
+    pub failures: u32,
+}
+
+/// What the stats flusher writes at once, in one transaction: counter snapshots (absolute
+/// values, so a repeated write is harmless) and per-minute deltas (added to what is there).
+#[derive(Clone, Debug, Default)]
+pub struct StatsBatch {
+    pub counters: Vec<(TokenId, TokenCounters)>,
+    pub minutes: Vec<MinuteCount>,
+}
+
+/// A state change (DESIGN §2): time, token, from, to, reason, sample error.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EventRecord {
+    /// Assigned by the store on append; 0 before.
+    pub seq: i64,
+    pub at: Millis,
+    pub token_id: TokenId,
+    pub token_name: String,
+    pub pool: String,
+    pub from: Option<TokenState>,
+    pub to: Option<TokenState>,
+    /// Machine-readable kind: `state_change`, `added`, `removed`, `refreshed`, `patched`, …
+    pub kind: String,
+    pub reason: String,
+    pub sample_error: Option<String>,
+}
+
+/// A filter for reading events, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct EventQuery {
+    pub token_id: Option<TokenId>,
+    pub pool: Option<String>,
+    pub since: Option<Millis>,
+    pub before_seq: Option<i64>,
+    pub limit: u32,
+}
+
+/// A filter for reading per-minute counts, summed over the tokens it selects.
+#[derive(Clone, Debug, Default)]
+pub struct MinuteQuery {
+    pub token_id: Option<TokenId>,
+    pub pool: Option<String>,
+    pub since_minute: u64,
+}
+
+/// A pool's stored policy, as JSON the manager owns (the store does not interpret it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredPool {
+    pub name: String,
+    pub policy_json: String,
+}
+
+/// The durable store. One implementation per backend; callers hold `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Where the data lives, for messages (a file path or a redacted URL).
+    fn describe(&self) -> String;
+
+    /// All tokens, secrets decrypted.
+    async fn load_tokens(&self) -> StoreResult<Vec<StoredToken>>;
+
+    /// Inserts tokens in one transaction. Fails with `Duplicate` (and inserts none) when a
+    /// token's secret value is already stored. Durable when it returns.
+    async fn insert_tokens(&self, tokens: &[StoredToken]) -> StoreResult<()>;
+
+    /// Inserts the tokens whose secret is not yet stored and returns the ids of those skipped
+    /// as duplicates (merge by token value, for imports). One transaction; durable on return.
+    async fn merge_tokens(&self, tokens: &[StoredToken]) -> StoreResult<Vec<TokenId>>;
+
+    /// Finds a token's id by its secret value (the backend keeps a keyed hash for this).
+    async fn find_by_secret(&self, secret: &Secret) -> StoreResult<Option<TokenId>>;
+
+    /// Removes a token with its counters and minute rows (events stay). `Ok(false)` if absent.
+    async fn delete_token(&self, id: &TokenId) -> StoreResult<bool>;
+
+    /// Applies an update; `NotFound` if absent. Durable when it returns.
+    async fn update_token(&self, id: &TokenId, update: &TokenUpdate) -> StoreResult<()>;
+
+    /// Writes a stats batch in one transaction.
+    async fn write_stats(&self, batch: &StatsBatch) -> StoreResult<()>;
+
+    /// Appends events and returns them with their sequence numbers.
+    async fn append_events(&self, events: &[EventRecord]) -> StoreResult<Vec<EventRecord>>;
+
+    async fn events(&self, query: &EventQuery) -> StoreResult<Vec<EventRecord>>;
+
+    /// Per-minute totals (summed over the selected tokens), oldest first.
+    async fn minutes(&self, query: &MinuteQuery) -> StoreResult<Vec<(u64, u32, u32)>>;
+
+    /// Deletes minute rows older than `before_minute` and events older than `events_before`.
+    async fn prune(&self, before_minute: u64, events_before: Millis) -> StoreResult<()>;
+
+    async fn load_pools(&self) -> StoreResult<Vec<StoredPool>>;
+    async fn upsert_pool(&self, pool: &StoredPool) -> StoreResult<()>;
+
+    /// Re-encrypts every secret under `new`, in one transaction (for `tokenlb keys rotate`).
+    async fn reencrypt(&self, new: &Cipher) -> StoreResult<usize>;
+
+    /// Checks the store answers (for `/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+}
