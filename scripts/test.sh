@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every test of tokenlb on a fresh machine: starts the services the tests need when they
+# are down, installs the browser-test dependencies (Debian's chromium, the npm packages), then
+# runs the Rust tests (cargo-nextest, plus doctests) and the browser tests.
+#
+#   bash scripts/test.sh            # everything
+#   SKIP_BROWSER=1 bash scripts/test.sh   # Rust tests only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+ensure_services() {
+  if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    log "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  fi
+  if command -v redis-cli >/dev/null && ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    log "starting Redis"
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
+  fi
+}
+
+ensure_nextest() {
+  if ! cargo nextest --version >/dev/null 2>&1; then
+    log "installing cargo-nextest from crates.io"
+    cargo install --locked cargo-nextest
+  fi
+}
+
+ensure_services
+ensure_nextest
+
+log "building"
+cargo build --workspace --all-targets
+
+log "Rust tests (nextest)"
+cargo nextest run --workspace --no-fail-fast
+
+log "doctests"
+cargo test --workspace --doc
+
+if [ "${SKIP_BROWSER:-0}" != 1 ] && [ -x tests/browser/run.sh ]; then
+  log "browser tests (Debian chromium + playwright-core)"
+  TOKENLB_BIN="$PWD/target/debug/tokenlb" tests/browser/run.sh
+fi
