@@ -1,0 +1,257 @@
+//! The manager's configuration: one typed struct, layered and validated once.
+//!
+//! Layers, lowest first: built-in defaults < `tokenlb.toml` < `TOKENLB_*` environment
+//! variables < command-line flags ([`Overrides`]). [`Config::load`] applies them in that order,
+//! fills in the `default` pool and validates the result, so the rest of the manager never sees
+//! an unchecked value. The environment is read through [`EnvSource`], so tests pass a map and
+//! never touch the process environment (the linkerd2-proxy pattern).
+//!
+//! Every table is `deny_unknown_fields`: a typo in the file is an error naming the file, the
+//! line and column, the key and the reason, not a silently ignored setting. Secrets (admin
+//! password and key, client keys, the encryption key) are [`Secret`]s; serializing a `Config`
+//! (what `tokenlb config check` prints) masks them. [`Config::example_toml`] is the commented
+//! example `tokenlb config example` prints; a test proves it parses to the defaults and names
+//! every setting.
+
+mod env;
+mod load;
+mod pool;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use tokenlb_core::{Policy, Secret, Strategy};
+
+pub use env::{env_var_for, EnvSource, ProcessEnv, ENV_KEYS};
+pub use load::{ConfigError, ConfigFile, Overrides};
+pub use pool::{HealthConfig, HealthKind, PoolConfig};
+
+/// The name of the pool used by requests that name none; always present after loading.
+pub const DEFAULT_POOL: &str = "default";
+
+/// Everything `tokenlb manager` can be told. Field comments give the default, the
+/// environment variable and the flag (if any).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address of the HTTP API and admin UI. 127.0.0.1:8000, `TOKENLB_LISTEN`, `--listen`.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite store, generated secrets and key files. `./data`,
+    /// `TOKENLB_DATA_DIR`, `--data-dir`.
+    pub data_dir: PathBuf,
+    /// Seed-format tokens file imported at start when it exists (merge by token value).
+    /// `./tokens.json`, `TOKENLB_TOKENS_FILE`, `--tokens-file`.
+    pub tokens_file: PathBuf,
+    /// Durable store URL; `None` = SQLite in `data_dir`. `TOKENLB_STORE`, `--store`.
+    pub store: Option<String>,
+    /// Redis URL for shared live state between several managers. `TOKENLB_REDIS`, `--redis`.
+    pub redis: Option<String>,
+    /// Client keys for get/report/stats; none = those routes are open to loopback peers only.
+    /// `TOKENLB_CLIENT_KEYS` (comma-separated).
+    #[serde(with = "secret_serde::list")]
+    pub client_keys: Vec<Secret>,
+    /// base64 of 32 bytes encrypting secrets at rest; `None` = generated `data_dir/secret.key`.
+    /// `TOKENLB_ENCRYPTION_KEY`.
+    #[serde(with = "secret_serde::option")]
+    pub encryption_key: Option<Secret>,
+    /// How often buffered stats are written to the store, 50..=1000 ms. 1000,
+    /// `TOKENLB_STATS_FLUSH_MS`.
+    pub stats_flush_ms: u64,
+    /// Largest accepted request body. 1 MiB, `TOKENLB_MAX_BODY_BYTES`.
+    pub max_body_bytes: usize,
+    /// Strategy of pools that set none (and of the implicit `default` pool). `best`,
+    /// `TOKENLB_DEFAULT_STRATEGY`.
+    pub default_strategy: Strategy,
+    /// Logging. `[log]`.
+    pub log: LogConfig,
+    /// Admin access: UI login and the admin API key. `[admin]`.
+    pub admin: AdminConfig,
+    /// Pools by name, `[pools.NAME]`; `default` always exists after loading.
+    pub pools: BTreeMap<String, PoolConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut pools = BTreeMap::new();
+        pools.insert(DEFAULT_POOL.to_string(), PoolConfig::default());
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            data_dir: PathBuf::from("./data"),
+            tokens_file: PathBuf::from("./tokens.json"),
+            store: None,
+            redis: None,
+            client_keys: Vec::new(),
+            encryption_key: None,
+            stats_flush_ms: 1000,
+            max_body_bytes: 1024 * 1024,
+            default_strategy: Strategy::Best,
+            log: LogConfig::default(),
+            admin: AdminConfig::default(),
+            pools,
+        }
+    }
+}
+
+impl Config {
+    /// The commented example printed by `tokenlb config example`: every setting with its
+    /// default. Parsing it gives [`Config::default`].
+    pub fn example_toml() -> &'static str {
+        include_str!("config/example.toml")
+    }
+
+    /// The effective configuration as TOML with every secret masked (for `config check`).
+    pub fn to_masked_toml(&self) -> String {
+        match toml::to_string(self) {
+            Ok(text) => text,
+            // Serializing plain data into TOML cannot fail; keep a readable answer anyway.
+            Err(e) => format!("# cannot render the configuration: {e}\n"),
+        }
+    }
+
+    /// A configured pool by name (`default` always exists after loading).
+    pub fn pool(&self, name: &str) -> Option<&PoolConfig> {
+        self.pools.get(name)
+    }
+}
+
+/// Logging settings. The CLI applies them; `RUST_LOG` overrides `level` when set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `human` or `json`. `TOKENLB_LOG_FORMAT`, `--log-format`.
+    pub format: LogFormat,
+    /// A tracing filter: `info`, `debug`, `tokenlb_manager=debug,info`… `TOKENLB_LOG_LEVEL`,
+    /// `--log-level`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Human,
+            level: "info".to_string(),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event.
+    #[default]
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "human" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "unknown log format {other:?} (expected human or json)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogFormat::Human => "human",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+/// Admin access (DESIGN §3). Secrets left unset are generated on first start into 0600
+/// files in the data dir by the manager.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// UI user name. `admin`, `TOKENLB_ADMIN_USER`.
+    pub user: String,
+    /// UI password (at least 8 characters); only its argon2 hash is stored.
+    /// `TOKENLB_ADMIN_PASSWORD`; else generated into `data_dir/admin-password`.
+    #[serde(with = "secret_serde::option")]
+    pub password: Option<Secret>,
+    /// Admin API key (at least 16 characters). `TOKENLB_ADMIN_KEY`; else generated into
+    /// `data_dir/admin-key`.
+    #[serde(with = "secret_serde::option")]
+    pub key: Option<Secret>,
+    /// Idle UI sessions end after this many minutes. 30.
+    pub session_idle_minutes: u64,
+    /// Failed logins per client address within `login_window_s` before 429. 5.
+    pub login_max_failures: u32,
+    /// Window of the login failure count, seconds. 300.
+    pub login_window_s: u64,
+    /// Mark the session cookie `Secure` (set true behind TLS). false.
+    pub cookie_secure: bool,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            user: "admin".to_string(),
+            password: None,
+            key: None,
+            session_idle_minutes: 30,
+            login_max_failures: 5,
+            login_window_s: 300,
+            cookie_secure: false,
+        }
+    }
+}
+
+/// A pool's policy when it is built from scratch (used for the implicit `default` pool).
+pub(crate) fn policy_with(strategy: Strategy) -> Policy {
+    Policy {
+        strategy,
+        ..Policy::default()
+    }
+}
+
+/// Serde helpers: secrets deserialize from plain strings and serialize masked.
+mod secret_serde {
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+        use tokenlb_core::Secret;
+
+        pub fn serialize<S: Serializer>(v: &Option<Secret>, s: S) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(secret) => s.serialize_some(&secret.masked()),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+            Ok(Option::<String>::deserialize(d)?.map(Secret::new))
+        }
+    }
+
+    pub mod list {
+        use serde::{Deserialize, Deserializer, Serializer};
+        use tokenlb_core::Secret;
+
+        pub fn serialize<S: Serializer>(v: &[Secret], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(v.iter().map(Secret::masked))
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Secret>, D::Error> {
+            Ok(Vec::<String>::deserialize(d)?
+                .into_iter()
+                .map(Secret::new)
+                .collect())
+        }
+    }
+}
