@@ -4,11 +4,27 @@
 //! `&mut impl rand::Rng`, so every behaviour can be tested without clocks or sleeps. There is no
 //! I/O and no async; the manager wraps a [`pool::Pool`] in a short-held lock and persists what
 //! it produces (events, stats) through the store.
+//!
+//! Modules: [`pool`] (the pool and its API), [`state`] (the per-token state machine),
+//! [`strategy`] (the six strategies and the eligible index), [`policy`], [`window`] (time
+//! buckets), [`ewma`] (latency estimates), [`stats`] (minute series, dirty deltas).
 
+pub mod ewma;
 pub mod outcome;
+pub mod policy;
+pub mod pool;
 pub mod secret;
+pub mod state;
+pub mod stats;
+pub mod strategy;
 pub mod types;
+pub mod window;
 
 pub use outcome::{Outcome, OutcomeClass};
+pub use policy::Policy;
+pub use pool::{
+    Lease, LeaseId, Pool, PoolError, StateChange, TokenPatch, TokenSpec, TokenView, Unavailable,
+};
 pub use secret::Secret;
+pub use stats::{Dirty, PoolStats};
 pub use types::{Counters, Limits, Millis, Strategy, TokenId, TokenState};

@@ -151,11 +151,29 @@ mod tests {
 
     #[test]
     fn http_status_classes() {
-        assert_eq!(OutcomeClass::from_http_status(200, false), OutcomeClass::Success);
-        assert_eq!(OutcomeClass::from_http_status(401, false), OutcomeClass::Auth);
-        assert_eq!(OutcomeClass::from_http_status(429, false), OutcomeClass::RateLimited);
-        assert_eq!(OutcomeClass::from_http_status(503, true), OutcomeClass::RateLimited);
-        assert_eq!(OutcomeClass::from_http_status(503, false), OutcomeClass::Transient);
-        assert_eq!(OutcomeClass::from_http_status(404, false), OutcomeClass::ClientError);
+        assert_eq!(
+            OutcomeClass::from_http_status(200, false),
+            OutcomeClass::Success
+        );
+        assert_eq!(
+            OutcomeClass::from_http_status(401, false),
+            OutcomeClass::Auth
+        );
+        assert_eq!(
+            OutcomeClass::from_http_status(429, false),
+            OutcomeClass::RateLimited
+        );
+        assert_eq!(
+            OutcomeClass::from_http_status(503, true),
+            OutcomeClass::RateLimited
+        );
+        assert_eq!(
+            OutcomeClass::from_http_status(503, false),
+            OutcomeClass::Transient
+        );
+        assert_eq!(
+            OutcomeClass::from_http_status(404, false),
+            OutcomeClass::ClientError
+        );
     }
 }

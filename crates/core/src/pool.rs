@@ -1,0 +1,244 @@
+//! A named pool of tokens: leasing with a strategy, outcomes, the state machine, timers, stats.
+//!
+//! `Pool` is plain data with `&mut self` methods; the manager keeps one per pool behind a
+//! short-held lock (never across `.await`). All time is `now: Millis`, all randomness an
+//! `rng` argument, so a seeded RNG makes every run reproducible.
+//!
+//! Layout:
+//! - tokens live in a slot vector (`slots`, reused through a free list, each reuse bumping a
+//!   generation so stale timers are recognised) with a `TokenId → slot` map;
+//! - [`crate::strategy::Eligible`] indexes the tokens that may be leased *now*; every change
+//!   to a token ends in [`Pool::refresh`], which moves it in or out — so a pick never scans;
+//! - timers are min-heaps with lazy deletion ([`timers`]): cooling ends and rpm-window rolls
+//!   (recoveries), `expires_at`, lease deadlines. `tick` processes what is due; `pick`,
+//!   `report` and friends do the same first, so a caller that forgets to tick still never
+//!   gets an expired token. State changes found that way are kept and returned by the next
+//!   call that returns changes (`tick`, `report`, `patch`, …): the returned list may include
+//!   other tokens' changes — each carries its token id.
+//!
+//! Submodules: [`admin`] (insert, remove, patch, refresh, health results), [`lease`] (pick,
+//! report), [`timers`], [`view`] (views, stats, dirty counters), [`token`], [`types`].
+
+mod admin;
+mod lease;
+mod timers;
+mod token;
+mod types;
+mod view;
+
+pub use types::{
+    Lease, LeaseId, PoolError, StateChange, TokenPatch, TokenSpec, TokenView, Unavailable,
+};
+
+use crate::policy::Policy;
+use crate::state::{Ctx, Health, Transition};
+use crate::stats::MinuteRing;
+use crate::strategy::Eligible;
+use crate::types::{Millis, TokenId, TokenState};
+use std::collections::{BinaryHeap, HashMap};
+use timers::{LeaseRec, Timer};
+use token::Token;
+
+/// A named set of tokens with its policy. See the module docs.
+#[derive(Debug)]
+pub struct Pool {
+    name: String,
+    policy: Policy,
+    /// Tokens by slot; `None` = free slot.
+    slots: Vec<Option<Token>>,
+    /// Generation of each slot, bumped on reuse (stale timers carry the old one).
+    gens: Vec<u32>,
+    free: Vec<u32>,
+    by_id: HashMap<TokenId, u32>,
+    /// Rotation order for the next inserted token.
+    next_seq: u64,
+    eligible: Eligible,
+    /// Cooling ends and rpm-window rolls.
+    recover: BinaryHeap<Timer>,
+    /// `expires_at` times.
+    expiry: BinaryHeap<Timer>,
+    /// Lease deadlines: (deadline, lease id).
+    lease_heap: BinaryHeap<std::cmp::Reverse<(Millis, u64)>>,
+    leases: HashMap<u64, LeaseRec>,
+    next_lease: u64,
+    /// Tokens per state, in `TokenState::ALL` order.
+    counts: [usize; 5],
+    /// Tokens cooling for transient errors (the `max_cooling_percent` rail).
+    transient_cooling: usize,
+    /// Serviceable tokens at their in-flight limit (a lease deadline frees them).
+    in_flight_blocked: usize,
+    in_flight: u64,
+    success: u64,
+    failures: u64,
+    requests: u64,
+    minutes: MinuteRing,
+    dirty: Vec<u32>,
+    /// Finished minutes of dirty tokens not yet taken: slot → (minute, requests, failures).
+    dirty_minutes: HashMap<u32, Vec<(u64, u32, u32)>>,
+    /// Changes found while advancing time inside calls that cannot return them.
+    pending: Vec<StateChange>,
+}
+
+pub(crate) fn state_index(s: TokenState) -> usize {
+    match s {
+        TokenState::Active => 0,
+        TokenState::Cooling => 1,
+        TokenState::Invalid => 2,
+        TokenState::Disabled => 3,
+        TokenState::Expired => 4,
+    }
+}
+
+impl Pool {
+    pub fn new(name: impl Into<String>, policy: Policy) -> Pool {
+        Pool {
+            name: name.into(),
+            policy,
+            slots: Vec::new(),
+            gens: Vec::new(),
+            free: Vec::new(),
+            by_id: HashMap::new(),
+            next_seq: 0,
+            eligible: Eligible::default(),
+            recover: BinaryHeap::new(),
+            expiry: BinaryHeap::new(),
+            lease_heap: BinaryHeap::new(),
+            leases: HashMap::new(),
+            next_lease: 1,
+            counts: [0; 5],
+            transient_cooling: 0,
+            in_flight_blocked: 0,
+            in_flight: 0,
+            success: 0,
+            failures: 0,
+            requests: 0,
+            minutes: MinuteRing::default(),
+            dirty: Vec::new(),
+            dirty_minutes: HashMap::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Replaces the policy; applies to what happens from now on (open leases keep their
+    /// deadlines, cooling tokens their end).
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// How many tokens may be leased right now (as of the last time advance).
+    pub fn eligible_len(&self) -> usize {
+        self.eligible.len()
+    }
+
+    fn slot_of(&self, id: &TokenId) -> Result<u32, PoolError> {
+        self.by_id
+            .get(id)
+            .copied()
+            .ok_or_else(|| PoolError::UnknownToken(id.clone()))
+    }
+
+    fn tok(&self, slot: u32) -> &Token {
+        self.slots[slot as usize]
+            .as_ref()
+            .expect("slot of a live token")
+    }
+
+    fn tok_mut(&mut self, slot: u32) -> &mut Token {
+        self.slots[slot as usize]
+            .as_mut()
+            .expect("slot of a live token")
+    }
+
+    /// Brings `slot`'s membership in the eligible index in line with its state and limits at
+    /// `now`, and keeps `best`'s key and the in-flight-blocked count current.
+    fn refresh(&mut self, slot: u32, now: Millis) {
+        let window = self.policy.best_window_s;
+        let t = self.slots[slot as usize].as_ref().expect("live slot");
+        let eligible = t.eligible(now);
+        let blocked = t.health.serviceable() && t.in_flight_full();
+        let (score, last_used) = (t.score(now, window), t.counters.last_used.unwrap_or(0));
+        if blocked != t.blocked {
+            if blocked {
+                self.in_flight_blocked += 1;
+            } else {
+                self.in_flight_blocked -= 1;
+            }
+            self.tok_mut(slot).blocked = blocked;
+        }
+        self.eligible.set_best_key(slot, score, last_used);
+        if eligible {
+            self.eligible.insert(slot);
+        } else {
+            self.eligible.remove(slot);
+        }
+    }
+
+    /// Runs a state-machine step on `slot`, keeping counts, timers and the index right, and
+    /// turns its transition into a `StateChange`.
+    fn with_health<F>(&mut self, slot: u32, now: Millis, f: F) -> Option<StateChange>
+    where
+        F: FnOnce(&mut Health, Ctx<'_>) -> Option<Transition>,
+    {
+        let serviceable = self.counts[0] + self.counts[1];
+        let pct = u64::from(self.policy.max_cooling_percent.min(100));
+        let rail_room = (self.transient_cooling as u64 + 1) * 100 <= pct * serviceable as u64;
+        let policy = &self.policy;
+        let t = self.slots[slot as usize].as_mut().expect("live slot");
+        let before = (t.health.state, counted(&t.health));
+        let ctx = Ctx {
+            now,
+            policy,
+            rail_room,
+        };
+        let tr = f(&mut t.health, ctx);
+        let after = (t.health.state, counted(&t.health));
+        let (until, half_open) = (t.health.until, t.health.half_open);
+        let mut change = None;
+        if let Some(tr) = tr {
+            if tr.cooled {
+                t.counters.times_cooled = t.counters.times_cooled.saturating_add(1);
+            }
+            change = Some(StateChange {
+                at: now,
+                token_id: t.id.clone(),
+                from: tr.from,
+                to: tr.to,
+                reason: tr.reason,
+                sample_error: tr.sample_error,
+            });
+        }
+        self.counts[state_index(before.0)] -= 1;
+        self.counts[state_index(after.0)] += 1;
+        self.transient_cooling =
+            self.transient_cooling + usize::from(after.1) - usize::from(before.1);
+        if change.is_some() {
+            if let (TokenState::Cooling, Some(u), false) = (after.0, until, half_open) {
+                self.push_recover(u, slot);
+            }
+            self.mark_dirty(slot);
+        }
+        self.refresh(slot, now);
+        change
+    }
+}
+
+/// Counts against the `max_cooling_percent` rail.
+fn counted(h: &Health) -> bool {
+    h.state == TokenState::Cooling && h.transient_cooling
+}

@@ -1,0 +1,205 @@
+//! Leasing: `pick` with a strategy, `report` an outcome, and what an outcome does to a
+//! token's counters, windows and state.
+
+use super::timers::LeaseRec;
+use super::{Lease, LeaseId, Pool, PoolError, StateChange, Unavailable};
+use crate::ewma::ewma_step;
+use crate::outcome::{Outcome, OutcomeClass};
+use crate::stats::minute_of;
+use crate::strategy::p2c;
+use crate::types::{Millis, Strategy, TokenId};
+use std::cmp::Reverse;
+
+impl Pool {
+    /// Leases a token chosen by `strategy`, or says why none is eligible and when one may be.
+    pub fn pick<R: rand::Rng + ?Sized>(
+        &mut self,
+        strategy: Strategy,
+        now: Millis,
+        rng: &mut R,
+    ) -> Result<Lease, Unavailable> {
+        self.advance(now);
+        let Some(slot) = self.choose(strategy, now, rng) else {
+            return Err(self.unavailable());
+        };
+        if strategy == Strategy::Weighted {
+            let w = self.tok(slot).weight;
+            self.eligible.weighted.charge(slot, w);
+        }
+        let deadline = now.saturating_add(self.policy.lease_ttl_ms());
+        let m = minute_of(now);
+        let lease_id = self.next_lease;
+        let t = self.slots[slot as usize].as_mut().expect("live slot");
+        t.in_flight = t.in_flight.saturating_add(1);
+        if t.rpm_minute != m {
+            t.rpm_minute = m;
+            t.rpm_count = 0;
+        }
+        t.rpm_count = t.rpm_count.saturating_add(1);
+        let rpm_full = t.limits.rpm.is_some_and(|r| t.rpm_count >= r);
+        t.counters.last_used = Some(now);
+        let lease = Lease {
+            id: LeaseId(lease_id),
+            token_id: t.id.clone(),
+            name: t.name.clone(),
+            secret: t.secret.clone(),
+            deadline,
+        };
+        self.mark_dirty(slot);
+        if rpm_full {
+            self.push_recover(Self::next_minute(now), slot);
+        }
+        self.in_flight += 1;
+        self.leases
+            .insert(self.next_lease, LeaseRec { slot, deadline });
+        self.lease_heap.push(Reverse((deadline, self.next_lease)));
+        self.next_lease += 1;
+        self.refresh(slot, now);
+        self.compact();
+        Ok(lease)
+    }
+
+    fn choose<R: rand::Rng + ?Sized>(
+        &mut self,
+        strategy: Strategy,
+        now: Millis,
+        rng: &mut R,
+    ) -> Option<u32> {
+        let slots = &self.slots;
+        let load = |s: u32| slots[s as usize].as_ref().expect("eligible slot is live");
+        match strategy {
+            Strategy::RoundRobin => self.eligible.rr.pick_next(),
+            Strategy::Best => self.eligible.best.first(),
+            Strategy::Weighted => self.eligible.weighted.first(),
+            Strategy::Random => self.eligible.random.sample(rng),
+            Strategy::LeastInFlight => {
+                p2c::pick(&self.eligible.random, rng, |s| f64::from(load(s).in_flight))
+            }
+            Strategy::Latency => p2c::pick(&self.eligible.random, rng, |s| {
+                let t = load(s);
+                t.latency.cost_at(now, t.in_flight)
+            }),
+        }
+    }
+
+    fn unavailable(&mut self) -> Unavailable {
+        let retry_at = self.earliest_recovery();
+        let c = &self.counts;
+        let reason = if self.is_empty() {
+            format!("pool {:?} has no tokens", self.name)
+        } else {
+            format!(
+                "no eligible token in pool {:?}: {} active (at their rate or in-flight limits), {} cooling, {} invalid, {} disabled, {} expired",
+                self.name, c[0], c[1], c[2], c[3], c[4]
+            )
+        };
+        Unavailable { retry_at, reason }
+    }
+
+    /// Reports the outcome of a lease: frees its slot and applies the outcome. Returns the
+    /// token's id and the state changes (including any found while advancing time).
+    pub fn report<R: rand::Rng + ?Sized>(
+        &mut self,
+        lease: LeaseId,
+        outcome: &Outcome,
+        now: Millis,
+        rng: &mut R,
+    ) -> Result<(TokenId, Vec<StateChange>), PoolError> {
+        self.advance(now);
+        let rec = self
+            .leases
+            .remove(&lease.0)
+            .ok_or(PoolError::UnknownLease)?;
+        let t = self.tok_mut(rec.slot);
+        t.in_flight = t.in_flight.saturating_sub(1);
+        let id = t.id.clone();
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.apply_outcome(rec.slot, outcome, now, rng);
+        Ok((id, std::mem::take(&mut self.pending)))
+    }
+
+    /// Seed-style report without a lease (`{"token"|"id","success":bool}`); frees nothing.
+    pub fn report_token<R: rand::Rng + ?Sized>(
+        &mut self,
+        id: &TokenId,
+        outcome: &Outcome,
+        now: Millis,
+        rng: &mut R,
+    ) -> Result<Vec<StateChange>, PoolError> {
+        self.advance(now);
+        let slot = self.slot_of(id)?;
+        self.apply_outcome(slot, outcome, now, rng);
+        Ok(std::mem::take(&mut self.pending))
+    }
+
+    /// Counters, windows, latency, then the state machine; changes go to `pending`.
+    pub(super) fn apply_outcome<R: rand::Rng + ?Sized>(
+        &mut self,
+        slot: u32,
+        outcome: &Outcome,
+        now: Millis,
+        rng: &mut R,
+    ) {
+        let best_span = self.policy.best_window_s.max(1).saturating_mul(1000);
+        let class = outcome.class;
+        let failed = class.is_token_failure();
+        let t = self.tok_mut(slot);
+        let c = &mut t.counters;
+        match class {
+            OutcomeClass::Success => c.success += 1,
+            OutcomeClass::Auth => c.auth += 1,
+            OutcomeClass::RateLimited => c.rate_limited += 1,
+            OutcomeClass::QuotaExhausted => c.quota_exhausted += 1,
+            OutcomeClass::Transient => c.transient += 1,
+            OutcomeClass::ClientError => c.client_error += 1,
+            OutcomeClass::Unknown => c.unknown += 1,
+        }
+        if failed {
+            c.last_error = Some(match &outcome.error {
+                Some(e) => format!("{class}: {e}"),
+                None => class.to_string(),
+            });
+            c.last_error_at = Some(now);
+        }
+        if let Some(ms) = outcome.latency_ms {
+            c.latency_ewma_ms = Some(ewma_step(c.latency_ewma_ms, f64::from(ms)));
+            t.latency.observe(now, f64::from(ms));
+        }
+        if class == OutcomeClass::Success || failed {
+            t.best.record(now, best_span, !failed);
+        }
+        match class {
+            OutcomeClass::Success => self.success += 1,
+            _ if failed => self.failures += 1,
+            _ => {}
+        }
+        self.count_request(slot, now, failed);
+        if let Some(c) = self.with_health(slot, now, |h, ctx| h.on_outcome(outcome, ctx, rng)) {
+            self.pending.push(c);
+        }
+        self.refresh(slot, now);
+    }
+
+    /// Per-minute counts (token delta and pool ring) and the dirty mark for one request.
+    pub(super) fn count_request(&mut self, slot: u32, now: Millis, failed: bool) {
+        self.requests += 1;
+        self.minutes.record(now, failed);
+        if let Some(done) = self.tok_mut(slot).delta.record(now, failed) {
+            self.dirty_minutes.entry(slot).or_default().push(done);
+        }
+        self.mark_dirty(slot);
+    }
+
+    pub(super) fn mark_dirty(&mut self, slot: u32) {
+        let t = self.tok_mut(slot);
+        if !t.dirty {
+            t.dirty = true;
+            self.dirty.push(slot);
+        }
+    }
+
+    /// The number of open leases.
+    pub fn leases_open(&self) -> usize {
+        self.leases.len()
+    }
+}

@@ -1,0 +1,76 @@
+//! One token inside the pool: identity, limits, health, counters and the small amount of
+//! per-token bookkeeping that strategies and stats need.
+//!
+//! Kept compact for 100,000 tokens: two small time-bucket windows, one peak-EWMA, the current
+//! minute's counts; no per-token history arrays.
+
+use crate::ewma::PeakEwma;
+use crate::secret::Secret;
+use crate::state::Health;
+use crate::stats::{minute_of, MinuteDelta};
+use crate::strategy::best;
+use crate::types::{Counters, Limits, Millis, TokenId};
+use crate::window::Window;
+
+/// Buckets of `best`'s success-rate window (300 s default → 30 s buckets).
+pub(crate) const BEST_BUCKETS: usize = 10;
+
+#[derive(Debug)]
+pub(crate) struct Token {
+    pub id: TokenId,
+    pub name: String,
+    pub secret: Secret,
+    pub weight: u32,
+    pub expires_at: Option<Millis>,
+    pub limits: Limits,
+    pub health: Health,
+    pub counters: Counters,
+    /// Leases out now.
+    pub in_flight: u32,
+    /// The minute `rpm_count` counts picks in.
+    pub rpm_minute: u64,
+    pub rpm_count: u32,
+    /// Successes / token failures for `best`.
+    pub best: Window<BEST_BUCKETS>,
+    /// Latency estimate for `latency`.
+    pub latency: PeakEwma,
+    /// This minute's counts not yet taken by `take_dirty`.
+    pub delta: MinuteDelta,
+    /// Counters changed since the last `take_dirty`.
+    pub dirty: bool,
+    /// Counted in the pool's `in_flight_blocked` (serviceable, at its in-flight limit).
+    pub blocked: bool,
+}
+
+impl Token {
+    /// The rpm limit is used up for `now`'s minute.
+    pub fn rpm_full(&self, now: Millis) -> bool {
+        self.limits
+            .rpm
+            .is_some_and(|r| self.rpm_minute == minute_of(now) && self.rpm_count >= r)
+    }
+
+    /// Leases allowed at once: 1 on half-open probation, else the limit.
+    pub fn max_in_flight(&self) -> u32 {
+        if self.health.half_open {
+            1
+        } else {
+            self.limits.max_in_flight.unwrap_or(u32::MAX)
+        }
+    }
+
+    pub fn in_flight_full(&self) -> bool {
+        self.in_flight >= self.max_in_flight()
+    }
+
+    /// May be leased at `now`: serviceable state, under both limits.
+    pub fn eligible(&self, now: Millis) -> bool {
+        self.health.serviceable() && !self.rpm_full(now) && !self.in_flight_full()
+    }
+
+    /// `best`'s score at `now`.
+    pub fn score(&self, now: Millis, window_s: u64) -> f64 {
+        let (ok, fail) = self.best.totals(now, window_s.max(1).saturating_mul(1000));
+        best::score(ok, fail, self.health.consec_fail)
+    }
+}

@@ -1,0 +1,90 @@
+//! Read-side of the pool: token views, pool stats, dirty counters for the store, the
+//! pool's 24-hour minute series.
+
+use super::{Pool, TokenView};
+use crate::stats::{Dirty, PoolStats};
+use crate::types::{Millis, TokenId, TokenState};
+
+impl Pool {
+    pub(super) fn view_of(&self, slot: u32) -> TokenView {
+        let t = self.tok(slot);
+        TokenView {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            masked: t.secret.masked(),
+            state: t.health.state,
+            state_reason: t.health.reason.clone(),
+            state_until: t.health.until,
+            half_open: t.health.half_open,
+            weight: t.weight,
+            expires_at: t.expires_at,
+            limits: t.limits.clone(),
+            in_flight: t.in_flight,
+            counters: t.counters.clone(),
+            success_rate: t.counters.success_rate(),
+            score: self.eligible.best.score_of(slot),
+        }
+    }
+
+    pub fn get(&self, id: &TokenId) -> Option<TokenView> {
+        self.by_id.get(id).map(|&s| self.view_of(s))
+    }
+
+    /// Every token, in insertion order of their slots.
+    pub fn views(&self) -> Vec<TokenView> {
+        (0..self.slots.len() as u32)
+            .filter(|&s| self.slots[s as usize].is_some())
+            .map(|s| self.view_of(s))
+            .collect()
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        let mut by_state = [(TokenState::Active, 0); 5];
+        for (i, st) in TokenState::ALL.into_iter().enumerate() {
+            by_state[i] = (st, self.counts[super::state_index(st)]);
+        }
+        let n = self.success + self.failures;
+        PoolStats {
+            total: self.len(),
+            by_state,
+            in_flight: self.in_flight,
+            success: self.success,
+            failures: self.failures,
+            requests: self.requests,
+            success_rate: if n == 0 {
+                1.0
+            } else {
+                self.success as f64 / n as f64
+            },
+        }
+    }
+
+    /// Tokens whose counters changed since the last call, with their per-minute deltas.
+    pub fn take_dirty(&mut self) -> Vec<Dirty> {
+        let slots = std::mem::take(&mut self.dirty);
+        let mut out = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let mut minutes = self.dirty_minutes.remove(&slot).unwrap_or_default();
+            let Some(t) = self.slots[slot as usize].as_mut() else {
+                continue;
+            };
+            if !t.dirty {
+                continue;
+            }
+            t.dirty = false;
+            minutes.extend(t.delta.take());
+            out.push(Dirty {
+                token_id: t.id.clone(),
+                counters: t.counters.clone(),
+                minutes,
+            });
+        }
+        out
+    }
+
+    /// Pool-wide per-minute (minute since epoch, requests, failures) for the last 24 h,
+    /// oldest first, ending with `now`'s minute.
+    pub fn minute_series(&self, now: Millis) -> Vec<(u64, u32, u32)> {
+        self.minutes.series(now)
+    }
+}

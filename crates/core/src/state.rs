@@ -1,0 +1,154 @@
+//! The per-token state machine (DESIGN §2 "failure handling"), apart from the pool.
+//!
+//! [`Health`] holds what decides a token's fate — state, reason, cooling deadline, half-open
+//! flag, consecutive failures, the error-rate window, how often it cooled in a row — and its
+//! methods are the transitions. They take `now`, the policy, an RNG and one bit of pool-wide
+//! context (is there room under `max_cooling_percent` for one more transient cooling?) and
+//! return a [`Transition`] when the state changed; the pool turns that into a `StateChange`
+//! event and re-indexes the token. Modelled on linkerd2-proxy's breakers: a consecutive-
+//! failure breaker with backoff and one-request probation, plus a success-rate breaker over a
+//! ring of time buckets.
+//!
+//! | from | event | to |
+//! |---|---|---|
+//! | active / cooling | `auth` | invalid |
+//! | active / cooling | `rate_limited`, `quota_exhausted` | cooling until retry-after (or default) |
+//! | active | `transient`, N in a row or error rate > threshold | cooling base × streak (cap, ± jitter) — unless the rail is full: stays active, reason says so |
+//! | cooling | deadline passed | cooling, *half-open*: one request at a time |
+//! | half-open | success | active |
+//! | half-open | token failure | cooling again, longer |
+//! | cooling / invalid | health check ok | active |
+//! | any but disabled | `expires_at` passed | expired |
+//! | any | admin disable | disabled (never re-enabled automatically) |
+//!
+//! `client_error` and `unknown` never change anything.
+
+mod transitions;
+
+use crate::policy::Policy;
+use crate::types::{Millis, TokenState};
+use crate::window::Window;
+
+/// Buckets of the error-rate window (60 s default → 10 s buckets).
+pub(crate) const ERROR_BUCKETS: usize = 6;
+/// Upper bound for a rate-limit / quota cooling, whatever the upstream says (31 days).
+pub(crate) const MAX_RETRY_AFTER_S: u64 = 31 * 86_400;
+
+/// What the state machine knows about one token.
+#[derive(Clone, Debug)]
+pub struct Health {
+    pub state: TokenState,
+    /// Why the token is in its state (always set when it is out of rotation).
+    pub reason: Option<String>,
+    /// End of cooling (cooling only).
+    pub until: Option<Millis>,
+    /// Cooling has ended and the token is on probation: one request at a time.
+    pub half_open: bool,
+    /// Token failures since the last success.
+    pub consec_fail: u32,
+    /// Coolings for transient errors in a row (drives the growing cooling time).
+    pub streak: u32,
+    /// When the token last became active (the streak resets after a quiet `cooling_cap_s`).
+    pub active_since: Millis,
+    /// This cooling was caused by transient errors (it counts against `max_cooling_percent`).
+    pub transient_cooling: bool,
+    /// Successes / token failures in the error-rate window.
+    pub errors: Window<ERROR_BUCKETS>,
+}
+
+/// A state change decided by the machine; the pool stamps it with time and token id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub from: TokenState,
+    pub to: TokenState,
+    pub reason: String,
+    pub sample_error: Option<String>,
+    /// This change started (or extended) a cooling period: `times_cooled` goes up.
+    pub cooled: bool,
+}
+
+/// Pool-wide facts a transition may need.
+#[derive(Clone, Copy, Debug)]
+pub struct Ctx<'a> {
+    pub now: Millis,
+    pub policy: &'a Policy,
+    /// One more token may be cooled for transient errors without passing the rail.
+    pub rail_room: bool,
+}
+
+impl Health {
+    pub fn new(
+        state: TokenState,
+        reason: Option<String>,
+        until: Option<Millis>,
+        now: Millis,
+    ) -> Self {
+        Health {
+            state,
+            reason,
+            until,
+            half_open: false,
+            consec_fail: 0,
+            streak: 0,
+            active_since: now,
+            transient_cooling: false,
+            errors: Window::default(),
+        }
+    }
+
+    /// In rotation as far as the state machine is concerned (limits are the pool's business):
+    /// active, or half-open (the pool lets one request at a time through).
+    pub fn serviceable(&self) -> bool {
+        self.state == TokenState::Active || (self.state == TokenState::Cooling && self.half_open)
+    }
+
+    /// Moves to `to`, recording the reason; returns the transition.
+    fn go(
+        &mut self,
+        to: TokenState,
+        reason: String,
+        sample_error: Option<String>,
+        now: Millis,
+    ) -> Transition {
+        let from = self.state;
+        if to == TokenState::Active {
+            if from != TokenState::Active {
+                self.active_since = now;
+            }
+            self.errors.clear();
+            self.consec_fail = 0;
+            self.until = None;
+            self.reason = None;
+        } else {
+            self.reason = Some(reason.clone());
+        }
+        if to != TokenState::Cooling {
+            self.until = None;
+            self.transient_cooling = false;
+        }
+        self.half_open = false;
+        self.state = to;
+        Transition {
+            from,
+            to,
+            reason,
+            sample_error,
+            cooled: false,
+        }
+    }
+}
+
+/// Cooling time for the `streak`-th transient cooling in a row: base × streak, capped, then
+/// multiplied by (1 + u) with u uniform in ±jitter.
+pub fn cooling_ms<R: rand::Rng + ?Sized>(policy: &Policy, streak: u32, rng: &mut R) -> u64 {
+    let base = policy.cooling_base_s.max(1).saturating_mul(1000);
+    let cap = policy.cooling_cap_s.max(1).saturating_mul(1000);
+    let d = base.saturating_mul(u64::from(streak.max(1))).min(cap);
+    let j = if policy.cooling_jitter.is_finite() {
+        policy.cooling_jitter.clamp(0.0, 0.9)
+    } else {
+        0.0
+    };
+    let u: f64 = rng.gen::<f64>() * 2.0 - 1.0;
+    ((d as f64) * (1.0 + j * u)).round().max(1.0) as u64
+}
