@@ -1,0 +1,375 @@
+// i18n.js — the two languages of the admin UI (English and 简体中文).
+//
+// Every visible string comes from here: static markup names its string with data-i18n*
+// attributes and applyI18n() fills them in; scripts call t(key, params). The language is
+// taken from localStorage (the user's switch), else from navigator.languages, and is
+// remembered when switched. Dates and relative times use Intl with the same language.
+
+const STORAGE_KEY = "tokenlb.lang";
+export const LANGS = ["en", "zh-CN"];
+
+const en = {
+  "app.title": "tokenlb — token manager",
+  "app.brand": "tokenlb",
+  "app.subtitle": "Token load balancer",
+  "app.skip": "Skip to the tokens table",
+  "app.loading": "Loading…",
+  "lang.label": "Language",
+  "lang.en": "English",
+  "lang.zh-CN": "中文",
+  "header.user": "Signed in as {user}",
+  "header.logout": "Log out",
+  "login.title": "Sign in — tokenlb",
+  "login.heading": "Sign in",
+  "login.intro": "Administration of the token load balancer.",
+  "login.username": "Username",
+  "login.password": "Password",
+  "login.submit": "Sign in",
+  "login.busy": "Signing in…",
+  "login.bad": "Wrong username or password.",
+  "login.tooMany": "Too many failed attempts. Try again in {wait}.",
+  "login.tooManyNow": "You can try again now.",
+  "login.failed": "Sign-in failed: {msg}",
+  "totals.label": "Totals",
+  "totals.tokens": "Tokens",
+  "totals.active": "Active",
+  "totals.requests": "Requests",
+  "totals.successRate": "Success rate",
+  "tokens.heading": "Tokens",
+  "tokens.caption": "Tokens in the pool, with their state and statistics",
+  "tokens.empty": "No tokens yet. Add one or import a tokens.json.",
+  "tokens.noMatch": "No tokens match the search and filters.",
+  "tokens.shown": "{n} of {total} tokens shown",
+  "col.name": "Name",
+  "col.token": "Token",
+  "col.pool": "Pool",
+  "col.state": "State",
+  "col.success": "Successes",
+  "col.failure": "Failures",
+  "col.rate": "Success rate",
+  "col.inFlight": "In flight",
+  "col.lastUsed": "Last used",
+  "col.lastError": "Last error",
+  "col.expires": "Expires",
+  "col.actions": "Actions",
+  "sort.by": "Sort by {col}",
+  "state.active": "Active",
+  "state.cooling": "Cooling",
+  "state.invalid": "Invalid",
+  "state.disabled": "Disabled",
+  "state.expired": "Expired",
+  "state.halfOpen": "half-open (probing)",
+  "state.until": "until {time} ({left} left)",
+  "state.coolingOver": "cooling over, probing",
+  "state.reason": "Reason: {reason}",
+  "filter.search": "Search",
+  "filter.searchPlaceholder": "Name, pool, id, masked token…",
+  "filter.state": "State",
+  "filter.allStates": "All states",
+  "filter.pool": "Pool",
+  "filter.allPools": "All pools",
+  "action.add": "Add token",
+  "action.import": "Import",
+  "action.export": "Export",
+  "action.exportTip": "Downloads a JSON file with the full secrets. Keep it safe.",
+  "action.enable": "Enable",
+  "action.disable": "Disable",
+  "action.check": "Check now",
+  "action.checking": "Checking…",
+  "action.edit": "Edit",
+  "action.delete": "Delete",
+  "action.forToken": "{action}: {name}",
+  "dialog.cancel": "Cancel",
+  "dialog.close": "Close",
+  "dialog.save": "Save",
+  "dialog.busy": "Working…",
+  "add.title": "Add a token",
+  "add.token": "Token (secret)",
+  "add.tokenHint": "Shown only while you type; the page never reads it back.",
+  "add.name": "Name",
+  "add.pool": "Pool",
+  "add.poolHint": "Empty means the pool “default”.",
+  "add.weight": "Weight (1–1000)",
+  "add.expires": "Expires at (local time, optional)",
+  "add.refresh": "Refresh token (optional, secret)",
+  "add.submit": "Add",
+  "add.done": "Token “{name}” added.",
+  "edit.title": "Edit “{name}”",
+  "edit.rpm": "Requests per minute (empty: no limit)",
+  "edit.maxInFlight": "Max in flight (empty: no limit)",
+  "edit.clearExpiry": "No expiry",
+  "edit.done": "Changes to “{name}” saved.",
+  "delete.title": "Delete this token?",
+  "delete.text": "“{name}” ({masked}, pool {pool}) will be removed. This cannot be undone.",
+  "delete.confirm": "Delete",
+  "delete.done": "Token “{name}” deleted.",
+  "toggle.enabled": "Token “{name}” enabled.",
+  "toggle.disabled": "Token “{name}” disabled.",
+  "check.ok": "Check of “{name}” passed. State: {state}.",
+  "check.failed": "Check of “{name}” failed: {msg}. State: {state}.",
+  "import.title": "Import tokens",
+  "import.file": "File: tokens.json or one token per line",
+  "import.text": "Or paste tokens, one per line",
+  "import.pool": "Pool for the imported tokens",
+  "import.submit": "Import",
+  "import.empty": "Choose a file or paste some tokens.",
+  "import.done": "Import finished: {added} added, {skipped} skipped.",
+  "export.done": "Export downloaded as {file}.",
+  "events.heading": "Events",
+  "events.caption": "State changes, newest first",
+  "events.empty": "No events yet.",
+  "events.time": "Time",
+  "events.token": "Token",
+  "events.change": "Change",
+  "events.reason": "Reason",
+  "charts.heading": "Requests and failures per minute",
+  "charts.window": "Window",
+  "charts.1h": "Last hour",
+  "charts.24h": "Last 24 hours",
+  "charts.scope": "Show",
+  "charts.all": "All tokens",
+  "charts.poolOpt": "Pool: {name}",
+  "charts.tokenOpt": "Token: {name}",
+  "charts.requests": "Requests",
+  "charts.failures": "Failures",
+  "charts.summary": "{requests} requests and {failures} failures in the window; peak {peak} requests per minute.",
+  "charts.bucket": "Each bar is {n} minutes.",
+  "charts.perMin": "Each bar is one minute.",
+  "charts.noData": "No requests in this window.",
+  "charts.point": "{time}: {requests} requests, {failures} failures",
+  "status.updated": "Updated {time}",
+  "status.paused": "Auto-refresh paused while the tab is hidden.",
+  "status.offline": "Cannot reach the server; retrying every 2 seconds.",
+  "err.generic": "Error: {msg}",
+  "err.duplicate": "This token is already in the pool.",
+  "err.invalid": "Invalid input: {msg}",
+  "err.notFound": "Not found (it may have been deleted).",
+  "err.csrf": "The security check failed; reload the page.",
+  "err.network": "Cannot reach the server.",
+  "err.weight": "The weight must be a whole number from 1 to 1000.",
+  "err.required": "{field} is required.",
+  "time.never": "never",
+  "time.none": "—",
+  "time.noExpiry": "no expiry",
+};
+
+const zh = {
+  "app.title": "tokenlb — Token 管理器",
+  "app.brand": "tokenlb",
+  "app.subtitle": "Token 负载均衡",
+  "app.skip": "跳到 Token 表格",
+  "app.loading": "加载中…",
+  "lang.label": "语言",
+  "lang.en": "English",
+  "lang.zh-CN": "中文",
+  "header.user": "当前用户：{user}",
+  "header.logout": "退出登录",
+  "login.title": "登录 — tokenlb",
+  "login.heading": "登录",
+  "login.intro": "Token 负载均衡系统管理后台。",
+  "login.username": "用户名",
+  "login.password": "密码",
+  "login.submit": "登录",
+  "login.busy": "正在登录…",
+  "login.bad": "用户名或密码错误。",
+  "login.tooMany": "失败次数过多，请在 {wait} 后重试。",
+  "login.tooManyNow": "现在可以重新登录了。",
+  "login.failed": "登录失败：{msg}",
+  "totals.label": "总览",
+  "totals.tokens": "Token 总数",
+  "totals.active": "活跃",
+  "totals.requests": "总请求数",
+  "totals.successRate": "整体成功率",
+  "tokens.heading": "Token 列表",
+  "tokens.caption": "池中的 Token 及其状态和统计",
+  "tokens.empty": "还没有 Token。请添加或导入 tokens.json。",
+  "tokens.noMatch": "没有符合搜索和筛选条件的 Token。",
+  "tokens.shown": "显示 {n} / {total} 个 Token",
+  "col.name": "名称",
+  "col.token": "Token",
+  "col.pool": "池",
+  "col.state": "状态",
+  "col.success": "成功",
+  "col.failure": "失败",
+  "col.rate": "成功率",
+  "col.inFlight": "进行中",
+  "col.lastUsed": "最后使用",
+  "col.lastError": "最后错误",
+  "col.expires": "过期时间",
+  "col.actions": "操作",
+  "sort.by": "按{col}排序",
+  "state.active": "活跃",
+  "state.cooling": "冷却中",
+  "state.invalid": "已失效",
+  "state.disabled": "已禁用",
+  "state.expired": "已过期",
+  "state.halfOpen": "半开（试探中）",
+  "state.until": "直到 {time}（剩余 {left}）",
+  "state.coolingOver": "冷却结束，试探中",
+  "state.reason": "原因：{reason}",
+  "filter.search": "搜索",
+  "filter.searchPlaceholder": "名称、池、ID、掩码 Token…",
+  "filter.state": "状态",
+  "filter.allStates": "全部状态",
+  "filter.pool": "池",
+  "filter.allPools": "全部池",
+  "action.add": "添加 Token",
+  "action.import": "导入",
+  "action.export": "导出",
+  "action.exportTip": "下载包含完整密钥的 JSON 文件，请妥善保管。",
+  "action.enable": "启用",
+  "action.disable": "禁用",
+  "action.check": "立即检查",
+  "action.checking": "检查中…",
+  "action.edit": "编辑",
+  "action.delete": "删除",
+  "action.forToken": "{action}：{name}",
+  "dialog.cancel": "取消",
+  "dialog.close": "关闭",
+  "dialog.save": "保存",
+  "dialog.busy": "处理中…",
+  "add.title": "添加 Token",
+  "add.token": "Token（密钥）",
+  "add.tokenHint": "仅在输入时可见；页面不会再读取它。",
+  "add.name": "名称",
+  "add.pool": "池",
+  "add.poolHint": "留空表示池“default”。",
+  "add.weight": "权重（1–1000）",
+  "add.expires": "过期时间（本地时间，可选）",
+  "add.refresh": "刷新 Token（可选，密钥）",
+  "add.submit": "添加",
+  "add.done": "已添加 Token“{name}”。",
+  "edit.title": "编辑“{name}”",
+  "edit.rpm": "每分钟请求数（留空：不限）",
+  "edit.maxInFlight": "最大并发数（留空：不限）",
+  "edit.clearExpiry": "不过期",
+  "edit.done": "“{name}”的修改已保存。",
+  "delete.title": "删除此 Token？",
+  "delete.text": "“{name}”（{masked}，池 {pool}）将被删除，且无法恢复。",
+  "delete.confirm": "确认删除",
+  "delete.done": "已删除 Token“{name}”。",
+  "toggle.enabled": "已启用 Token“{name}”。",
+  "toggle.disabled": "已禁用 Token“{name}”。",
+  "check.ok": "“{name}”检查通过。状态：{state}。",
+  "check.failed": "“{name}”检查未通过：{msg}。状态：{state}。",
+  "import.title": "导入 Token",
+  "import.file": "文件：tokens.json 或每行一个 Token",
+  "import.text": "或粘贴 Token，每行一个",
+  "import.pool": "导入到的池",
+  "import.submit": "导入",
+  "import.empty": "请选择文件或粘贴 Token。",
+  "import.done": "导入完成：新增 {added} 个，跳过 {skipped} 个。",
+  "export.done": "导出文件已下载：{file}。",
+  "events.heading": "事件",
+  "events.caption": "状态变化，最新的在前",
+  "events.empty": "暂无事件。",
+  "events.time": "时间",
+  "events.token": "Token",
+  "events.change": "变化",
+  "events.reason": "原因",
+  "charts.heading": "每分钟请求数与失败数",
+  "charts.window": "时间范围",
+  "charts.1h": "最近 1 小时",
+  "charts.24h": "最近 24 小时",
+  "charts.scope": "显示",
+  "charts.all": "全部 Token",
+  "charts.poolOpt": "池：{name}",
+  "charts.tokenOpt": "Token：{name}",
+  "charts.requests": "请求",
+  "charts.failures": "失败",
+  "charts.summary": "该时间段内共 {requests} 次请求、{failures} 次失败；峰值每分钟 {peak} 次请求。",
+  "charts.bucket": "每根柱代表 {n} 分钟。",
+  "charts.perMin": "每根柱代表 1 分钟。",
+  "charts.noData": "该时间段内没有请求。",
+  "charts.point": "{time}：{requests} 次请求，{failures} 次失败",
+  "status.updated": "更新于 {time}",
+  "status.paused": "标签页隐藏时自动刷新已暂停。",
+  "status.offline": "无法连接服务器，每 2 秒重试一次。",
+  "err.generic": "错误：{msg}",
+  "err.duplicate": "该 Token 已在池中。",
+  "err.invalid": "输入无效：{msg}",
+  "err.notFound": "未找到（可能已被删除）。",
+  "err.csrf": "安全校验失败，请刷新页面。",
+  "err.network": "无法连接服务器。",
+  "err.weight": "权重必须是 1 到 1000 之间的整数。",
+  "err.required": "请填写{field}。",
+  "time.never": "从未",
+  "time.none": "—",
+  "time.noExpiry": "不过期",
+};
+
+const DICTS = { en, "zh-CN": zh };
+
+function detect() {
+  let saved = null;
+  try {
+    saved = localStorage.getItem(STORAGE_KEY);
+  } catch {
+    saved = null;
+  }
+  if (LANGS.includes(saved)) return saved;
+  const prefs = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || "en"];
+  for (const p of prefs) {
+    const l = String(p).toLowerCase();
+    if (l.startsWith("zh")) return "zh-CN";
+    if (l.startsWith("en")) return "en";
+  }
+  return "en";
+}
+
+let lang = detect();
+const listeners = new Set();
+
+export function getLang() {
+  return lang;
+}
+
+/** Switches the language, remembers it and re-renders everything that listens. */
+export function setLang(next) {
+  if (!LANGS.includes(next) || next === lang) return;
+  lang = next;
+  try {
+    localStorage.setItem(STORAGE_KEY, next);
+  } catch {
+    // private mode: the switch still works for this page
+  }
+  applyI18n(document);
+  for (const fn of listeners) fn(lang);
+}
+
+export function onLangChange(fn) {
+  listeners.add(fn);
+}
+
+/** Looks up a string and fills {placeholders}; a missing key shows itself, never crashes. */
+export function t(key, params = {}) {
+  const s = DICTS[lang][key] ?? en[key] ?? key;
+  return s.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+}
+
+/** Fills data-i18n (text), data-i18n-placeholder, data-i18n-title and data-i18n-aria-label. */
+export function applyI18n(root) {
+  document.documentElement.lang = lang;
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);
+  for (const el of root.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
+  for (const el of root.querySelectorAll("[data-i18n-aria-label]")) el.setAttribute("aria-label", t(el.dataset.i18nAriaLabel));
+  const title = root.querySelector ? root.querySelector("title[data-i18n]") : null;
+  if (title) document.title = title.textContent;
+}
+
+/** Wires a <select> as the language switch. */
+export function bindLangSelect(select) {
+  select.value = lang;
+  select.addEventListener("change", () => setLang(select.value));
+  onLangChange((l) => {
+    select.value = l;
+  });
+}
+
+/** Exposed for a consistency check: both dictionaries have the same keys. */
+export function missingKeys() {
+  const a = Object.keys(en).filter((k) => !(k in zh));
+  const b = Object.keys(zh).filter((k) => !(k in en));
+  return [...a, ...b];
+}

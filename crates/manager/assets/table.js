@@ -1,0 +1,220 @@
+// table.js — the tokens table: search, filters, sortable columns, row actions.
+//
+// Rows are keyed by token id and updated in place on every refresh, so the focused button,
+// the sort order and the filters survive the 2-second polling; a row is only moved when the
+// order really changed, and focus is put back if a move took it away. Sorting is done with
+// real <button>s in the headers (Enter/Space) and reported with aria-sort. Secrets never
+// reach this module: the API only returns masked tokens.
+
+import { h, replaceChildren } from "./dom.js";
+import { t } from "./i18n.js";
+import { fmtAgo, fmtCountdown, fmtFullTime, fmtNumber, fmtPercent, fmtTime, parseTime, ratePercent } from "./format.js";
+
+export const STATES = ["active", "cooling", "invalid", "disabled", "expired"];
+
+const num = (v) => (typeof v === "number" && Number.isFinite(v) ? v : null);
+
+const COLUMNS = [
+  { key: "name", label: "col.name", get: (r) => r.name || "" },
+  { key: "token", label: "col.token", get: (r) => r.token || "" },
+  { key: "pool", label: "col.pool", get: (r) => r.pool || "" },
+  { key: "state", label: "col.state", get: (r) => STATES.indexOf(r.state) },
+  { key: "success", label: "col.success", get: (r) => num(r.success), numeric: true },
+  { key: "failure", label: "col.failure", get: (r) => num(r.failure), numeric: true },
+  { key: "rate", label: "col.rate", get: (r) => ratePercent(r.success_rate, r.success, r.failure), numeric: true },
+  { key: "in_flight", label: "col.inFlight", get: (r) => num(r.in_flight), numeric: true },
+  { key: "last_used", label: "col.lastUsed", get: (r) => parseTime(r.last_used) },
+  { key: "last_error", label: "col.lastError", get: (r) => r.last_error || "" },
+  { key: "expires_at", label: "col.expires", get: (r) => parseTime(r.expires_at) },
+];
+
+export class TokenTable {
+  constructor({ head, body, empty, shown, onAction }) {
+    this.head = head;
+    this.body = body;
+    this.empty = empty;
+    this.shown = shown;
+    this.onAction = onAction;
+    this.rows = [];
+    this.trs = new Map();
+    this.sort = { key: "name", dir: 1 };
+    this.filter = { search: "", state: "", pool: "" };
+    this.renderHead();
+  }
+
+  setRows(rows) {
+    this.rows = rows;
+    this.render();
+  }
+
+  setFilter(part) {
+    Object.assign(this.filter, part);
+    this.render();
+  }
+
+  toggleSort(key) {
+    this.sort = this.sort.key === key ? { key, dir: -this.sort.dir } : { key, dir: 1 };
+    this.renderHead(key);
+    this.render();
+  }
+
+  /** Rebuilds header and rows after a language switch. */
+  relabel() {
+    this.renderHead();
+    for (const tr of this.trs.values()) tr.remove();
+    this.trs.clear();
+    this.render();
+  }
+
+  renderHead(focusKey) {
+    const cells = COLUMNS.map((c) => {
+      const sorted = this.sort.key === c.key;
+      const label = t(c.label);
+      const btn = h("button", {
+        type: "button",
+        class: "sort",
+        "data-sort": c.key,
+        title: t("sort.by", { col: label }),
+        onclick: () => this.toggleSort(c.key),
+      }, label, h("span", { class: "sort-icon", "aria-hidden": "true" }, sorted ? (this.sort.dir > 0 ? "▲" : "▼") : "↕"));
+      return h("th", { scope: "col", class: c.numeric ? "num" : null, "aria-sort": sorted ? (this.sort.dir > 0 ? "ascending" : "descending") : "none" }, btn);
+    });
+    cells.push(h("th", { scope: "col" }, t("col.actions")));
+    replaceChildren(this.head, cells);
+    if (focusKey) this.head.querySelector(`[data-sort="${focusKey}"]`)?.focus();
+  }
+
+  visibleRows() {
+    const q = this.filter.search.trim().toLowerCase();
+    const out = this.rows.filter((r) => {
+      if (this.filter.state && r.state !== this.filter.state) return false;
+      if (this.filter.pool && r.pool !== this.filter.pool) return false;
+      if (!q) return true;
+      return [r.name, r.pool, r.id, r.token, r.state_reason, r.last_error, t(`state.${r.state}`)]
+        .some((v) => v && String(v).toLowerCase().includes(q));
+    });
+    const col = COLUMNS.find((c) => c.key === this.sort.key) || COLUMNS[0];
+    const dir = this.sort.dir;
+    out.sort((a, b) => {
+      const va = col.get(a);
+      const vb = col.get(b);
+      const na = va === null || va === "";
+      const nb = vb === null || vb === "";
+      if (na !== nb) return na ? 1 : -1; // empty values last, whatever the direction
+      let c = 0;
+      if (!na) c = typeof va === "number" && typeof vb === "number" ? va - vb : String(va).localeCompare(String(vb));
+      return c * dir || String(a.name).localeCompare(String(b.name)) || String(a.id).localeCompare(String(b.id));
+    });
+    return out;
+  }
+
+  render() {
+    const active = document.activeElement;
+    const rows = this.visibleRows();
+    const keep = new Set(rows.map((r) => String(r.id)));
+    for (const [id, tr] of this.trs) {
+      if (!keep.has(id)) {
+        tr.remove();
+        this.trs.delete(id);
+      }
+    }
+    rows.forEach((r, i) => {
+      const id = String(r.id);
+      let tr = this.trs.get(id);
+      if (!tr) {
+        tr = this.createRow(id);
+        this.trs.set(id, tr);
+      }
+      this.fillRow(tr, r);
+      if (this.body.children[i] !== tr) this.body.insertBefore(tr, this.body.children[i] || null);
+    });
+    if (active && active.isConnected && document.activeElement !== active) active.focus({ preventScroll: true });
+    this.empty.hidden = rows.length > 0;
+    this.empty.textContent = this.rows.length ? t("tokens.noMatch") : t("tokens.empty");
+    this.shown.textContent = t("tokens.shown", { n: rows.length, total: this.rows.length });
+    this.tick();
+  }
+
+  createRow(id) {
+    const tr = h("tr", { "data-id": id });
+    for (const c of COLUMNS) tr.append(h("td", { class: c.numeric ? `num c-${c.key}` : `c-${c.key}`, "data-label": t(c.label) }));
+    const act = (name) => h("button", { type: "button", class: `btn small act-${name}`, "data-action": name, onclick: (ev) => this.onAction(name, this.rowById(id), ev.currentTarget) });
+    tr.append(h("td", { class: "c-actions", "data-label": t("col.actions") }, h("div", { class: "row-actions" }, act("toggle"), act("check"), act("edit"), act("delete"))));
+    return tr;
+  }
+
+  rowById(id) {
+    return this.rows.find((r) => String(r.id) === id);
+  }
+
+  fillRow(tr, r) {
+    const cells = tr.children;
+    const set = (i, ...content) => {
+      const td = cells[i];
+      const sig = JSON.stringify(content.map((c) => (c instanceof Node ? c.outerHTML : c)));
+      if (td.dataset.sig === sig) return; // unchanged: leave the DOM alone
+      td.dataset.sig = sig;
+      replaceChildren(td, ...content);
+    };
+    set(0, h("span", { class: "name", title: `id ${r.id}` }, r.name || r.id));
+    set(1, h("code", { class: "masked" }, r.token || "****"));
+    set(2, r.pool || "default");
+    set(3, ...stateCell(r));
+    set(4, fmtNumber(r.success));
+    set(5, h("span", { title: classBreakdown(r.failures_by_class) || null }, fmtNumber(r.failure)));
+    set(6, fmtPercent(ratePercent(r.success_rate, r.success, r.failure)));
+    set(7, fmtNumber(r.in_flight));
+    set(8, h("span", { title: fmtFullTime(r.last_used) || null }, fmtAgo(r.last_used)));
+    set(9, r.last_error ? h("span", { class: "error-text", title: [r.last_error, fmtFullTime(r.last_error_at)].filter(Boolean).join(" — ") }, r.last_error) : t("time.none"));
+    const exp = parseTime(r.expires_at);
+    set(10, exp === null ? h("span", { class: "muted" }, t("time.noExpiry")) : h("span", { class: exp < Date.now() ? "bad" : null, title: fmtFullTime(r.expires_at) }, fmtTime(r.expires_at)));
+    const name = r.name || r.id;
+    const label = (key) => t("action.forToken", { action: t(key), name });
+    const [toggle, check, edit, del] = cells[11].querySelectorAll("button");
+    const enabled = r.state !== "disabled";
+    setBtn(toggle, t(enabled ? "action.disable" : "action.enable"), label(enabled ? "action.disable" : "action.enable"));
+    if (!check.dataset.busy) setBtn(check, t("action.check"), label("action.check"));
+    setBtn(edit, t("action.edit"), label("action.edit"));
+    setBtn(del, t("action.delete"), label("action.delete"));
+  }
+
+  /** Updates the cooling countdowns (called every second). */
+  tick(now = Date.now()) {
+    for (const el of this.body.querySelectorAll("[data-until]")) {
+      const until = Number(el.dataset.until);
+      el.textContent = until > now
+        ? t("state.until", { time: fmtTime(until, now), left: fmtCountdown(until, now) })
+        : t("state.coolingOver");
+    }
+  }
+}
+
+function setBtn(btn, text, aria) {
+  if (btn.textContent !== text) btn.textContent = text;
+  if (btn.getAttribute("aria-label") !== aria) btn.setAttribute("aria-label", aria);
+}
+
+function stateCell(r) {
+  const state = STATES.includes(r.state) ? r.state : "active";
+  const out = [h("span", { class: `badge state-${state}` }, t(`state.${state}`))];
+  if (r.half_open) out.push(" ", h("span", { class: "badge half-open" }, t("state.halfOpen")));
+  const until = parseTime(r.state_until);
+  if (state === "cooling" && until !== null) out.push(h("span", { class: "reason countdown", "data-until": String(until) }));
+  if (r.state_reason && state !== "active") out.push(h("span", { class: "reason" }, t("state.reason", { reason: r.state_reason })));
+  return out;
+}
+
+function classBreakdown(byClass) {
+  if (!byClass || typeof byClass !== "object") return "";
+  return Object.entries(byClass)
+    .filter(([, n]) => n)
+    .map(([k, n]) => `${k}: ${n}`)
+    .join(", ");
+}
+
+/** Fills a <select> with "all" + values, keeping the current choice. */
+export function fillSelect(select, allLabel, values, labelOf = (v) => v) {
+  const current = select.value;
+  replaceChildren(select, h("option", { value: "" }, allLabel), values.map((v) => h("option", { value: v }, labelOf(v))));
+  select.value = values.includes(current) ? current : "";
+}
