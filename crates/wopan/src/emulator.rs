@@ -1,0 +1,1 @@
+//! (emulator: being built)
