@@ -15,6 +15,20 @@ function stateName(s) {
   return s && STATES.has(s) ? t(`state.${s}`) : s || t("time.none");
 }
 
+const KINDS = new Set(["added", "removed", "patched", "imported"]);
+
+/** "active → cooling" as two badges, or what an admin did ("Added", "Edited", …). */
+function change(e) {
+  if (e.from || e.to) {
+    return [
+      h("span", { class: `badge state-${STATES.has(e.from) ? e.from : "none"}` }, stateName(e.from)),
+      " → ",
+      h("span", { class: `badge state-${STATES.has(e.to) ? e.to : "none"}` }, stateName(e.to)),
+    ];
+  }
+  return h("span", { class: "badge state-none" }, KINDS.has(e.kind) ? t(`event.${e.kind}`) : e.kind || t("time.none"));
+}
+
 function normalise(e) {
   return {
     at: e.at ?? e.time ?? e.ts ?? e.created_at ?? null,
@@ -22,6 +36,7 @@ function normalise(e) {
     tokenId: e.token_id ?? e.token ?? "",
     from: e.from ?? e.from_state ?? null,
     to: e.to ?? e.to_state ?? e.state ?? null,
+    kind: e.kind ?? "",
     reason: e.reason ?? "",
     error: e.error ?? e.sample_error ?? "",
   };
@@ -39,9 +54,8 @@ export function renderEvents(body, empty, events, force = false) {
     list.map((e) =>
       h("tr", {},
         h("td", { title: fmtFullTime(e.at) || null }, fmtTime(e.at)),
-        h("td", { title: e.tokenId ? `id ${e.tokenId}` : null }, e.token),
-        h("td", {}, h("span", { class: `badge state-${STATES.has(e.from) ? e.from : "none"}` }, stateName(e.from)), " → ",
-          h("span", { class: `badge state-${STATES.has(e.to) ? e.to : "none"}` }, stateName(e.to))),
+        h("td", { title: e.tokenId ? t("tokens.idTip", { id: e.tokenId }) : null }, e.token),
+        h("td", {}, change(e)),
         h("td", {}, e.reason, e.error ? h("span", { class: "muted error-sample" }, ` (${e.error})`) : null),
       ),
     ),

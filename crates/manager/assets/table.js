@@ -156,7 +156,7 @@ export class TokenTable {
       td.dataset.sig = sig;
       replaceChildren(td, ...content);
     };
-    set(0, h("span", { class: "name", title: `id ${r.id}` }, r.name || r.id));
+    set(0, h("span", { class: "name", title: t("tokens.idTip", { id: r.id }) }, r.name || r.id));
     set(1, h("code", { class: "masked" }, r.token || "****"));
     set(2, r.pool || "default");
     set(3, ...stateCell(r));
@@ -208,7 +208,7 @@ function classBreakdown(byClass) {
   if (!byClass || typeof byClass !== "object") return "";
   return Object.entries(byClass)
     .filter(([, n]) => n)
-    .map(([k, n]) => `${k}: ${n}`)
+    .map(([k, n]) => `${t(`class.${k}`)}: ${n}`)
     .join(", ");
 }
 
