@@ -20,6 +20,7 @@
 //! report), [`timers`], [`view`] (views, stats, dirty counters), [`token`], [`types`].
 
 mod admin;
+mod check;
 mod lease;
 mod timers;
 mod token;
@@ -230,6 +231,11 @@ impl Pool {
         if change.is_some() {
             if let (TokenState::Cooling, Some(u), false) = (after.0, until, half_open) {
                 self.push_recover(u, slot);
+            }
+            let t = self.tok(slot);
+            if t.health.serviceable() && t.rpm_full(now) {
+                // Back in service with this minute's rpm used up: wake when it rolls.
+                self.push_recover(Self::next_minute(now), slot);
             }
             self.mark_dirty(slot);
         }

@@ -164,19 +164,24 @@ impl Pool {
         if let Some(w) = patch.weight {
             t.weight = w;
         }
+        let limits_changed = patch.limits.is_some();
         if let Some(l) = patch.limits {
             t.limits = l;
         }
         if let Some(e) = patch.expires_at {
             t.expires_at = e;
+        }
+        if limits_changed && self.tok(slot).rpm_full(now) {
+            // Already over a lowered rpm this minute: come back when the minute rolls.
+            self.push_recover(Self::next_minute(now), slot);
+        }
+        if let Some(e) = patch.expires_at {
             if let Some(at) = e {
                 self.push_expiry(at, slot);
             }
             if !past && self.tok(slot).health.state == TokenState::Expired {
-                if let Some(c) = self.with_health(slot, now, |h, _| h.set_enabled(true, now)) {
-                    let mut c = c;
+                if let Some(mut c) = self.with_health(slot, now, |h, _| h.set_enabled(true, now)) {
                     c.reason = "expires_at moved to the future".into();
-                    self.tok_mut(slot).health.reason = None;
                     self.pending.push(c);
                 }
             }

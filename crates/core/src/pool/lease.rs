@@ -31,7 +31,7 @@ impl Pool {
         let lease_id = self.next_lease;
         let t = self.slots[slot as usize].as_mut().expect("live slot");
         t.in_flight = t.in_flight.saturating_add(1);
-        if t.rpm_minute != m {
+        if m > t.rpm_minute {
             t.rpm_minute = m;
             t.rpm_count = 0;
         }
@@ -174,10 +174,10 @@ impl Pool {
             _ => {}
         }
         self.count_request(slot, now, failed);
+        // `with_health` re-indexes the token (score, membership) whether or not it changed.
         if let Some(c) = self.with_health(slot, now, |h, ctx| h.on_outcome(outcome, ctx, rng)) {
             self.pending.push(c);
         }
-        self.refresh(slot, now);
     }
 
     /// Per-minute counts (token delta and pool ring) and the dirty mark for one request.

@@ -48,7 +48,8 @@ impl Pool {
         let cooling_end = t.health.state == TokenState::Cooling
             && !t.health.half_open
             && t.health.until == Some(at);
-        let rpm_roll = t.limits.rpm.is_some_and(|r| t.rpm_count >= r)
+        let rpm_roll = t.health.serviceable()
+            && t.limits.rpm.is_some_and(|r| t.rpm_count >= r)
             && (t.rpm_minute + 1).saturating_mul(60_000) == at;
         cooling_end || rpm_roll
     }

@@ -47,7 +47,7 @@ impl Token {
     pub fn rpm_full(&self, now: Millis) -> bool {
         self.limits
             .rpm
-            .is_some_and(|r| self.rpm_minute == minute_of(now) && self.rpm_count >= r)
+            .is_some_and(|r| self.rpm_minute >= minute_of(now) && self.rpm_count >= r)
     }
 
     /// Leases allowed at once: 1 on half-open probation, else the limit.
@@ -63,9 +63,12 @@ impl Token {
         self.in_flight >= self.max_in_flight()
     }
 
-    /// May be leased at `now`: serviceable state, under both limits.
+    /// May be leased at `now`: serviceable state, not past `expires_at`, under both limits.
     pub fn eligible(&self, now: Millis) -> bool {
-        self.health.serviceable() && !self.rpm_full(now) && !self.in_flight_full()
+        self.health.serviceable()
+            && self.expires_at.is_none_or(|e| e > now)
+            && !self.rpm_full(now)
+            && !self.in_flight_full()
     }
 
     /// `best`'s score at `now`.

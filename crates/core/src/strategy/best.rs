@@ -42,6 +42,14 @@ impl Best {
         (s, l, slot)
     }
 
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
     pub fn insert(&mut self, slot: u32) {
         self.set.insert(self.key(slot));
     }

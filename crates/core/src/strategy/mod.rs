@@ -84,6 +84,16 @@ impl Eligible {
         self.random.remove(slot);
     }
 
+    /// Sizes of the four indexes (equal when consistent).
+    pub fn index_lens(&self) -> [usize; 4] {
+        [
+            self.rr.len(),
+            self.best.len(),
+            self.weighted.len(),
+            self.random.len(),
+        ]
+    }
+
     /// Sets `best`'s key for `slot`, re-sorting it when it is a member.
     pub fn set_best_key(&mut self, slot: u32, score: f64, last_used: u64) {
         let member = self.contains(slot);

@@ -26,6 +26,14 @@ impl RoundRobin {
         self.seq[i] = seq;
     }
 
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
     pub fn insert(&mut self, slot: u32) {
         self.order.insert(self.seq[slot as usize], slot);
     }

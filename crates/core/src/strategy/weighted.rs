@@ -34,6 +34,14 @@ impl Weighted {
         self.pass[i] = self.vt;
     }
 
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
     pub fn insert(&mut self, slot: u32) {
         let p = &mut self.pass[slot as usize];
         *p = (*p).max(self.vt);
