@@ -9,14 +9,19 @@
 //! backend's full-sync setting), which is what lets the API acknowledge an add, a remove or a
 //! patch only after it will survive a crash.
 
+/// The backend conformance story (test code shared by every backend's tests).
+#[doc(hidden)]
+pub mod conformance;
 pub mod crypto;
+mod rows;
 pub mod sqlite;
 
 use async_trait::async_trait;
-use tokenlb_core::{Millis, Secret, TokenId, TokenState};
 pub use tokenlb_core::{Counters as TokenCounters, Limits};
+use tokenlb_core::{Millis, Secret, TokenId, TokenState};
 
-pub use crypto::Cipher;
+pub use crypto::{Cipher, CryptoError, KeySource};
+pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// Errors from a store backend. Messages name the file or database, never a secret.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +116,7 @@ pub struct EventQuery {
     pub pool: Option<String>,
     pub since: Option<Millis>,
     pub before_seq: Option<i64>,
+    /// At most this many events; 0 means no limit.
     pub limit: u32,
 }
 
@@ -177,4 +183,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks the store answers (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Closes connections cleanly at shutdown (SQLite: checkpoints the WAL). Writes already
+    /// returned are durable without it; calls after it fail with `Unavailable`.
+    async fn close(&self) {}
 }

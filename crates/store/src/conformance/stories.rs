@@ -1,0 +1,529 @@
+//! The parts of the conformance story. Each takes a harness on a fresh database, checks one
+//! area of the [`Store`](crate::Store) contract through the trait only, and ends by reopening
+//! the database to check that what was acknowledged is still there.
+
+use super::*;
+
+/// Insert, duplicate rejection, merge, lookup by value, every kind of update, delete, reopen.
+pub async fn tokens(h: &dyn Harness) {
+    let s = open(h).await;
+    let mut expected: Vec<StoredToken> = (0..10).map(|i| token(i, "default")).collect();
+    expected.extend((10..12).map(|i| token(i, "p2")));
+    s.insert_tokens(&expected).await.unwrap();
+    assert_eq!(by_id(s.load_tokens().await.unwrap()), expected);
+
+    // A value already stored: rejected with the existing id, and nothing of the batch inserted.
+    let dup = StoredToken {
+        secret: secret(3),
+        ..token(100, "default")
+    };
+    let batch = [token(101, "default"), dup];
+    assert!(is_duplicate_of(
+        s.insert_tokens(&batch).await,
+        "t_story00003"
+    ));
+    // A value repeated within one batch: rejected with the first one's id.
+    let twin = StoredToken {
+        secret: secret(102),
+        ..token(103, "default")
+    };
+    let batch = [token(102, "default"), twin];
+    assert!(is_duplicate_of(
+        s.insert_tokens(&batch).await,
+        "t_story00102"
+    ));
+    assert_eq!(by_id(s.load_tokens().await.unwrap()), expected);
+
+    // Merge: new values go in, stored and repeated values are skipped and reported.
+    let again = StoredToken {
+        secret: secret(4),
+        ..token(21, "default")
+    };
+    let repeat = StoredToken {
+        secret: secret(20),
+        ..token(23, "default")
+    };
+    let batch = [token(20, "default"), again, token(22, "default"), repeat];
+    let mut skipped = s.merge_tokens(&batch).await.unwrap();
+    skipped.sort();
+    assert_eq!(
+        skipped,
+        vec![
+            TokenId("t_story00021".into()),
+            TokenId("t_story00023".into())
+        ]
+    );
+    expected.extend([token(20, "default"), token(22, "default")]);
+    assert_eq!(
+        by_id(s.load_tokens().await.unwrap()),
+        by_id(expected.clone())
+    );
+    assert_eq!(s.merge_tokens(&[]).await.unwrap(), Vec::<TokenId>::new());
+
+    assert_eq!(
+        s.find_by_secret(&secret(4)).await.unwrap(),
+        Some(TokenId("t_story00004".into()))
+    );
+    assert_eq!(
+        s.find_by_secret(&secret(20)).await.unwrap(),
+        Some(TokenId("t_story00020".into()))
+    );
+    assert_eq!(s.find_by_secret(&secret(9999)).await.unwrap(), None);
+
+    update_each_field(s.as_ref(), &mut expected).await;
+
+    // Delete: gone, its value free again; a second delete reports absence.
+    let gone = TokenId("t_story00005".into());
+    assert!(s.delete_token(&gone).await.unwrap());
+    assert!(!s.delete_token(&gone).await.unwrap());
+    expected.retain(|t| t.id != gone);
+    assert_eq!(s.find_by_secret(&secret(5)).await.unwrap(), None);
+    let reborn = StoredToken {
+        secret: secret(5),
+        ..token(50, "default")
+    };
+    s.insert_tokens(std::slice::from_ref(&reborn))
+        .await
+        .unwrap();
+    expected.push(reborn);
+    assert_eq!(
+        by_id(s.load_tokens().await.unwrap()),
+        by_id(expected.clone())
+    );
+
+    s.close().await;
+    drop(s);
+    let s = open(h).await;
+    assert_eq!(by_id(s.load_tokens().await.unwrap()), by_id(expected));
+    s.close().await;
+}
+
+/// What an update is expected to do to the stored record.
+type Apply = fn(&mut StoredToken);
+
+/// Applies one update of each kind and checks the whole stored record after each.
+async fn update_each_field(s: &dyn Store, expected: &mut [StoredToken]) {
+    let id = TokenId("t_story00006".into());
+    let idx = expected.iter().position(|t| t.id == id).unwrap();
+    let steps: Vec<(TokenUpdate, Apply)> = vec![
+        (
+            TokenUpdate {
+                name: Some("renamed".into()),
+                ..update()
+            },
+            |t| t.name = "renamed".into(),
+        ),
+        (
+            TokenUpdate {
+                pool: Some("p3".into()),
+                ..update()
+            },
+            |t| t.pool = "p3".into(),
+        ),
+        (
+            TokenUpdate {
+                weight: Some(777),
+                ..update()
+            },
+            |t| t.weight = 777,
+        ),
+        (
+            TokenUpdate {
+                expires_at: Some(Some(5)),
+                ..update()
+            },
+            |t| t.expires_at = Some(5),
+        ),
+        (
+            TokenUpdate {
+                expires_at: Some(None),
+                ..update()
+            },
+            |t| t.expires_at = None,
+        ),
+        (
+            TokenUpdate {
+                limits: Some(Limits {
+                    rpm: Some(7),
+                    max_in_flight: None,
+                }),
+                ..update()
+            },
+            |t| {
+                t.limits = Limits {
+                    rpm: Some(7),
+                    max_in_flight: None,
+                }
+            },
+        ),
+        (
+            TokenUpdate {
+                secret: Some(secret(600)),
+                ..update()
+            },
+            |t| t.secret = secret(600),
+        ),
+        (
+            TokenUpdate {
+                refresh_secret: Some(Some(secret(601))),
+                ..update()
+            },
+            |t| t.refresh_secret = Some(secret(601)),
+        ),
+        (
+            TokenUpdate {
+                refresh_secret: Some(None),
+                ..update()
+            },
+            |t| t.refresh_secret = None,
+        ),
+        (
+            TokenUpdate {
+                state: Some((
+                    TokenState::Cooling,
+                    Some("5 transient failures".into()),
+                    Some(9),
+                )),
+                ..update()
+            },
+            |t| {
+                t.state = TokenState::Cooling;
+                t.state_reason = Some("5 transient failures".into());
+                t.state_until = Some(9);
+            },
+        ),
+        (
+            TokenUpdate {
+                state: Some((TokenState::Disabled, None, None)),
+                ..update()
+            },
+            |t| {
+                t.state = TokenState::Disabled;
+                t.state_reason = None;
+                t.state_until = None;
+            },
+        ),
+        (update(), |_| {}),
+    ];
+    for (u, apply) in steps {
+        s.update_token(&id, &u).await.unwrap();
+        apply(&mut expected[idx]);
+        let stored = s.load_tokens().await.unwrap();
+        let got = stored.iter().find(|t| t.id == id).unwrap();
+        assert_eq!(got, &expected[idx], "after {u:?}");
+    }
+    assert_eq!(s.find_by_secret(&secret(6)).await.unwrap(), None);
+    assert_eq!(
+        s.find_by_secret(&secret(600)).await.unwrap(),
+        Some(id.clone())
+    );
+
+    // A secret another token has: Duplicate naming it, and nothing changed.
+    let clash = TokenUpdate {
+        secret: Some(secret(7)),
+        name: Some("x".into()),
+        ..update()
+    };
+    assert!(is_duplicate_of(
+        s.update_token(&id, &clash).await,
+        "t_story00007"
+    ));
+    let missing = TokenId("t_nope".into());
+    assert!(matches!(
+        s.update_token(&missing, &TokenUpdate { weight: Some(1), ..update() }).await,
+        Err(StoreError::NotFound(ref x)) if *x == missing
+    ));
+    assert!(matches!(
+        s.update_token(&missing, &update()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let stored = s.load_tokens().await.unwrap();
+    assert_eq!(stored.iter().find(|t| t.id == id).unwrap(), &expected[idx]);
+}
+
+/// Counter snapshots replace, minute deltas add up, unknown tokens are ignored, all durable.
+pub async fn stats(h: &dyn Harness) {
+    let s = open(h).await;
+    let toks: Vec<StoredToken> = (0..3).map(|i| token(i, "default")).collect();
+    s.insert_tokens(&toks).await.unwrap();
+    let (t0, t1) = ("t_story00000", "t_story00001");
+    let b1 = stats_batch(
+        vec![(t0, counters(5, 1)), (t1, counters(2, 0))],
+        vec![
+            minute(t0, "default", 100, 3, 1),
+            minute(t1, "default", 100, 2, 0),
+        ],
+    );
+    let b2 = stats_batch(
+        vec![(t0, counters(9, 2)), ("t_unknown", counters(1, 1))],
+        vec![
+            minute(t0, "default", 100, 4, 2),
+            minute(t0, "default", 101, 1, 0),
+            minute("t_unknown", "default", 100, 50, 50),
+        ],
+    );
+    s.write_stats(&b1).await.unwrap();
+    s.write_stats(&b2).await.unwrap();
+    s.write_stats(&StatsBatch::default()).await.unwrap();
+
+    let check = |loaded: Vec<StoredToken>| {
+        let get = |id: &str| {
+            loaded
+                .iter()
+                .find(|t| t.id.as_str() == id)
+                .unwrap()
+                .counters
+                .clone()
+        };
+        assert_eq!(get(t0), counters(9, 2));
+        assert_eq!(get(t1), counters(2, 0));
+        assert_eq!(get("t_story00002"), TokenCounters::default());
+    };
+    check(s.load_tokens().await.unwrap());
+    assert_eq!(
+        s.minutes(&q_minutes(0)).await.unwrap(),
+        vec![(100, 9, 3), (101, 1, 0)]
+    );
+    let only_t0 = MinuteQuery {
+        token_id: Some(TokenId(t0.into())),
+        ..q_minutes(0)
+    };
+    assert_eq!(
+        s.minutes(&only_t0).await.unwrap(),
+        vec![(100, 7, 3), (101, 1, 0)]
+    );
+
+    s.close().await;
+    drop(s);
+    let s = open(h).await;
+    check(s.load_tokens().await.unwrap());
+    assert_eq!(
+        s.minutes(&q_minutes(0)).await.unwrap(),
+        vec![(100, 9, 3), (101, 1, 0)]
+    );
+    // Deleting a token removes its minute rows.
+    assert!(s.delete_token(&TokenId(t1.into())).await.unwrap());
+    assert_eq!(
+        s.minutes(&q_minutes(0)).await.unwrap(),
+        vec![(100, 7, 3), (101, 1, 0)]
+    );
+    s.close().await;
+}
+
+/// Append assigns increasing sequence numbers; queries filter, order newest first, page.
+pub async fn events(h: &dyn Harness) {
+    let s = open(h).await;
+    let input = vec![
+        event(1_000, "t_a", "default", TokenState::Cooling),
+        event(2_000, "t_b", "default", TokenState::Invalid),
+        event(3_000, "t_a", "default", TokenState::Active),
+        event(4_000, "t_c", "other", TokenState::Disabled),
+        EventRecord {
+            from: None,
+            to: None,
+            kind: "added".into(),
+            sample_error: None,
+            ..event(5_000, "t_a", "default", TokenState::Active)
+        },
+    ];
+    let stored = s.append_events(&input).await.unwrap();
+    assert_eq!(stored.len(), input.len());
+    for (i, (got, sent)) in stored.iter().zip(&input).enumerate() {
+        assert_eq!(
+            EventRecord {
+                seq: 0,
+                ..got.clone()
+            },
+            *sent
+        );
+        assert!(got.seq > 0);
+        if i > 0 {
+            assert!(
+                got.seq > stored[i - 1].seq,
+                "sequence numbers must increase"
+            );
+        }
+    }
+    let newest_first: Vec<EventRecord> = stored.iter().rev().cloned().collect();
+    assert_eq!(s.events(&q_events(0)).await.unwrap(), newest_first);
+    assert_eq!(
+        s.events(&q_events(2)).await.unwrap(),
+        newest_first[..2].to_vec()
+    );
+    let page2 = EventQuery {
+        before_seq: Some(newest_first[1].seq),
+        ..q_events(2)
+    };
+    assert_eq!(s.events(&page2).await.unwrap(), newest_first[2..4].to_vec());
+
+    let seqs = |v: Vec<EventRecord>| v.into_iter().map(|e| e.at).collect::<Vec<_>>();
+    let by_token = EventQuery {
+        token_id: Some(TokenId("t_a".into())),
+        ..q_events(0)
+    };
+    assert_eq!(
+        seqs(s.events(&by_token).await.unwrap()),
+        vec![5_000, 3_000, 1_000]
+    );
+    let by_pool = EventQuery {
+        pool: Some("other".into()),
+        ..q_events(0)
+    };
+    assert_eq!(seqs(s.events(&by_pool).await.unwrap()), vec![4_000]);
+    let since = EventQuery {
+        since: Some(3_000),
+        ..q_events(0)
+    };
+    assert_eq!(
+        seqs(s.events(&since).await.unwrap()),
+        vec![5_000, 4_000, 3_000]
+    );
+    let both = EventQuery {
+        token_id: Some(TokenId("t_a".into())),
+        since: Some(2_000),
+        ..q_events(1)
+    };
+    assert_eq!(seqs(s.events(&both).await.unwrap()), vec![5_000]);
+
+    let more = s
+        .append_events(&[event(6_000, "t_b", "default", TokenState::Active)])
+        .await
+        .unwrap();
+    assert!(more[0].seq > stored[4].seq);
+    assert_eq!(s.append_events(&[]).await.unwrap(), vec![]);
+
+    s.close().await;
+    drop(s);
+    let s = open(h).await;
+    let all = s.events(&q_events(0)).await.unwrap();
+    assert_eq!(all.len(), 6);
+    assert_eq!(all[0], more[0]);
+    assert_eq!(all[1..].to_vec(), newest_first);
+    s.close().await;
+}
+
+/// Minute sums by token and pool, and pruning of old minutes and events.
+pub async fn minutes_and_prune(h: &dyn Harness) {
+    let s = open(h).await;
+    s.insert_tokens(&[token(0, "a"), token(1, "b")])
+        .await
+        .unwrap();
+    let (t0, t1) = ("t_story00000", "t_story00001");
+    let mins = vec![
+        minute(t0, "a", 10, 1, 0),
+        minute(t0, "a", 11, 2, 1),
+        minute(t0, "a", 12, 3, 0),
+        minute(t1, "b", 11, 10, 5),
+        minute(t1, "b", 12, 20, 0),
+    ];
+    s.write_stats(&stats_batch(vec![], mins)).await.unwrap();
+    assert_eq!(
+        s.minutes(&q_minutes(0)).await.unwrap(),
+        vec![(10, 1, 0), (11, 12, 6), (12, 23, 0)]
+    );
+    assert_eq!(
+        s.minutes(&q_minutes(11)).await.unwrap(),
+        vec![(11, 12, 6), (12, 23, 0)]
+    );
+    let pool_b = MinuteQuery {
+        pool: Some("b".into()),
+        ..q_minutes(0)
+    };
+    assert_eq!(
+        s.minutes(&pool_b).await.unwrap(),
+        vec![(11, 10, 5), (12, 20, 0)]
+    );
+    assert_eq!(s.minutes(&q_minutes(13)).await.unwrap(), vec![]);
+
+    s.append_events(&[
+        event(100, t0, "a", TokenState::Cooling),
+        event(200, t1, "b", TokenState::Cooling),
+    ])
+    .await
+    .unwrap();
+    s.prune(12, 150).await.unwrap();
+    assert_eq!(s.minutes(&q_minutes(0)).await.unwrap(), vec![(12, 23, 0)]);
+    let left: Vec<u64> = s
+        .events(&q_events(0))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.at)
+        .collect();
+    assert_eq!(left, vec![200]);
+
+    s.close().await;
+    drop(s);
+    let s = open(h).await;
+    assert_eq!(s.minutes(&q_minutes(0)).await.unwrap(), vec![(12, 23, 0)]);
+    s.close().await;
+}
+
+/// Pools are upserted by name and loaded in name order.
+pub async fn pools(h: &dyn Harness) {
+    let s = open(h).await;
+    assert_eq!(s.load_pools().await.unwrap(), vec![]);
+    s.upsert_pool(&pool("default", r#"{"strategy":"best"}"#))
+        .await
+        .unwrap();
+    s.upsert_pool(&pool("alpha", "{}")).await.unwrap();
+    s.upsert_pool(&pool("default", r#"{"strategy":"weighted"}"#))
+        .await
+        .unwrap();
+    let want = vec![
+        pool("alpha", "{}"),
+        pool("default", r#"{"strategy":"weighted"}"#),
+    ];
+    assert_eq!(s.load_pools().await.unwrap(), want);
+    s.ping().await.unwrap();
+    assert!(!s.describe().is_empty());
+    s.close().await;
+    drop(s);
+    let s = open(h).await;
+    assert_eq!(s.load_pools().await.unwrap(), want);
+    s.close().await;
+}
+
+/// Re-encryption under a new key: the store keeps working, a reopen with the new key reads
+/// everything, a reopen with the old key fails with `Decrypt`.
+pub async fn reencrypt(h: &dyn Harness) {
+    let s = open(h).await;
+    let toks: Vec<StoredToken> = (0..6).map(|i| token(i, "default")).collect();
+    s.insert_tokens(&toks).await.unwrap();
+    assert_eq!(s.reencrypt(&key(2)).await.unwrap(), toks.len());
+    assert_eq!(by_id(s.load_tokens().await.unwrap()), toks);
+    assert_eq!(
+        s.find_by_secret(&secret(2)).await.unwrap(),
+        Some(TokenId("t_story00002".into()))
+    );
+    let dup = StoredToken {
+        secret: secret(2),
+        ..token(90, "default")
+    };
+    assert!(is_duplicate_of(
+        s.insert_tokens(&[dup]).await,
+        "t_story00002"
+    ));
+    s.insert_tokens(&[token(7, "default")]).await.unwrap();
+    s.close().await;
+    drop(s);
+
+    let s = match h.open(&key(2)).await {
+        Ok(s) => s,
+        Err(e) => panic!("reopen with the new key failed: {e}"),
+    };
+    let mut want = toks.clone();
+    want.push(token(7, "default"));
+    assert_eq!(by_id(s.load_tokens().await.unwrap()), want);
+    s.close().await;
+    drop(s);
+
+    let old = match h.open(&key(1)).await {
+        Ok(s) => s.load_tokens().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    assert!(
+        matches!(old, Err(StoreError::Decrypt(_))),
+        "old key must fail: {old:?}"
+    );
+}

@@ -1,0 +1,236 @@
+//! The backend-neutral row form of a token: plain column values, secrets sealed.
+//!
+//! Both SQL backends store a token as the same columns, so the translation between
+//! [`StoredToken`] and those columns (encryption, fingerprint, integer widths, state names) is
+//! written once here. Integers are `i64` because that is what both SQLite and PostgreSQL
+//! (`BIGINT`) hold; values that do not fit saturate instead of wrapping.
+
+use crate::crypto::{Cipher, CryptoError};
+use crate::{StoreError, StoredToken, TokenCounters};
+use sqlx::{ColumnIndex, Decode, Row, Type};
+use tokenlb_core::{Limits, TokenId, TokenState};
+
+/// The token columns in table order, for `SELECT` and `INSERT` lists.
+pub(crate) const TOKEN_COLUMNS: &str = "id, pool, name, secret_enc, secret_fp, refresh_enc, \
+    weight, expires_at, rpm, max_in_flight, state, state_reason, state_until, created_at, \
+    c_success, c_auth, c_rate_limited, c_quota_exhausted, c_transient, c_client_error, \
+    c_unknown, last_used, last_error, last_error_at, latency_ewma_ms, times_cooled";
+
+/// How many rows one multi-row statement carries (26 binds each: well under SQLite's 32 766
+/// and PostgreSQL's 65 535 bind limits).
+pub(crate) const ROWS_PER_STATEMENT: usize = 500;
+
+/// One `tokens` row.
+#[derive(Clone, Debug)]
+pub(crate) struct TokenRow {
+    pub id: String,
+    pub pool: String,
+    pub name: String,
+    pub secret_enc: String,
+    pub secret_fp: String,
+    pub refresh_enc: Option<String>,
+    pub weight: i64,
+    pub expires_at: Option<i64>,
+    pub rpm: Option<i64>,
+    pub max_in_flight: Option<i64>,
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub state_until: Option<i64>,
+    pub created_at: i64,
+    pub counters: CounterCols,
+}
+
+/// The counter columns, also written alone by the stats flusher.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CounterCols {
+    pub success: i64,
+    pub auth: i64,
+    pub rate_limited: i64,
+    pub quota_exhausted: i64,
+    pub transient: i64,
+    pub client_error: i64,
+    pub unknown: i64,
+    pub last_used: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+    pub latency_ewma_ms: Option<f64>,
+    pub times_cooled: i64,
+}
+
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+pub(crate) fn to_u32(v: i64) -> u32 {
+    u32::try_from(v.max(0)).unwrap_or(u32::MAX)
+}
+
+pub(crate) fn crypto_err(e: CryptoError) -> StoreError {
+    match e {
+        CryptoError::Decrypt(m) => StoreError::Decrypt(m),
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+/// Parses a stored state name; an unknown one means a damaged or newer database.
+pub(crate) fn parse_state(s: &str) -> Result<TokenState, StoreError> {
+    s.parse()
+        .map_err(|e| StoreError::Backend(format!("corrupt row: {e}")))
+}
+
+impl CounterCols {
+    pub fn encode(c: &TokenCounters) -> CounterCols {
+        CounterCols {
+            success: to_i64(c.success),
+            auth: to_i64(c.auth),
+            rate_limited: to_i64(c.rate_limited),
+            quota_exhausted: to_i64(c.quota_exhausted),
+            transient: to_i64(c.transient),
+            client_error: to_i64(c.client_error),
+            unknown: to_i64(c.unknown),
+            last_used: c.last_used.map(to_i64),
+            last_error: c.last_error.clone(),
+            last_error_at: c.last_error_at.map(to_i64),
+            latency_ewma_ms: c.latency_ewma_ms,
+            times_cooled: i64::from(c.times_cooled),
+        }
+    }
+
+    fn decode(self) -> TokenCounters {
+        TokenCounters {
+            success: to_u64(self.success),
+            auth: to_u64(self.auth),
+            rate_limited: to_u64(self.rate_limited),
+            quota_exhausted: to_u64(self.quota_exhausted),
+            transient: to_u64(self.transient),
+            client_error: to_u64(self.client_error),
+            unknown: to_u64(self.unknown),
+            last_used: self.last_used.map(to_u64),
+            last_error: self.last_error,
+            last_error_at: self.last_error_at.map(to_u64),
+            latency_ewma_ms: self.latency_ewma_ms,
+            times_cooled: to_u32(self.times_cooled),
+        }
+    }
+}
+
+impl TokenRow {
+    /// Seals the secrets of `t` under `cipher` (bound to the token id) and flattens the rest.
+    pub fn encode(t: &StoredToken, cipher: &Cipher) -> Result<TokenRow, StoreError> {
+        let id = t.id.as_str();
+        let refresh_enc = match &t.refresh_secret {
+            Some(r) => Some(
+                cipher
+                    .encrypt(r, &refresh_context(id))
+                    .map_err(crypto_err)?,
+            ),
+            None => None,
+        };
+        Ok(TokenRow {
+            id: id.to_string(),
+            pool: t.pool.clone(),
+            name: t.name.clone(),
+            secret_enc: cipher.encrypt(&t.secret, id).map_err(crypto_err)?,
+            secret_fp: cipher.fingerprint(&t.secret),
+            refresh_enc,
+            weight: i64::from(t.weight),
+            expires_at: t.expires_at.map(to_i64),
+            rpm: t.limits.rpm.map(i64::from),
+            max_in_flight: t.limits.max_in_flight.map(i64::from),
+            state: t.state.as_str().to_string(),
+            state_reason: t.state_reason.clone(),
+            state_until: t.state_until.map(to_i64),
+            created_at: to_i64(t.created_at),
+            counters: CounterCols::encode(&t.counters),
+        })
+    }
+
+    /// Opens the secrets and rebuilds the token; `Decrypt` under the wrong key.
+    pub fn decode(self, cipher: &Cipher) -> Result<StoredToken, StoreError> {
+        let secret = cipher
+            .decrypt(&self.secret_enc, &self.id)
+            .map_err(crypto_err)?;
+        let refresh_secret = match &self.refresh_enc {
+            Some(r) => Some(
+                cipher
+                    .decrypt(r, &refresh_context(&self.id))
+                    .map_err(crypto_err)?,
+            ),
+            None => None,
+        };
+        Ok(StoredToken {
+            state: parse_state(&self.state)?,
+            id: TokenId(self.id),
+            pool: self.pool,
+            name: self.name,
+            secret,
+            refresh_secret,
+            weight: to_u32(self.weight),
+            expires_at: self.expires_at.map(to_u64),
+            limits: Limits {
+                rpm: self.rpm.map(to_u32),
+                max_in_flight: self.max_in_flight.map(to_u32),
+            },
+            state_reason: self.state_reason,
+            state_until: self.state_until.map(to_u64),
+            created_at: to_u64(self.created_at),
+            counters: self.counters.decode(),
+        })
+    }
+
+    /// Reads a row selected with [`TOKEN_COLUMNS`], from either backend.
+    pub fn from_row<'r, R>(row: &'r R) -> Result<TokenRow, sqlx::Error>
+    where
+        R: Row,
+        &'static str: ColumnIndex<R>,
+        String: Decode<'r, R::Database> + Type<R::Database>,
+        i64: Decode<'r, R::Database> + Type<R::Database>,
+        f64: Decode<'r, R::Database> + Type<R::Database>,
+    {
+        Ok(TokenRow {
+            id: row.try_get("id")?,
+            pool: row.try_get("pool")?,
+            name: row.try_get("name")?,
+            secret_enc: row.try_get("secret_enc")?,
+            secret_fp: row.try_get("secret_fp")?,
+            refresh_enc: row.try_get("refresh_enc")?,
+            weight: row.try_get("weight")?,
+            expires_at: row.try_get("expires_at")?,
+            rpm: row.try_get("rpm")?,
+            max_in_flight: row.try_get("max_in_flight")?,
+            state: row.try_get("state")?,
+            state_reason: row.try_get("state_reason")?,
+            state_until: row.try_get("state_until")?,
+            created_at: row.try_get("created_at")?,
+            counters: CounterCols {
+                success: row.try_get("c_success")?,
+                auth: row.try_get("c_auth")?,
+                rate_limited: row.try_get("c_rate_limited")?,
+                quota_exhausted: row.try_get("c_quota_exhausted")?,
+                transient: row.try_get("c_transient")?,
+                client_error: row.try_get("c_client_error")?,
+                unknown: row.try_get("c_unknown")?,
+                last_used: row.try_get("last_used")?,
+                last_error: row.try_get("last_error")?,
+                last_error_at: row.try_get("last_error_at")?,
+                latency_ewma_ms: row.try_get("latency_ewma_ms")?,
+                times_cooled: row.try_get("times_cooled")?,
+            },
+        })
+    }
+}
+
+/// Associated data for a refresh secret: distinct from the access secret's, so the two
+/// ciphertexts of one row cannot be swapped.
+pub(crate) fn refresh_context(id: &str) -> String {
+    format!("{id}#refresh")
+}
+
+/// The sentinel sealed into the database's metadata so that opening it with another key fails
+/// at once with a clear message instead of at the first token read.
+pub(crate) const KEY_CHECK_CONTEXT: &str = "tokenlb:key-check";
+pub(crate) const KEY_CHECK_PLAIN: &str = "tokenlb key check v1";
