@@ -1,0 +1,197 @@
+//! A protocol-faithful Wopan server for tests, demos and fault injection
+//! (`tokenlb wopan-emulator`).
+//!
+//! It answers both dispatchers exactly as the research notes (§11) describe, and serves the
+//! download links it hands out. Everything a client sees uses the real envelope, field names
+//! and types; nothing from outside can make it panic or answer HTML.
+//!
+//! ## Routes
+//! - `POST /api-user/dispatcher`: `AppQueryUser` (DATA encrypted with the client secret),
+//!   `AppRefreshToken` (plain DATA; new access token, refresh token rotated unless
+//!   `rotate_refresh` is off; the old access token stops working), `AppLogout`.
+//! - `POST /wohome/dispatcher` (token in the `Accesstoken` header, key = its first 16
+//!   characters): `QueryAllFiles`, `GetDownloadUrlV2`, `GetDownloadUrl`,
+//!   `FamilyUserCurrentEncode`, `QueryCloudUsageInfo`. DATA encrypted.
+//! - `GET /openapi/download?fid=<opaque>`: the file's bytes (deterministic, generated from
+//!   the file's id and size), `Range` → 206, unknown or expired link → 403.
+//! - `POST /_emulator/control`, `GET /_emulator/state`: fault injection (below).
+//!
+//! ## Answers to bad requests
+//! Always HTTP 200 and the envelope with `STATUS "200"` and a non-`0000` `RSP_CODE`. The real
+//! codes for these cases are unknown; the emulator uses its own, documented here, so tests can
+//! tell them apart (the client maps them to `unknown`):
+//!
+//! | case | RSP_CODE | RSP_DESC |
+//! |---|---|---|
+//! | body not JSON, no header/body, wrong types | `0001` | 请求报文格式错误 |
+//! | `sign` does not verify | `0002` | 签名校验失败 |
+//! | `header.channel` ≠ path segment | `0003` | 渠道不匹配 |
+//! | `param` does not decrypt with the channel key, or is not JSON | `0004` | 参数解密失败 |
+//! | unknown `header.key` | `0005` | 未知的接口 |
+//! | `spaceType` other than 0/1 | `0006` | 不支持的空间类型 |
+//! | unknown or expired access token | `9999` 系统异常 (or `1001` 无效登录信息, see `invalid_code`) | |
+//! | unknown refresh token or wrong client secret | `8005` | 登录失败！ |
+//! | family id not the token's family | `120002` | 家庭组不存在或该用户不是选择的家庭组成员 |
+//!
+//! An unknown `parentDirectoryId` lists as empty (what a database query would give).
+//!
+//! ## Fault injection: `POST /_emulator/control`
+//! A JSON object; every field optional, unknown fields refused with 400:
+//! - `down` (bool): dispatchers and downloads answer HTTP 503 without `Retry-After` (the
+//!   client classes a 503 as `rate_limited`). Connections are not dropped.
+//! - `latency_ms` (int): delay before every dispatcher and download answer.
+//! - `error_rate` (0–1): that fraction of dispatcher calls answer HTTP 500 (`transient`).
+//! - `tokens` (map access token → `ok` | `expired` | `rate_limited` | `quota`): `expired`
+//!   gives the invalid code; `rate_limited` gives HTTP `rate_limit_status` with
+//!   `Retry-After: retry_after_s`; `quota` gives HTTP 509. Also applied to downloads of links
+//!   that token obtained. Unknown tokens are refused with 400.
+//! - `invalid_code` (9999 | 1001), `link_ttl_s`, `token_ttl_s` (lifetime of refreshed tokens),
+//!   `rotate_refresh` (bool), `rate_limit_status` (429 | 503), `retry_after_s`,
+//!   `downloads` (`ok` | `rate_limited` | `quota`: a fault for every download).
+//! - `reset_counts` (bool): zero the call counts.
+//!
+//! The answer, like `GET /_emulator/state`, is `{"settings":{…},"tokens":[…],"calls":{op:n},
+//! "links_active":n}`; tokens are shown masked (`abcd…wxyz`). Calls are counted per
+//! `header.key` (`_malformed` for unreadable requests, `_unknown` for unknown keys) and
+//! `download` for the download host.
+
+mod control;
+pub mod demo;
+mod dispatch;
+mod download;
+pub mod fixture;
+mod ops;
+mod state;
+mod tree;
+
+pub use demo::{demo_fixture, DemoToken, DEMO_EXPIRED_TOKEN, DEMO_FAMILY_ID, DEMO_TOKENS};
+pub use download::content_bytes;
+pub use fixture::{Fixture, FixtureError};
+pub use state::{DownloadFault, Settings, TokenFault};
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use parking_lot::Mutex;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// How an emulator starts.
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    /// Tokens and tree; [`demo_fixture`] by default.
+    pub fixture: Fixture,
+    /// Scheme and authority put in download links (e.g. `http://127.0.0.1:8900`). Default:
+    /// the `Host` header of the dispatcher request, else the listening address.
+    pub public_url: Option<String>,
+    /// Lifetime of download links, seconds (default 600).
+    pub link_ttl_s: u64,
+    /// Lifetime of tokens issued by `AppRefreshToken`, seconds (default 604799, as the real
+    /// `expires_in`).
+    pub token_ttl_s: u64,
+    /// Whether `AppRefreshToken` also issues a new refresh token (default true).
+    pub rotate_refresh: bool,
+    /// The code for unknown/expired access tokens: 9999 (default) or 1001.
+    pub invalid_code: u32,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            fixture: demo_fixture(),
+            public_url: None,
+            link_ttl_s: 600,
+            token_ttl_s: 604_799,
+            rotate_refresh: true,
+            invalid_code: 9999,
+        }
+    }
+}
+
+/// Why an emulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error(transparent)]
+    Fixture(#[from] FixtureError),
+    #[error("emulator configuration: {0}")]
+    Config(String),
+    #[error("emulator server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl EmulatorConfig {
+    /// Checks the configuration and its fixture.
+    pub fn validate(&self) -> Result<(), EmulatorError> {
+        self.fixture.validate()?;
+        if !matches!(self.invalid_code, 9999 | 1001) {
+            return Err(EmulatorError::Config(
+                "invalid_code must be 9999 or 1001".into(),
+            ));
+        }
+        if let Some(u) = &self.public_url {
+            let ok = reqwest::Url::parse(u)
+                .map(|p| matches!(p.scheme(), "http" | "https") && p.host_str().is_some())
+                .unwrap_or(false);
+            if !ok {
+                return Err(EmulatorError::Config(format!(
+                    "public_url {u:?} must be http(s)://host[:port]"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// State shared by all handlers.
+pub(crate) struct Shared {
+    pub tree: tree::Tree,
+    pub inner: Mutex<state::Inner>,
+    pub public_url: Option<String>,
+    pub local_addr: Option<SocketAddr>,
+}
+
+pub(crate) type AppState = Arc<Shared>;
+
+/// The emulator as a router (for `oneshot` tests or embedding). Links fall back to the
+/// request's `Host` header.
+pub fn router(config: EmulatorConfig) -> Result<Router, EmulatorError> {
+    build(config, None)
+}
+
+fn build(config: EmulatorConfig, local_addr: Option<SocketAddr>) -> Result<Router, EmulatorError> {
+    config.validate()?;
+    let shared = Arc::new(Shared {
+        tree: tree::Tree::build(&config.fixture),
+        inner: Mutex::new(state::Inner::new(&config, &config.fixture)),
+        public_url: config
+            .public_url
+            .map(|u| u.trim_end_matches('/').to_string()),
+        local_addr,
+    });
+    Ok(Router::new()
+        .route("/api-user/dispatcher", post(dispatch::api_user))
+        .route("/wohome/dispatcher", post(dispatch::wohome))
+        .route("/openapi/download", get(download::handle))
+        .route("/_emulator/control", post(control::control))
+        .route("/_emulator/state", get(control::state))
+        .fallback(dispatch::not_found)
+        .layer(DefaultBodyLimit::max(1024 * 1024))
+        .with_state(shared))
+}
+
+/// Serves the emulator on `listener` until `shutdown` completes, then finishes in-flight
+/// requests and returns.
+pub async fn serve(
+    listener: TcpListener,
+    config: EmulatorConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), EmulatorError> {
+    let addr = listener.local_addr()?;
+    let app = build(config, Some(addr))?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
