@@ -1,0 +1,306 @@
+//! Token import: the seed's `tokens.json` or a plain list, one token per line.
+//!
+//! Shared by the start-up import of `--tokens-file` and `POST /api/tokens/import` (which the
+//! CLI's `tokenlb token import` calls). Parsing is all-or-nothing only for a malformed JSON
+//! document (an error naming line and column); a bad entry (empty token, control characters,
+//! absurd length) is reported by its line or entry number and skipped. Applying an import is
+//! one store transaction (`merge_tokens`, merge by token value) followed by inserting the new
+//! tokens into their pools, so 100,000 tokens cost one commit, not 100,000.
+
+use crate::error::ApiError;
+use crate::state::{now_ms, AppState};
+use crate::validate;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use tokenlb_core::{Counters, Limits, Millis, Secret, TokenId, TokenSpec, TokenState};
+use tokenlb_store::StoredToken;
+
+/// One token to import.
+#[derive(Debug, Clone)]
+pub struct ImportItem {
+    /// Line (text) or 1-based entry number (JSON), for messages.
+    pub at: Position,
+    pub secret: Secret,
+    pub name: Option<String>,
+    pub active: bool,
+    pub pool: Option<String>,
+    pub weight: Option<u32>,
+    pub expires_at: Option<Millis>,
+    pub refresh: Option<Secret>,
+}
+
+/// Where an item came from in the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Position {
+    Line(usize),
+    Entry(usize),
+}
+
+/// A skipped item and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemError {
+    #[serde(flatten)]
+    pub at: Position,
+    pub message: String,
+}
+
+/// The parsed input.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub items: Vec<ImportItem>,
+    pub errors: Vec<ItemError>,
+}
+
+/// A document that is not valid JSON (or not the seed's shape).
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct MalformedJson {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+struct Document {
+    tokens: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    token: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    is_active: Option<bool>,
+    #[serde(default)]
+    pool: Option<String>,
+    #[serde(default)]
+    weight: Option<u32>,
+    #[serde(default)]
+    expires_at: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+/// Parses tokens.json (when the text starts with `{`) or a list of tokens, one per line
+/// (blank lines and lines starting with `#` are skipped).
+pub fn parse(text: &str) -> Result<Parsed, MalformedJson> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim_start().starts_with('{') {
+        parse_json(text)
+    } else {
+        Ok(parse_lines(text))
+    }
+}
+
+fn parse_json(text: &str) -> Result<Parsed, MalformedJson> {
+    let doc: Document = serde_json::from_str(text).map_err(|e| MalformedJson {
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })?;
+    let mut parsed = Parsed::default();
+    for (i, value) in doc.tokens.into_iter().enumerate() {
+        let at = Position::Entry(i + 1);
+        match entry_item(at, value) {
+            Ok(item) => parsed.items.push(item),
+            Err(message) => parsed.errors.push(ItemError { at, message }),
+        }
+    }
+    Ok(parsed)
+}
+
+fn entry_item(at: Position, value: serde_json::Value) -> Result<ImportItem, String> {
+    let e: Entry = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    validate::secret(&e.token)?;
+    if let Some(n) = &e.name {
+        validate::name(n)?;
+    }
+    if let Some(p) = &e.pool {
+        validate::pool_name(p)?;
+    }
+    if let Some(w) = e.weight {
+        validate::weight(w)?;
+    }
+    let expires_at = e
+        .expires_at
+        .as_deref()
+        .map(crate::views::parse_time)
+        .transpose()?;
+    let refresh = match e.refresh_token {
+        Some(r) => {
+            validate::secret(&r).map_err(|m| format!("refresh_token: {m}"))?;
+            Some(Secret::new(r))
+        }
+        None => None,
+    };
+    Ok(ImportItem {
+        at,
+        secret: Secret::new(e.token),
+        name: e.name,
+        active: e.is_active.unwrap_or(true),
+        pool: e.pool,
+        weight: e.weight,
+        expires_at,
+        refresh,
+    })
+}
+
+fn parse_lines(text: &str) -> Parsed {
+    let mut parsed = Parsed::default();
+    for (i, line) in text.lines().enumerate() {
+        let token = line.trim();
+        if token.is_empty() || token.starts_with('#') {
+            continue;
+        }
+        let at = Position::Line(i + 1);
+        match validate::secret(token) {
+            Ok(()) => parsed.items.push(ImportItem {
+                at,
+                secret: Secret::new(token),
+                name: None,
+                active: true,
+                pool: None,
+                weight: None,
+                expires_at: None,
+                refresh: None,
+            }),
+            Err(message) => parsed.errors.push(ItemError { at, message }),
+        }
+    }
+    parsed
+}
+
+/// What an import did.
+#[derive(Debug, Default, Serialize)]
+pub struct ImportSummary {
+    pub added: usize,
+    pub skipped: usize,
+    pub errors: Vec<ItemError>,
+}
+
+/// Stores the new tokens in one transaction and puts them into their pools.
+pub async fn apply(
+    state: &AppState,
+    parsed: Parsed,
+    default_pool: &str,
+) -> Result<ImportSummary, ApiError> {
+    let mut summary = ImportSummary {
+        errors: parsed.errors,
+        ..ImportSummary::default()
+    };
+    let (records, duplicates) = build_records(parsed.items, default_pool);
+    summary.skipped += duplicates;
+    if records.is_empty() {
+        return Ok(summary);
+    }
+    let skipped: HashSet<TokenId> = state
+        .store
+        .merge_tokens(&records)
+        .await?
+        .into_iter()
+        .collect();
+    summary.skipped += skipped.len();
+    for record in records.into_iter().filter(|r| !skipped.contains(&r.id)) {
+        insert_loaded(state, record)?;
+        summary.added += 1;
+    }
+    Ok(summary)
+}
+
+/// Turns items into store records with fresh ids; drops repeats inside the input (counted).
+fn build_records(items: Vec<ImportItem>, default_pool: &str) -> (Vec<StoredToken>, usize) {
+    let now = now_ms();
+    let mut seen: HashSet<String> = HashSet::with_capacity(items.len());
+    let mut records = Vec::with_capacity(items.len());
+    let mut duplicates = 0;
+    let mut rng = rand::thread_rng();
+    for item in items {
+        if !seen.insert(item.secret.expose().to_string()) {
+            duplicates += 1;
+            continue;
+        }
+        let id = TokenId::random(&mut rng);
+        let (state, reason) = if item.active {
+            (TokenState::Active, None)
+        } else {
+            (
+                TokenState::Disabled,
+                Some("imported as inactive".to_string()),
+            )
+        };
+        records.push(StoredToken {
+            name: item.name.unwrap_or_else(|| id.to_string()),
+            id,
+            pool: item.pool.unwrap_or_else(|| default_pool.to_string()),
+            secret: item.secret,
+            refresh_secret: item.refresh,
+            weight: item.weight.unwrap_or(validate::DEFAULT_WEIGHT),
+            expires_at: item.expires_at,
+            limits: Limits::default(),
+            state,
+            state_reason: reason,
+            state_until: None,
+            created_at: now,
+            counters: Counters::default(),
+        });
+    }
+    (records, duplicates)
+}
+
+/// Puts a stored token into its pool (start-up load, add, import).
+pub fn insert_loaded(state: &AppState, t: StoredToken) -> Result<(), ApiError> {
+    let handle = state.pool_or_create(&t.pool).map_err(ApiError::invalid)?;
+    let meta = crate::state::TokenMeta {
+        pool: handle.index,
+        created_at: t.created_at,
+        has_refresh: t.refresh_secret.is_some(),
+    };
+    let id = t.id.clone();
+    let spec = TokenSpec {
+        id: t.id,
+        name: t.name,
+        secret: t.secret,
+        weight: t.weight,
+        expires_at: t.expires_at,
+        limits: t.limits,
+        state: t.state,
+        state_reason: t.state_reason,
+        state_until: t.state_until,
+        counters: t.counters,
+    };
+    handle
+        .pool
+        .lock()
+        .insert(spec, now_ms())
+        .map_err(|e| ApiError::internal(format!("pool insert: {e:?}")))?;
+    state.set_token_meta(id, meta);
+    handle.notify.notify_waiters();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_json_and_lines() {
+        let p = parse(r#"{"tokens":[{"token":"aaaaaaaaaaaaaaaa","name":"主Token","is_active":true},{"token":""}]}"#).unwrap();
+        assert_eq!(p.items.len(), 1);
+        assert_eq!(p.items[0].name.as_deref(), Some("主Token"));
+        assert_eq!(p.errors.len(), 1);
+        assert_eq!(p.errors[0].at, Position::Entry(2));
+        let p = parse("tok-one-123456\n\n# comment\ntok\u{7}bad\n  tok-two-123456  \n").unwrap();
+        assert_eq!(p.items.len(), 2);
+        assert_eq!(p.items[1].secret.expose(), "tok-two-123456");
+        assert_eq!(p.errors[0].at, Position::Line(4));
+    }
+
+    #[test]
+    fn malformed_json_names_line_and_column() {
+        let e = parse("{\"tokens\": [\n  {\"token\": \"x\",}\n]}").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.column > 1);
+    }
+}

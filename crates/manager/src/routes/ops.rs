@@ -1,0 +1,48 @@
+//! Operations routes: `/metrics`, `/healthz`, `/readyz`, `/api/openapi.json`.
+//!
+//! These are unauthenticated, like any load balancer's probes: they reveal counts and the
+//! API's shape, never a token or a name. `/readyz` pings the store, so an orchestrator stops
+//! sending traffic to a manager whose store is gone.
+
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::{json, Value};
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(&state),
+    )
+}
+
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    match state.store.ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "tokens": state.token_count() })),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check: store unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(
+                    json!({ "error": { "code": "not_ready", "message": "the token store is unavailable" } }),
+                ),
+            )
+        }
+    }
+}
+
+pub async fn openapi() -> Json<Value> {
+    Json(crate::openapi::document())
+}

@@ -1,0 +1,184 @@
+//! Start-up and serving: [`Manager::open`] opens the store, loads the tokens into their
+//! pools, imports `tokens.json`, prepares the credentials and starts the background tasks;
+//! [`Manager::serve`] serves the router until the shutdown future resolves, lets in-flight
+//! requests finish, stops the tasks and flushes the last stats. [`run`] does both.
+//!
+//! Every start-up failure is an `anyhow` error with context naming the file or setting, so
+//! the binary prints one clear line and exits non-zero; nothing here panics.
+
+use crate::auth::Keys;
+use crate::config::Config;
+use crate::import;
+use crate::state::AppState;
+use crate::tasks::Tasks;
+use anyhow::Context;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokenlb_store::{Cipher, KeySource, SqliteStore, Store};
+use tokio::net::TcpListener;
+
+/// An opened manager: state and running background tasks, not yet serving.
+pub struct Manager {
+    state: AppState,
+    tasks: Tasks,
+}
+
+/// Opens the manager and serves it on `listener` until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    Manager::open(config).await?.serve(listener, shutdown).await
+}
+
+impl Manager {
+    pub async fn open(config: Config) -> anyhow::Result<Manager> {
+        let config = Arc::new(config);
+        let store = open_store(&config).await?;
+        let keys = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || Keys::load(&config))
+                .await
+                .context("preparing the admin credentials")??
+        };
+        let (sink, source) = tokio::sync::mpsc::unbounded_channel();
+        let state = AppState::new(config.clone(), store, keys, sink);
+        for name in config.pools.keys() {
+            state.pool_or_create(name).map_err(anyhow::Error::msg)?;
+        }
+        load_tokens(&state).await?;
+        import_tokens_file(&state).await?;
+        let tasks = Tasks::spawn(&state, source);
+        Ok(Manager { state, tasks })
+    }
+
+    /// The shared state (tests use it to set the peer-address override).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let addr = listener
+            .local_addr()
+            .context("reading the listening address")?;
+        tracing::info!(%addr, "token manager listening on http://{addr}");
+        let app = crate::app::app(self.state.clone());
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP");
+        tracing::info!("shutting down: flushing stats and events");
+        self.tasks.shutdown().await;
+        served
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(url) = &config.store {
+        anyhow::bail!(
+            "store {:?}: only the embedded SQLite store is available in this build; remove --store / TOKENLB_STORE",
+            redact_url(url)
+        );
+    }
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let (cipher, source) = Cipher::load_or_create(&config.data_dir, config.encryption_key.as_ref())
+        .context("loading the encryption key")?;
+    match source {
+        KeySource::Configured => tracing::info!("encryption key from the configuration"),
+        KeySource::File {
+            path,
+            created,
+            loose_permissions,
+        } => {
+            if created {
+                tracing::info!("generated the encryption key into {}", path.display());
+            }
+            if loose_permissions {
+                tracing::warn!(
+                    "the key file {} is readable by others; chmod 600 it",
+                    path.display()
+                );
+            }
+        }
+    }
+    let path = config.data_dir.join(tokenlb_store::sqlite::DEFAULT_FILE);
+    let store = SqliteStore::open(&path, cipher)
+        .await
+        .with_context(|| format!("opening the store {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
+fn redact_url(url: &str) -> String {
+    match url.split_once('@') {
+        Some((_, host)) => format!("…@{host}"),
+        None => url.to_string(),
+    }
+}
+
+async fn load_tokens(state: &AppState) -> anyhow::Result<()> {
+    let tokens = state
+        .store
+        .load_tokens()
+        .await
+        .context("loading tokens from the store")?;
+    let n = tokens.len();
+    for t in tokens {
+        tracing::debug!(token = %t.id, pool = %t.pool, "loaded token {} ({})", t.name, t.id);
+        let id = t.id.clone();
+        import::insert_loaded(state, t)
+            .map_err(|e| anyhow::anyhow!("loading token {id}: {}", e.message))?;
+    }
+    tracing::info!("loaded {n} tokens from {}", state.store.describe());
+    Ok(())
+}
+
+async fn import_tokens_file(state: &AppState) -> anyhow::Result<()> {
+    let path = &state.config.tokens_file;
+    if !path.exists() {
+        tracing::debug!("no tokens file at {}", path.display());
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the tokens file {}", path.display()))?;
+    let parsed = import::parse(&text)
+        .map_err(|e| anyhow::anyhow!("the tokens file {} is malformed: {e}", path.display()))?;
+    let summary = import::apply(state, parsed, crate::config::DEFAULT_POOL)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "importing the tokens file {}: {}",
+                path.display(),
+                e.message
+            )
+        })?;
+    for e in &summary.errors {
+        tracing::warn!(
+            "tokens file {}: {:?} skipped: {}",
+            path.display(),
+            e.at,
+            e.message
+        );
+    }
+    tracing::info!(
+        "imported {} new tokens from {} ({} already present, {} invalid)",
+        summary.added,
+        path.display(),
+        summary.skipped,
+        summary.errors.len()
+    );
+    Ok(())
+}

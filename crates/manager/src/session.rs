@@ -1,0 +1,185 @@
+//! Admin UI sessions and the failed-login limiter.
+//!
+//! A session id is 256 random bits (hex), issued fresh at every login so an id planted
+//! before login is worthless (session fixation). Each session carries its own CSRF token,
+//! which the page sends back in `X-CSRF-Token` on every state-changing request. Sessions end
+//! at logout or after `session_idle_minutes` without use; they live in memory only, so a
+//! restart logs everyone out, which is the safe direction.
+//!
+//! The limiter counts failed logins per client address in a fixed window; once a client
+//! reaches the limit it gets 429 with `Retry-After` until its window ends.
+
+use parking_lot::Mutex;
+use rand::RngCore;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+
+/// Name of the session cookie.
+pub const COOKIE_NAME: &str = "tokenlb_session";
+
+/// 256 random bits as 64 hex characters.
+pub fn random_hex_256() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// A logged-in admin.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub username: String,
+    pub csrf_token: String,
+    last_seen: Instant,
+}
+
+/// The live sessions, by id.
+pub struct Sessions {
+    idle: Duration,
+    map: Mutex<HashMap<String, Session>>,
+}
+
+impl Sessions {
+    pub fn new(idle_minutes: u64) -> Self {
+        Sessions {
+            idle: Duration::from_secs(idle_minutes.max(1).saturating_mul(60)),
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Starts a session and returns its fresh id and the session.
+    pub fn create(&self, username: &str) -> (String, Session) {
+        let id = random_hex_256();
+        let session = Session {
+            username: username.to_string(),
+            csrf_token: random_hex_256(),
+            last_seen: Instant::now(),
+        };
+        let mut map = self.map.lock();
+        let idle = self.idle;
+        map.retain(|_, s| s.last_seen.elapsed() < idle);
+        map.insert(id.clone(), session.clone());
+        (id, session)
+    }
+
+    /// The session with that id if it exists and has not idled out; touching it resets the
+    /// idle clock.
+    pub fn touch(&self, id: &str) -> Option<Session> {
+        let mut map = self.map.lock();
+        let expired = match map.get_mut(id) {
+            None => return None,
+            Some(s) if s.last_seen.elapsed() >= self.idle => true,
+            Some(s) => {
+                s.last_seen = Instant::now();
+                return Some(s.clone());
+            }
+        };
+        if expired {
+            map.remove(id);
+        }
+        None
+    }
+
+    pub fn remove(&self, id: &str) {
+        self.map.lock().remove(id);
+    }
+}
+
+impl Session {
+    /// Constant-time check of a presented CSRF token.
+    pub fn csrf_matches(&self, presented: &str) -> bool {
+        bool::from(self.csrf_token.as_bytes().ct_eq(presented.as_bytes()))
+    }
+}
+
+struct Failures {
+    count: u32,
+    window_start: Instant,
+}
+
+/// Failed logins per client address.
+pub struct LoginLimiter {
+    max_failures: u32,
+    window: Duration,
+    map: Mutex<HashMap<IpAddr, Failures>>,
+}
+
+impl LoginLimiter {
+    pub fn new(max_failures: u32, window_s: u64) -> Self {
+        LoginLimiter {
+            max_failures: max_failures.max(1),
+            window: Duration::from_secs(window_s.max(1)),
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Err(seconds)` when this address must wait before trying again.
+    pub fn check(&self, addr: IpAddr) -> Result<(), u64> {
+        let mut map = self.map.lock();
+        let Some(f) = map.get(&addr) else {
+            return Ok(());
+        };
+        let elapsed = f.window_start.elapsed();
+        if elapsed >= self.window {
+            map.remove(&addr);
+            return Ok(());
+        }
+        if f.count >= self.max_failures {
+            let left = self.window - elapsed;
+            return Err(left.as_secs().max(1) + u64::from(left.subsec_millis() > 0));
+        }
+        Ok(())
+    }
+
+    pub fn record_failure(&self, addr: IpAddr) {
+        let mut map = self.map.lock();
+        let window = self.window;
+        map.retain(|_, f| f.window_start.elapsed() < window);
+        let entry = map.entry(addr).or_insert(Failures {
+            count: 0,
+            window_start: Instant::now(),
+        });
+        entry.count = entry.count.saturating_add(1);
+    }
+
+    pub fn record_success(&self, addr: IpAddr) {
+        self.map.lock().remove(&addr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_are_fresh_and_removable() {
+        let s = Sessions::new(30);
+        let (a, sa) = s.create("admin");
+        let (b, _) = s.create("admin");
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 64);
+        assert!(s.touch(&a).is_some());
+        assert!(sa.csrf_matches(&sa.csrf_token));
+        assert!(!sa.csrf_matches("nope"));
+        s.remove(&a);
+        assert!(s.touch(&a).is_none());
+        assert!(s.touch(&b).is_some());
+    }
+
+    #[test]
+    fn limiter_blocks_after_max_failures() {
+        let l = LoginLimiter::new(3, 300);
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let other: IpAddr = "10.0.0.2".parse().unwrap();
+        for _ in 0..3 {
+            assert!(l.check(ip).is_ok());
+            l.record_failure(ip);
+        }
+        let wait = l.check(ip).unwrap_err();
+        assert!((1..=300).contains(&wait));
+        assert!(l.check(other).is_ok());
+        l.record_success(ip);
+        assert!(l.check(ip).is_ok());
+    }
+}

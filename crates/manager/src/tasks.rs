@@ -1,0 +1,311 @@
+//! Background work: the ticker, the event writer, the stats flusher and the pruner.
+//!
+//! - The **ticker** wakes every [`TICK`] and calls `Pool::tick` on each pool whose
+//!   `next_deadline` has come: unreported leases close as `unknown`, cooling ends, tokens
+//!   expire. Changes become events and wake `get` callers waiting on the pool.
+//! - The **event writer** takes events from an unbounded channel (so the request path never
+//!   waits on the store), appends them in batches and persists the token's *current* state
+//!   under `state_writes`, so an older background write never overwrites a newer admin one.
+//! - The **stats flusher** takes the pools' dirty counters every `stats_flush_ms` and writes
+//!   them in one transaction; a failed batch is kept and merged into the next.
+//! - The **pruner** drops minute rows older than 24 h and events older than 7 days, hourly.
+//!
+//! All of them stop on the shutdown signal; the flusher and event writer write what they
+//! still hold before they return.
+
+use crate::state::{now_ms, AppState, PoolHandle};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use tokenlb_core::{Pool, StateChange, TokenId, TokenState};
+use tokenlb_store::{EventRecord, MinuteCount, StatsBatch, TokenUpdate};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// How often the ticker looks at the pools' deadlines.
+pub const TICK: Duration = Duration::from_millis(200);
+const MINUTE_MS: u64 = 60_000;
+const DAY_MS: u64 = 24 * 60 * MINUTE_MS;
+
+/// An event on its way to the store; `persist_state` asks the writer to also save the
+/// token's current state.
+pub struct Recorded {
+    pub event: EventRecord,
+    pub persist_state: bool,
+}
+
+pub type EventSink = mpsc::UnboundedSender<Recorded>;
+pub type EventSource = mpsc::UnboundedReceiver<Recorded>;
+
+/// Builds event records for state changes; call with the pool locked (it reads names).
+pub fn change_events(pool: &Pool, pool_name: &str, changes: &[StateChange]) -> Vec<EventRecord> {
+    changes
+        .iter()
+        .map(|c| EventRecord {
+            seq: 0,
+            at: c.at,
+            token_id: c.token_id.clone(),
+            token_name: pool.get(&c.token_id).map(|v| v.name).unwrap_or_default(),
+            pool: pool_name.to_string(),
+            from: Some(c.from),
+            to: Some(c.to),
+            kind: "state_change".to_string(),
+            reason: c.reason.clone(),
+            sample_error: c.sample_error.clone(),
+        })
+        .collect()
+}
+
+/// An admin or lifecycle event (added, removed, imported, patched).
+pub fn admin_event(
+    kind: &str,
+    id: &TokenId,
+    name: &str,
+    pool: &str,
+    reason: String,
+) -> EventRecord {
+    EventRecord {
+        seq: 0,
+        at: now_ms(),
+        token_id: id.clone(),
+        token_name: name.to_string(),
+        pool: pool.to_string(),
+        from: None,
+        to: None,
+        kind: kind.to_string(),
+        reason,
+        sample_error: None,
+    }
+}
+
+impl AppState {
+    /// Logs state-change events, queues them for the store and wakes the pool's waiters.
+    pub fn record_changes(&self, handle: &PoolHandle, events: Vec<EventRecord>) {
+        if events.is_empty() {
+            return;
+        }
+        for event in events {
+            log_change(&event);
+            let _ = self.events.send(Recorded {
+                event,
+                persist_state: true,
+            });
+        }
+        handle.notify.notify_waiters();
+    }
+
+    /// Queues an admin event (the caller has already persisted what it changed).
+    pub fn record_admin(&self, event: EventRecord) {
+        let _ = self.events.send(Recorded {
+            event,
+            persist_state: false,
+        });
+    }
+}
+
+fn log_change(e: &EventRecord) {
+    let (name, id, reason) = (&e.token_name, &e.token_id, &e.reason);
+    match e.to {
+        Some(TokenState::Cooling) => {
+            tracing::warn!(token = %id, "token {name} ({id}) cooled: {reason}")
+        }
+        Some(TokenState::Invalid) => {
+            tracing::warn!(token = %id, "token {name} ({id}) invalid: {reason}")
+        }
+        Some(TokenState::Expired) => {
+            tracing::warn!(token = %id, "token {name} ({id}) expired: {reason}")
+        }
+        Some(TokenState::Disabled) => {
+            tracing::info!(token = %id, "token {name} ({id}) disabled: {reason}")
+        }
+        Some(TokenState::Active) => {
+            tracing::info!(token = %id, "token {name} ({id}) active: {reason}")
+        }
+        None => tracing::info!(token = %id, "token {name} ({id}) {}: {reason}", e.kind),
+    }
+}
+
+/// The running background tasks and their stop signal.
+pub struct Tasks {
+    stop: watch::Sender<bool>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Tasks {
+    pub fn spawn(state: &AppState, events: EventSource) -> Tasks {
+        let (stop, rx) = watch::channel(false);
+        let handles = vec![
+            tokio::spawn(ticker(state.clone(), rx.clone())),
+            tokio::spawn(event_writer(state.clone(), events, rx.clone())),
+            tokio::spawn(flusher(state.clone(), rx.clone())),
+            tokio::spawn(pruner(state.clone(), rx.clone())),
+            tokio::spawn(crate::health::prober(state.clone(), rx)),
+        ];
+        Tasks { stop, handles }
+    }
+
+    /// Signals every task to stop and waits until they have written what they hold.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for h in self.handles {
+            let _ = h.await;
+        }
+    }
+}
+
+/// Waits until the stop signal is set (or its sender is gone).
+pub async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+async fn ticker(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(TICK);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => tick_all(&state),
+            _ = stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// One pass of the ticker over every pool.
+pub fn tick_all(state: &AppState) {
+    let now = now_ms();
+    for handle in state.pools() {
+        let (events, expired) = {
+            let mut pool = handle.pool.lock();
+            if pool.next_deadline().is_none_or(|d| d > now) {
+                continue;
+            }
+            let (changes, expired) = pool.tick(now, &mut rand::thread_rng());
+            (change_events(&pool, &handle.name, &changes), expired)
+        };
+        state
+            .metrics
+            .lease_expiries(&handle.name, u64::from(expired));
+        if expired > 0 {
+            handle.notify.notify_waiters();
+        }
+        state.record_changes(&handle, events);
+    }
+}
+
+async fn event_writer(state: AppState, mut events: EventSource, mut stop: watch::Receiver<bool>) {
+    loop {
+        let first = tokio::select! {
+            e = events.recv() => e,
+            _ = stopped(&mut stop) => None,
+        };
+        let mut batch: Vec<Recorded> = first.into_iter().collect();
+        while batch.len() < 1000 {
+            match events.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
+            }
+        }
+        if batch.is_empty() {
+            return;
+        }
+        write_events(&state, batch).await;
+    }
+}
+
+async fn write_events(state: &AppState, batch: Vec<Recorded>) {
+    let mut persist: Vec<TokenId> = Vec::new();
+    let mut seen = HashSet::new();
+    for r in &batch {
+        if r.persist_state && seen.insert(r.event.token_id.clone()) {
+            persist.push(r.event.token_id.clone());
+        }
+    }
+    let records: Vec<EventRecord> = batch.into_iter().map(|r| r.event).collect();
+    if let Err(e) = state.store.append_events(&records).await {
+        tracing::error!(error = %e, "cannot store {} events", records.len());
+    }
+    let _guard = state.state_writes.lock().await;
+    for id in persist {
+        let Some(view) = state.token_pool(&id).and_then(|h| h.pool.lock().get(&id)) else {
+            continue;
+        };
+        let update = TokenUpdate {
+            state: Some((view.state, view.state_reason, view.state_until)),
+            ..TokenUpdate::default()
+        };
+        match state.store.update_token(&id, &update).await {
+            Ok(()) | Err(tokenlb_store::StoreError::NotFound(_)) => {}
+            Err(e) => tracing::error!(token = %id, error = %e, "cannot store the token's state"),
+        }
+    }
+}
+
+async fn flusher(state: AppState, mut stop: watch::Receiver<bool>) {
+    let period = Duration::from_millis(state.config.stats_flush_ms.clamp(50, 1000));
+    let mut every = tokio::time::interval(period);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pending = StatsBatch::default();
+    loop {
+        let stopping = tokio::select! {
+            _ = every.tick() => false,
+            _ = stopped(&mut stop) => true,
+        };
+        pending = flush(&state, pending).await;
+        if stopping {
+            return;
+        }
+    }
+}
+
+/// Takes the dirty stats of every pool, merges them after `pending` (an earlier failed
+/// batch) and writes them; returns what could not be written.
+pub async fn flush(state: &AppState, pending: StatsBatch) -> StatsBatch {
+    let mut counters: HashMap<TokenId, tokenlb_core::Counters> =
+        pending.counters.into_iter().collect();
+    let mut minutes = pending.minutes;
+    for handle in state.pools() {
+        let dirty = handle.pool.lock().take_dirty();
+        for d in dirty {
+            for (minute, requests, failures) in d.minutes {
+                minutes.push(MinuteCount {
+                    token_id: d.token_id.clone(),
+                    pool: handle.name.clone(),
+                    minute,
+                    requests,
+                    failures,
+                });
+            }
+            counters.insert(d.token_id, d.counters);
+        }
+    }
+    counters.retain(|id, _| state.token_meta(id).is_some());
+    minutes.retain(|m| state.token_meta(&m.token_id).is_some());
+    let batch = StatsBatch {
+        counters: counters.into_iter().collect(),
+        minutes,
+    };
+    if batch.counters.is_empty() && batch.minutes.is_empty() {
+        return StatsBatch::default();
+    }
+    match state.store.write_stats(&batch).await {
+        Ok(()) => StatsBatch::default(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot write stats; keeping them for the next flush");
+            batch
+        }
+    }
+}
+
+async fn pruner(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                let now = now_ms();
+                let before_minute = now.saturating_sub(DAY_MS) / MINUTE_MS;
+                if let Err(e) = state.store.prune(before_minute, now.saturating_sub(7 * DAY_MS)).await {
+                    tracing::warn!(error = %e, "pruning old stats and events failed");
+                }
+            }
+            _ = stopped(&mut stop) => return,
+        }
+    }
+}

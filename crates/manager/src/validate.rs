@@ -1,0 +1,92 @@
+//! Input rules shared by the routes and the importer (DESIGN §2 limits).
+//!
+//! Each function returns a message fit for a 400 answer; none echoes a secret back.
+
+/// Weight of a token added without one.
+pub const DEFAULT_WEIGHT: u32 = 100;
+pub const MAX_SECRET_LEN: usize = 4096;
+pub const MAX_NAME_CHARS: usize = 200;
+pub const MAX_POOL_CHARS: usize = 64;
+/// Longest `wait_ms` a `get` may ask for.
+pub const MAX_WAIT_MS: u64 = 30_000;
+
+pub fn secret(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("token must not be empty".into());
+    }
+    if value.len() > MAX_SECRET_LEN {
+        return Err(format!("token is longer than {MAX_SECRET_LEN} bytes"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err("token must not contain control characters".into());
+    }
+    if value.trim() != value {
+        return Err("token must not start or end with whitespace".into());
+    }
+    Ok(())
+}
+
+pub fn name(value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err("name must not be empty".into());
+    }
+    if value.chars().count() > MAX_NAME_CHARS {
+        return Err(format!("name is longer than {MAX_NAME_CHARS} characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err("name must not contain control characters".into());
+    }
+    Ok(())
+}
+
+pub fn pool_name(value: &str) -> Result<(), String> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_POOL_CHARS
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "pool must be 1–{MAX_POOL_CHARS} characters of letters, digits, '_', '-' or '.'"
+        ))
+    }
+}
+
+pub fn weight(value: u32) -> Result<(), String> {
+    if (1..=1000).contains(&value) {
+        Ok(())
+    } else {
+        Err("weight must be between 1 and 1000".into())
+    }
+}
+
+/// A reported error sample: control characters dropped, at most 300 characters.
+pub fn error_sample(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(300)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules() {
+        assert!(secret("abc").is_ok());
+        assert!(secret("").is_err());
+        assert!(secret("a\nb").is_err());
+        assert!(secret(&"x".repeat(4097)).is_err());
+        assert!(name("主Token").is_ok());
+        assert!(name(" ").is_err());
+        assert!(name(&"名".repeat(201)).is_err());
+        assert!(pool_name("default").is_ok());
+        assert!(pool_name("a b").is_err());
+        assert!(weight(0).is_err() && weight(1001).is_err() && weight(1000).is_ok());
+        assert_eq!(error_sample("a\u{1b}[31mb"), "a[31mb");
+    }
+}
