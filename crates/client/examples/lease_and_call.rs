@@ -56,7 +56,11 @@ impl Classify for FetchError {
     }
 }
 
-async fn fetch(http: &reqwest::Client, url: Option<&str>, token: &Secret) -> Result<usize, FetchError> {
+async fn fetch(
+    http: &reqwest::Client,
+    url: Option<&str>,
+    token: &Secret,
+) -> Result<usize, FetchError> {
     let Some(url) = url else {
         return Ok(token.len());
     };
@@ -75,24 +79,39 @@ async fn fetch(http: &reqwest::Client, url: Option<&str>, token: &Secret) -> Res
     if !resp.status().is_success() {
         return Err(FetchError::Status(status, retry_after));
     }
-    let body = resp.bytes().await.map_err(|e| FetchError::Network(e.to_string()))?;
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| FetchError::Network(e.to_string()))?;
     Ok(body.len())
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let manager = std::env::var("TOKENLB_MANAGER_URL").unwrap_or_else(|_| "http://127.0.0.1:8000".into());
+    let manager =
+        std::env::var("TOKENLB_MANAGER_URL").unwrap_or_else(|_| "http://127.0.0.1:8000".into());
     let mut config = ClientConfig::new(manager);
-    config.client_key = std::env::var("TOKENLB_CLIENT_KEY").ok().filter(|k| !k.is_empty()).map(Secret::new);
+    config.client_key = std::env::var("TOKENLB_CLIENT_KEY")
+        .ok()
+        .filter(|k| !k.is_empty())
+        .map(Secret::new);
     let client = Client::new(config)?;
 
     let lease = client.lease().await?;
-    println!("leased {} ({}), token {}", lease.name(), lease.token_id(), lease.secret());
+    println!(
+        "leased {} ({}), token {}",
+        lease.name(),
+        lease.token_id(),
+        lease.secret()
+    );
     let started = Instant::now();
     let mut outcome = Outcome::success();
     outcome.latency_ms = Some(started.elapsed().as_millis() as u32);
     client.report(&lease, outcome).await?;
-    println!("reported success for lease {}", lease.lease_id().unwrap_or_default());
+    println!(
+        "reported success for lease {}",
+        lease.lease_id().unwrap_or_default()
+    );
 
     let url = std::env::args().nth(1);
     let http = reqwest::Client::new();

@@ -30,6 +30,9 @@ impl Client {
     /// # use tokenlb_client::{Client, ClientConfig, Classify};
     /// # use tokenlb_core::OutcomeClass;
     /// # #[derive(Debug)] struct MyError(u16);
+    /// # impl std::fmt::Display for MyError {
+    /// #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "HTTP {}", self.0) }
+    /// # }
     /// # impl Classify for MyError {
     /// #     fn class(&self) -> OutcomeClass { OutcomeClass::from_http_status(self.0, false) }
     /// # }

@@ -251,9 +251,10 @@ impl Client {
                 .await;
         }
         match self.inner.api.report(&item.body, timeout).await {
-            Err(ApiFailure::Answer(ClientError::Rejected { status, .. }))
-                if matches!(status, 404 | 409 | 410 | 422) =>
-            {
+            Err(ApiFailure::Answer(ClientError::Rejected {
+                status: 404 | 409 | 410 | 422,
+                ..
+            })) => {
                 let by_id = item.body.by_id(&item.token_id);
                 self.inner.api.report(&by_id, timeout).await
             }

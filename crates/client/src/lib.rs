@@ -35,6 +35,8 @@
 //!     }
 //! }
 //!
+//! impl std::error::Error for UpstreamError {}
+//!
 //! impl Classify for UpstreamError {
 //!     fn class(&self) -> OutcomeClass {
 //!         OutcomeClass::from_http_status(self.status, false)

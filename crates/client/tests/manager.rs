@@ -1,0 +1,336 @@
+//! The client against a real manager on 127.0.0.1:0: leasing, reporting, retries on another
+//! token, budgets, client keys, and the grace period while the manager is away.
+
+mod support;
+
+use std::future::pending;
+use std::time::Duration;
+use support::{Logs, TestManager};
+use tokenlb_client::{CallError, Classify, Client, ClientConfig, ClientError, GiveUp, Outcome};
+use tokenlb_core::{OutcomeClass, Secret, Strategy};
+
+const GOOD: &str = "11111111-aaaa-4bbb-8ccc-000000000001";
+const GOOD2: &str = "22222222-aaaa-4bbb-8ccc-000000000002";
+const BAD: &str = "33333333-aaaa-4bbb-8ccc-000000000003";
+
+/// The test operation's failure: a class and a message.
+#[derive(Debug)]
+struct Fail(OutcomeClass);
+
+impl std::fmt::Display for Fail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "upstream said {}", self.0)
+    }
+}
+
+impl Classify for Fail {
+    fn class(&self) -> OutcomeClass {
+        self.0
+    }
+    fn message(&self) -> Option<String> {
+        Some(self.to_string())
+    }
+}
+
+fn config(m: &TestManager) -> ClientConfig {
+    let mut c = ClientConfig::new(m.url.clone());
+    c.strategy = Some(Strategy::RoundRobin);
+    c.probe_interval = Duration::from_millis(50);
+    c
+}
+
+#[tokio::test]
+async fn lease_and_report_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = TestManager::start(dir.path(), &[]).await;
+    let id = m.add(GOOD, "main").await;
+    let client = Client::new(config(&m)).unwrap();
+
+    let lease = client.lease().await.unwrap();
+    assert_eq!(lease.token_id().as_str(), id);
+    assert_eq!(lease.secret().expose(), GOOD);
+    assert_eq!(lease.name(), "main");
+    assert!(!lease.is_cached());
+    assert!(lease.lease_id().is_some());
+    assert!(
+        !format!("{lease:?}").contains(GOOD),
+        "Debug hides the token"
+    );
+    assert_eq!(m.row(&id).await["in_flight"], 1);
+
+    let mut outcome = Outcome::success();
+    outcome.latency_ms = Some(12);
+    client.report(&lease, outcome).await.unwrap();
+    let row = m.row(&id).await;
+    assert_eq!(row["in_flight"], 0);
+    assert_eq!(row["success"], 1);
+
+    // A second report on the same lease: the manager no longer knows the lease, so the
+    // client reports by token id and the outcome still counts.
+    let mut failed = Outcome::new(OutcomeClass::Transient);
+    failed.error = Some(format!("bad answer for {GOOD}"));
+    client.report(&lease, failed).await.unwrap();
+    let row = m.row(&id).await;
+    assert_eq!(row["failure"], 1);
+    let last_error = row["last_error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        !last_error.contains(GOOD),
+        "the token is cut out of the error sample: {last_error}"
+    );
+}
+
+#[tokio::test]
+async fn call_retries_on_another_token_and_the_rejected_one_becomes_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = TestManager::start(dir.path(), &[]).await;
+    let bad_id = m.add(BAD, "expired").await;
+    let good_id = m.add(GOOD, "fresh").await;
+    let client = Client::new(config(&m)).unwrap();
+
+    let used = std::sync::Mutex::new(Vec::new());
+    for _ in 0..4 {
+        let answer = client
+            .call(|token| {
+                used.lock().unwrap().push(token.id.0.clone());
+                async move {
+                    if token.secret.expose() == BAD {
+                        Err(Fail(OutcomeClass::Auth))
+                    } else {
+                        Ok(token.name.clone())
+                    }
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(answer, "fresh");
+    }
+    let used = used.into_inner().unwrap();
+    assert_eq!(
+        used.iter().filter(|id| **id == bad_id).count(),
+        1,
+        "the rejected token is tried once: {used:?}"
+    );
+    assert_eq!(used.iter().filter(|id| **id == good_id).count(), 4);
+    let row = m.row(&bad_id).await;
+    assert_eq!(row["state"], "invalid", "{row}");
+    assert_eq!(m.row(&good_id).await["success"], 4);
+}
+
+#[tokio::test]
+async fn budgets_bound_the_retries_with_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = TestManager::start(dir.path(), &[]).await;
+    for (i, t) in [GOOD, GOOD2, BAD].iter().enumerate() {
+        m.add(t, &format!("t{i}")).await;
+    }
+    let mut cfg = config(&m);
+    cfg.max_attempts = 2;
+    let client = Client::new(cfg).unwrap();
+
+    // Every token fails transiently: two attempts, then a clear error.
+    let err = client
+        .call(|_| async { Err::<(), _>(Fail(OutcomeClass::Transient)) })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CallError::Exhausted {
+                attempts: 2,
+                reason: GiveUp::Attempts,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.class(), OutcomeClass::Transient);
+    let text = err.to_string();
+    assert!(
+        text.contains("gave up after 2 attempt(s)") && text.contains("transient"),
+        "{text}"
+    );
+
+    // The request's own fault is not retried.
+    let err = client
+        .call(|_| async { Err::<(), _>(Fail(OutcomeClass::ClientError)) })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CallError::Operation { attempts: 1, .. }),
+        "{err:?}"
+    );
+
+    // An operation that never answers: each attempt times out, then the time budget ends.
+    let mut cfg = config(&m);
+    cfg.max_attempts = 50;
+    cfg.attempt_timeout = Duration::from_millis(100);
+    cfg.retry_budget = Duration::from_millis(250);
+    let client = Client::new(cfg).unwrap();
+    let err = client
+        .call(|_| pending::<Result<(), Fail>>())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CallError::Exhausted {
+                reason: GiveUp::Time,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.attempts() < 50);
+}
+
+#[tokio::test]
+async fn client_key_is_required_and_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = TestManager::start(dir.path(), &["client-key-for-tests-0001"]).await;
+    m.add(GOOD, "main").await;
+
+    let err = Client::new(config(&m)).unwrap().lease().await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Unauthorized { status: 401, .. }),
+        "{err:?}"
+    );
+
+    let mut cfg = config(&m);
+    cfg.client_key = Some(Secret::new("wrong-key-0000000000"));
+    let err = Client::new(cfg).unwrap().lease().await.unwrap_err();
+    assert!(matches!(err, ClientError::Unauthorized { .. }), "{err:?}");
+    assert!(
+        !err.is_unreachable(),
+        "a refused key does not start the grace period"
+    );
+
+    let mut cfg = config(&m);
+    cfg.client_key = Some(Secret::new("client-key-for-tests-0001"));
+    assert!(!format!("{cfg:?}").contains("client-key-for-tests-0001"));
+    let client = Client::new(cfg).unwrap();
+    let lease = client.lease().await.unwrap();
+    client.report(&lease, Outcome::success()).await.unwrap();
+}
+
+#[tokio::test]
+async fn no_eligible_token_is_an_answer_not_an_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = TestManager::start(dir.path(), &[]).await;
+    let client = Client::new(config(&m)).unwrap();
+    let err = client.lease().await.unwrap_err();
+    assert!(matches!(err, ClientError::NoToken { .. }), "{err:?}");
+    assert!(client.status().manager_reachable);
+}
+
+/// Leases every token once and reports success, so the client knows them all.
+async fn warm_up(client: &Client, n: usize) {
+    for _ in 0..n {
+        let lease = client.lease().await.unwrap();
+        client.report(&lease, Outcome::success()).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn grace_period_uses_cached_tokens_then_ends() {
+    let (logs, _guard) = Logs::install();
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = TestManager::start(dir.path(), &[]).await;
+    let a = m.add(GOOD, "a").await;
+    let b = m.add(GOOD2, "b").await;
+    let mut cfg = config(&m);
+    cfg.grace_period = Duration::from_millis(1500);
+    let client = Client::new(cfg).unwrap();
+    warm_up(&client, 2).await;
+    m.stop().await;
+
+    // Round robin over both cached tokens, while the manager is away.
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let lease = client.lease().await.unwrap();
+        assert!(lease.is_cached());
+        seen.push(lease.token_id().0.clone());
+        client.report(&lease, Outcome::success()).await.unwrap();
+    }
+    assert_eq!(seen.iter().filter(|id| **id == a).count(), 2, "{seen:?}");
+    assert_eq!(seen.iter().filter(|id| **id == b).count(), 2, "{seen:?}");
+    let status = client.status();
+    assert!(!status.manager_reachable);
+    assert_eq!(status.queued_reports, 4);
+
+    // A token that fails for auth is skipped from then on; `call` works on the other one.
+    let answer = client
+        .call(|token| {
+            let rejected = token.id.as_str() == a;
+            async move {
+                if rejected {
+                    Err(Fail(OutcomeClass::Auth))
+                } else {
+                    Ok(token.id.0.clone())
+                }
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(answer, b);
+    for _ in 0..3 {
+        assert_eq!(client.lease().await.unwrap().token_id().as_str(), b);
+    }
+
+    // After the grace period: a clear error, no token.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let err = client.lease().await.unwrap_err();
+    assert!(err.is_unreachable(), "{err:?}");
+    assert!(err.to_string().contains("grace period"), "{err}");
+
+    let text = logs.text();
+    assert_eq!(
+        text.matches("manager unreachable, using 2 cached tokens for up to 1 s")
+            .count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("grace period is over"), "{text}");
+    for secret in [GOOD, GOOD2] {
+        assert!(!text.contains(secret), "a token reached the logs");
+    }
+}
+
+#[tokio::test]
+async fn recovers_when_the_manager_is_back_and_delivers_queued_reports() {
+    let (logs, _guard) = Logs::install();
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = TestManager::start(dir.path(), &[]).await;
+    let a = m.add(GOOD, "a").await;
+    let client = Client::new(config(&m)).unwrap();
+    warm_up(&client, 1).await;
+    assert_eq!(m.row(&a).await["success"], 1);
+    m.stop().await;
+
+    let lease = client.lease().await.unwrap();
+    assert!(lease.is_cached());
+    client.report(&lease, Outcome::success()).await.unwrap();
+    assert_eq!(client.status().queued_reports, 1);
+
+    m.restart().await;
+    let mut from_manager = None;
+    for _ in 0..100 {
+        let lease = client.lease().await.unwrap();
+        if !lease.is_cached() {
+            from_manager = Some(lease);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let lease = from_manager.expect("the client went back to the manager");
+    client.report(&lease, Outcome::success()).await.unwrap();
+    assert!(client.status().manager_reachable);
+    client.flush_reports().await;
+    assert_eq!(client.status().queued_reports, 0);
+    // One before the outage, one queued during it, one after.
+    assert_eq!(m.row(&a).await["success"], 3);
+    assert!(
+        logs.text().contains("manager reachable again"),
+        "{}",
+        logs.text()
+    );
+}
