@@ -1,1 +1,55 @@
-fn main() {}
+//! `tokenlb`: the one binary of the token load balancer.
+//!
+//! Kept thin on purpose: parse the command line, hand the command to its module under
+//! `cmd/`, and turn the result into an exit code (0 ok, 64 bad usage or configuration,
+//! 1 runtime failure). Each command sets up logging itself, because the manager takes its
+//! log settings from the layered configuration. Adding a command is a variant here and an
+//! arm in `main`.
+
+mod cmd;
+mod logging;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "tokenlb",
+    version,
+    about = "tokenlb: a token load balancer — token manager, token CLI and configuration tools",
+    long_about = "tokenlb keeps a pool of access tokens for a third-party API, hands them out \
+                  with a load-balancing strategy, learns from reported outcomes and takes \
+                  failing tokens out of rotation.\n\nExit codes: 0 success, 64 bad usage or \
+                  configuration, 1 runtime failure.",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(flatten)]
+    global: cmd::Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the token manager: pool, strategies, stats, health checks, REST API and admin UI.
+    Manager(cmd::manager::Args),
+    /// Add, remove, list, import and export tokens of a running manager.
+    Token(cmd::token::Args),
+    /// Print an example configuration or check one.
+    Config(cmd::config::Args),
+}
+
+fn main() -> ExitCode {
+    cmd::install_panic_hook();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return cmd::clap_exit(e),
+    };
+    let result = match cli.command {
+        Command::Manager(args) => cmd::manager::run(args, &cli.global),
+        Command::Token(args) => cmd::token::run(args, &cli.global),
+        Command::Config(args) => cmd::config::run(args, &cli.global),
+    };
+    cmd::exit_code(result)
+}
