@@ -38,6 +38,8 @@ enum Command {
     Token(cmd::token::Args),
     /// Print an example configuration or check one.
     Config(cmd::config::Args),
+    /// Run a protocol-faithful Wopan emulator for tests, demos and fault injection.
+    WopanEmulator(cmd::wopan_emulator::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Manager(args) => cmd::manager::run(args, &cli.global),
         Command::Token(args) => cmd::token::run(args, &cli.global),
         Command::Config(args) => cmd::config::run(args, &cli.global),
+        Command::WopanEmulator(args) => cmd::wopan_emulator::main(args, &cli.global),
     };
     cmd::exit_code(result)
 }

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod manager;
 pub mod token;
+pub mod wopan_emulator;
 
 use std::process::ExitCode;
 use tokenlb_manager::config::LogFormat;
