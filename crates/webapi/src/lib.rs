@@ -1,1 +1,144 @@
-//! (being built)
+//! tokenlb-webapi: the cloud-drive web API (`tokenlb webapi`, the seed's `wopan_web_api.py`).
+//!
+//! Lists Wopan folders and files and hands out download links, using tokens leased from the
+//! tokenlb manager through [`tokenlb_client`], and keeps answering from its cache when Wopan
+//! or every token fails (DESIGN §5):
+//!
+//! - `GET /api/folders?realtime=` — folders in the root (or in `folder=`);
+//! - `GET /api/files?folder=A/B&realtime=` — every entry of a folder;
+//! - `GET /api/download/?url=A/B/file[&redirect=true|&proxy=true]` — a download link, a 302
+//!   to it, or the bytes streamed through with `Range` passed on;
+//! - `GET /healthz`, `GET /metrics`.
+//!
+//! Every JSON answer says `source` (`realtime`/`cache`), `cached_at` and `stale`. Listings
+//! are cached on disk ([`cache`]) with a TTL, links briefly in memory ([`links`]), identical
+//! concurrent upstream calls are merged ([`flight`]), and the three modes of `realtime=` are
+//! described in [`service`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), tokenlb_webapi::WebapiError> {
+//! let config = tokenlb_webapi::WebapiConfig::new("http://127.0.0.1:8000");
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:5000").await?;
+//! tokenlb_webapi::run(config, listener, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+
+pub mod cache;
+pub mod config;
+pub mod error;
+pub mod flight;
+pub mod links;
+pub mod metrics;
+pub mod names;
+pub mod proxy;
+pub mod routes;
+pub mod service;
+pub mod upstream;
+
+pub use config::WebapiConfig;
+
+use axum::routing::get;
+use axum::Router;
+use std::future::Future;
+use std::sync::Arc;
+use tower_http::trace::TraceLayer;
+
+/// Failures of starting or running the web API.
+#[derive(Debug, thiserror::Error)]
+pub enum WebapiError {
+    #[error("invalid web API configuration: {0}")]
+    Config(String),
+    #[error("cannot open the listing cache in {dir}: {source}")]
+    Cache { dir: String, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// The state every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Arc<service::Service>,
+    /// The token client (also inside the service), for `/healthz`.
+    pub client: tokenlb_client::Client,
+    /// HTTP client for `proxy=true` downloads.
+    pub download_http: reqwest::Client,
+}
+
+impl AppState {
+    /// Builds the state: validates the configuration, opens the cache in
+    /// `<data_dir>/webapi-cache`, builds the token and Wopan clients. Needs neither the
+    /// manager nor Wopan to be up.
+    pub fn new(config: &WebapiConfig) -> Result<AppState, WebapiError> {
+        config.validate().map_err(WebapiError::Config)?;
+        let client = tokenlb_client::Client::new(config.client_config())
+            .map_err(|e| WebapiError::Config(e.to_string()))?;
+        let wopan = tokenlb_wopan::WopanClient::new(config.wopan_config())
+            .map_err(|e| WebapiError::Config(e.to_string()))?;
+        let dir = config.data_dir.join("webapi-cache");
+        let cache = cache::ListingCache::open(&dir, &config.space_key()).map_err(|source| {
+            WebapiError::Cache {
+                dir: dir.display().to_string(),
+                source,
+            }
+        })?;
+        let metrics = Arc::new(metrics::Metrics::default());
+        let realtime = upstream::Realtime {
+            client: client.clone(),
+            wopan,
+            space: config.space.clone(),
+            metrics,
+        };
+        let links = links::LinkCache::new(config.link_ttl);
+        let service = Arc::new(service::Service::new(
+            cache,
+            links,
+            realtime,
+            config.cache_ttl,
+        ));
+        let download_http = proxy::download_client().map_err(WebapiError::Config)?;
+        Ok(AppState {
+            service,
+            client,
+            download_http,
+        })
+    }
+}
+
+/// The router, apart from any listener (tests drive it directly or on port 0).
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/api/folders", get(routes::folders))
+        .route("/api/files", get(routes::files))
+        .route("/api/download", get(routes::download))
+        .route("/api/download/", get(routes::download))
+        .route("/healthz", get(routes::healthz))
+        .route("/metrics", get(routes::metrics))
+        .fallback(routes::not_found)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves the web API on `listener` until `shutdown` completes.
+pub async fn run(
+    config: WebapiConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WebapiError> {
+    let state = AppState::new(&config)?;
+    serve(state, listener, shutdown).await
+}
+
+/// Serves an already built state (lets tests keep a handle on its metrics and cache).
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WebapiError> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "web API listening on http://{addr}");
+    }
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
