@@ -21,7 +21,8 @@ use std::process::ExitCode;
                   with a load-balancing strategy, learns from reported outcomes and takes \
                   failing tokens out of rotation.\n\nExit codes: 0 success, 64 bad usage or \
                   configuration, 1 runtime failure.",
-    propagate_version = true
+    propagate_version = true,
+    args_override_self = true
 )]
 struct Cli {
     #[command(flatten)]

@@ -108,7 +108,10 @@ impl Config {
 
     /// The effective configuration as TOML with every secret masked (for `config check`).
     pub fn to_masked_toml(&self) -> String {
-        match toml::to_string(self) {
+        let mut shown = self.clone();
+        shown.store = shown.store.as_deref().map(mask_url_password);
+        shown.redis = shown.redis.as_deref().map(mask_url_password);
+        match toml::to_string(&shown) {
             Ok(text) => text,
             // Serializing plain data into TOML cannot fail; keep a readable answer anyway.
             Err(e) => format!("# cannot render the configuration: {e}\n"),
@@ -118,6 +121,19 @@ impl Config {
     /// A configured pool by name (`default` always exists after loading).
     pub fn pool(&self, name: &str) -> Option<&PoolConfig> {
         self.pools.get(name)
+    }
+}
+
+/// A URL with its password (if any) replaced by `****`: store URLs may carry credentials.
+fn mask_url_password(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("****"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(hidden: not a parseable URL)".to_string(),
     }
 }
 

@@ -32,7 +32,7 @@ enum ConfigCommand {
 
 #[derive(clap::Args, Debug)]
 struct CheckArgs {
-    /// Configuration file. [default: ./tokenlb.toml if present] [env: TOKENLB_CONFIG]
+    /// Configuration file. [default: ./tokenlb.toml if present]
     #[arg(long, value_name = "PATH", env = "TOKENLB_CONFIG")]
     config: Option<PathBuf>,
 }

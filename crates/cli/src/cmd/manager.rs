@@ -28,7 +28,7 @@ pub struct Args {
     /// [env: TOKENLB_DATA_DIR]
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Configuration file. [default: ./tokenlb.toml if present] [env: TOKENLB_CONFIG]
+    /// Configuration file. [default: ./tokenlb.toml if present]
     #[arg(long, value_name = "PATH", env = "TOKENLB_CONFIG")]
     config: Option<PathBuf>,
     /// Seed-format tokens.json imported at start when present (merged by token value).

@@ -283,3 +283,18 @@ fn encryption_key_must_be_32_bytes_of_base64() {
     )];
     load("", &env, &Overrides::default()).expect("32 bytes");
 }
+
+#[test]
+fn store_passwords_are_masked_in_the_output() {
+    let flags = Overrides {
+        store: Some("postgres://tokenlb:hunter2-db-pass@db.internal/tokenlb".into()),
+        ..Overrides::default()
+    };
+    let cfg = load("", &[], &flags).expect("valid");
+    let shown = cfg.to_masked_toml();
+    assert!(!shown.contains("hunter2-db-pass"), "{shown}");
+    assert!(
+        shown.contains("postgres://tokenlb:****@db.internal/tokenlb"),
+        "{shown}"
+    );
+}
