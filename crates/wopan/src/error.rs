@@ -27,7 +27,7 @@
 //! description (truncated), and serde errors are reduced to their category and position so a
 //! value from a response body cannot leak through them.
 
-use tokenlb_core::OutcomeClass;
+use tokenlb_core::{Outcome, OutcomeClass};
 
 /// Longest upstream text (`MSG`, `RSP_DESC`) kept in an error.
 const MAX_TEXT: usize = 120;
@@ -145,6 +145,19 @@ impl WopanError {
         }
     }
 
+    /// The outcome to report for this error: class, HTTP status, retry-after and a short
+    /// message (which never contains a token).
+    pub fn to_outcome(&self) -> Outcome {
+        let mut o = Outcome::new(self.outcome_class());
+        o.status = match self {
+            WopanError::Http { status, .. } => Some(*status),
+            _ => None,
+        };
+        o.retry_after_s = self.retry_after_s();
+        o.error = Some(self.to_string());
+        o
+    }
+
     /// `Retry-After` seconds sent with a 429/503, if any.
     pub fn retry_after_s(&self) -> Option<u64> {
         match self {
@@ -224,6 +237,17 @@ mod tests {
         assert_eq!(h(502), OutcomeClass::Transient);
         assert_eq!(h(404), OutcomeClass::ClientError);
         assert!(WopanError::api("Op", "9999", "").is_token_expired());
+        let o = WopanError::Http {
+            op: "Op".into(),
+            status: 429,
+            retry_after_s: Some(3),
+        }
+        .to_outcome();
+        assert_eq!(
+            (o.class, o.status, o.retry_after_s),
+            (OutcomeClass::RateLimited, Some(429), Some(3))
+        );
+        assert_eq!(o.error.as_deref(), Some("Op: HTTP 429"));
         assert!(!WopanError::api("Op", "8005", "").is_token_expired());
     }
 
