@@ -5,7 +5,8 @@
 //! is synced, and is then hard-linked to `secret.key` (link fails if the name exists, unlike
 //! rename), after which the loser of a race reads the winner's key. A key file that group or
 //! others may read is still used — refusing would lock the owner out of their data — but is
-//! reported through [`KeySource::File::loose_permissions`] and a warning naming the path.
+//! reported through `KeySource::File { loose_permissions: true, .. }` for the caller's warning.
+//! This module logs nothing itself: the caller writes the one log line, naming the path.
 
 use super::{Cipher, CryptoError};
 use std::fs;
@@ -54,17 +55,14 @@ pub(super) fn load_or_create(
     })?;
     let (cipher, key_b64) = Cipher::generate();
     match write_new(data_dir, &path, &key_b64) {
-        Ok(()) => {
-            tracing::info!(path = %path.display(), key_id = cipher.key_id(), "generated a new encryption key file");
-            Ok((
-                cipher,
-                KeySource::File {
-                    path,
-                    created: true,
-                    loose_permissions: false,
-                },
-            ))
-        }
+        Ok(()) => Ok((
+            cipher,
+            KeySource::File {
+                path,
+                created: true,
+                loose_permissions: false,
+            },
+        )),
         // Another process created it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let text = fs::read_to_string(&path).map_err(io_err)?;
@@ -80,12 +78,6 @@ fn read_existing(path: &Path, text: &str) -> Result<(Cipher, KeySource), CryptoE
         reason: e.to_string(),
     })?;
     let loose_permissions = is_loose(path);
-    if loose_permissions {
-        tracing::warn!(
-            path = %path.display(),
-            "encryption key file is readable by group or others; run `chmod 600` on it"
-        );
-    }
     Ok((
         cipher,
         KeySource::File {

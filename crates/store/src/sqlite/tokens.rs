@@ -2,16 +2,17 @@
 //!
 //! Bulk writes use multi-row `INSERT`s of [`ROWS_PER_STATEMENT`] rows inside one transaction:
 //! one fsync for the whole batch and few statement round trips, which is what makes an import
-//! of 100 000 tokens take seconds. Duplicates are found by the keyed fingerprint before
-//! inserting, inside the same (single-writer) transaction, so the answer names the existing
-//! token's id.
+//! of 100 000 tokens take seconds. Duplicates are caught by the UNIQUE keyed fingerprint:
+//! a merge inserts with `ON CONFLICT (secret_fp) DO NOTHING RETURNING id` (the ids not returned
+//! were skipped); an insert that hits the rule rolls back and then looks the fingerprints up to
+//! name the existing token. Repeats within one batch are found before any SQL.
 
 use super::SqliteStore;
 use crate::crypto::Cipher;
 use crate::rows::{crypto_err, refresh_context, TokenRow, ROWS_PER_STATEMENT, TOKEN_COLUMNS};
 use crate::{StoreError, StoreResult, StoredToken, TokenUpdate};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use tokenlb_core::{Secret, TokenId};
 
 /// A token whose value repeats an earlier one of its batch: (its id, the first one's id).
@@ -57,7 +58,14 @@ async fn existing(
     Ok(found)
 }
 
-async fn insert_rows(conn: &mut SqliteConnection, rows: &[TokenRow]) -> Result<(), sqlx::Error> {
+/// Inserts rows. With `skip_stored`, a row whose value is already stored is skipped (not an
+/// error); returns the ids actually inserted.
+async fn insert_rows(
+    conn: &mut SqliteConnection,
+    rows: &[TokenRow],
+    skip_stored: bool,
+) -> Result<HashSet<String>, sqlx::Error> {
+    let mut inserted = HashSet::with_capacity(rows.len());
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Sqlite>::new(format!("INSERT INTO tokens ({TOKEN_COLUMNS}) "));
         q.push_values(chunk, |mut b, r| {
@@ -89,9 +97,16 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &[TokenRow]) -> Result<(
                 .push_bind(c.latency_ewma_ms)
                 .push_bind(c.times_cooled);
         });
-        q.build().execute(&mut *conn).await?;
+        if skip_stored {
+            q.push(" ON CONFLICT (secret_fp) DO NOTHING RETURNING id");
+            let ids: Vec<(String,)> = q.build_query_as().fetch_all(&mut *conn).await?;
+            inserted.extend(ids.into_iter().map(|(id,)| id));
+        } else {
+            q.build().execute(&mut *conn).await?;
+            inserted.extend(chunk.iter().map(|r| r.id.clone()));
+        }
     }
-    Ok(())
+    Ok(inserted)
 }
 
 impl SqliteStore {
@@ -101,14 +116,21 @@ impl SqliteStore {
             return Err(StoreError::Duplicate(first));
         }
         let mut tx = self.writer.begin().await.map_err(|e| self.err(e))?;
-        let found = existing(&mut tx, &rows).await.map_err(|e| self.err(e))?;
-        if let Some(id) = rows.iter().find_map(|r| found.get(&r.secret_fp)) {
-            return Err(StoreError::Duplicate(id.clone()));
+        match insert_rows(&mut tx, &rows, false).await {
+            Ok(_) => tx.commit().await.map_err(|e| self.err(e)),
+            // The fast path failed on a uniqueness rule: roll back, then find out which value
+            // (or id) was already there to name it.
+            Err(e) if super::error::is_unique_violation(&e) => {
+                tx.rollback().await.map_err(|e| self.err(e))?;
+                let mut conn = self.writer.acquire().await.map_err(|e| self.err(e))?;
+                let found = existing(&mut conn, &rows).await.map_err(|e| self.err(e))?;
+                match rows.iter().find_map(|r| found.get(&r.secret_fp)) {
+                    Some(id) => Err(StoreError::Duplicate(id.clone())),
+                    None => Err(self.insert_err(e)),
+                }
+            }
+            Err(e) => Err(self.err(e)),
         }
-        insert_rows(&mut tx, &rows)
-            .await
-            .map_err(|e| self.insert_err(e))?;
-        tx.commit().await.map_err(|e| self.err(e))
     }
 
     pub(super) async fn merge_tokens_tx(
@@ -118,15 +140,15 @@ impl SqliteStore {
         let (rows, repeats) = encode_unique(tokens, &self.cipher())?;
         let mut skipped: Vec<TokenId> = repeats.into_iter().map(|(id, _)| id).collect();
         let mut tx = self.writer.begin().await.map_err(|e| self.err(e))?;
-        let found = existing(&mut tx, &rows).await.map_err(|e| self.err(e))?;
-        let (dups, fresh): (Vec<TokenRow>, Vec<TokenRow>) = rows
-            .into_iter()
-            .partition(|r| found.contains_key(&r.secret_fp));
-        skipped.extend(dups.into_iter().map(|r| TokenId(r.id)));
-        insert_rows(&mut tx, &fresh)
+        let inserted = insert_rows(&mut tx, &rows, true)
             .await
             .map_err(|e| self.insert_err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
+        skipped.extend(
+            rows.into_iter()
+                .filter(|r| !inserted.contains(&r.id))
+                .map(|r| TokenId(r.id)),
+        );
         Ok(skipped)
     }
 
