@@ -4,7 +4,7 @@
 # Chinese screenshots are legible, and the npm packages from package-lock.json. Exits
 # non-zero when a test fails.
 #
-#   cargo build -p tokenlb-cli && tests/browser/run.sh
+#   cargo build -p tokenlb && tests/browser/run.sh
 #   TOKENLB_BIN=/path/to/tokenlb tests/browser/run.sh
 #   tests/browser/run.sh --update-docs   # also refresh docs/screenshots/dashboard-{en,zh}.png
 set -euo pipefail
@@ -36,7 +36,7 @@ fi
 
 export TOKENLB_BIN="${TOKENLB_BIN:-$PWD/../../target/debug/tokenlb}"
 if [ ! -x "$TOKENLB_BIN" ]; then
-  echo "error: no manager binary at $TOKENLB_BIN; build it first (cargo build -p tokenlb-cli) or set TOKENLB_BIN" >&2
+  echo "error: no manager binary at $TOKENLB_BIN; build it first (cargo build -p tokenlb) or set TOKENLB_BIN" >&2
   exit 2
 fi
 

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import fs from "node:fs";
+import http from "node:http";
 import { after, before, describe, test } from "node:test";
 import { launchBrowser } from "./lib/browser.mjs";
 import { startManager } from "./lib/manager.mjs";
@@ -21,7 +22,10 @@ const SECRET = `sk-live-${crypto.randomBytes(16).toString("hex")}`;
 const NAME = "primary-ui";
 const POOL = "uitest";
 
+const GOOD = `good-${crypto.randomBytes(12).toString("hex")}`;
+
 let mgr;
+let upstream;
 let browser;
 let context;
 let page;
@@ -38,6 +42,13 @@ async function login(p, password) {
   await p.click("#login-submit");
 }
 
+/** The page from the top to the end of the charts panel (the README pictures). */
+async function upToCharts() {
+  const box = await page.locator("section:has(#charts-heading)").boundingBox();
+  const width = page.viewportSize().width;
+  return { x: 0, y: 0, width, height: Math.ceil(box.y + box.height + 16) };
+}
+
 async function addToken(token, name, pool) {
   await page.click("#btn-add");
   await page.fill("#add-token", token);
@@ -47,8 +58,27 @@ async function addToken(token, name, pool) {
   await row(name).waitFor();
 }
 
+/** A stand-in upstream on loopback for the health check: only GOOD is accepted. */
+function startUpstream() {
+  const srv = http.createServer((req, res) => {
+    const ok = req.headers.authorization === `Bearer ${GOOD}`;
+    res.writeHead(ok ? 200 : 401, { "Content-Type": "application/json" });
+    res.end(ok ? "{\"ok\":true}" : "{\"error\":\"token expired\"}");
+  });
+  return new Promise((resolve) => srv.listen(0, "127.0.0.1", () => resolve(srv)));
+}
+
 before(async () => {
-  mgr = await startManager({ password: PASSWORD, adminKey: ADMIN_KEY });
+  upstream = await startUpstream();
+  const configToml = [
+    "[pools.checked]",
+    'strategy = "best"',
+    "[pools.checked.health]",
+    'kind = "http"',
+    `url = "http://127.0.0.1:${upstream.address().port}/me"`,
+    "",
+  ].join("\n");
+  mgr = await startManager({ password: PASSWORD, adminKey: ADMIN_KEY, configToml });
   browser = await launchBrowser();
   context = await browser.newContext({ locale: "en-US", viewport: { width: 1360, height: 900 }, acceptDownloads: true });
   page = await context.newPage();
@@ -71,6 +101,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await mgr?.stop();
+  upstream?.close();
 });
 
 describe("admin UI", () => {
@@ -177,7 +208,13 @@ describe("admin UI", () => {
 
   test("check now shows the result", async () => {
     await row(NAME).getByRole("button", { name: `Check now: ${NAME}` }).click();
-    await until(async () => (await status()).startsWith(`Check of “${NAME}”`), "a check result");
+    await until(async () => (await status()) === `Check of “${NAME}” not possible: the token's pool has no health check configured`, "no health check in its pool");
+    await addToken(GOOD, "checked-good", "checked");
+    await row("checked-good").getByRole("button", { name: "Check now: checked-good" }).click();
+    await until(async () => (await status()) === "Check of “checked-good” passed. State: Active.", "a passed check");
+    await addToken(`bad-${crypto.randomBytes(12).toString("hex")}`, "checked-bad", "checked");
+    await row("checked-bad").getByRole("button", { name: "Check now: checked-bad" }).click();
+    await until(async () => (await status()).startsWith("Check of “checked-bad” failed:"), "a failed check");
   });
 
   test("edit weight and limits", async () => {
@@ -275,16 +312,24 @@ describe("admin UI", () => {
       const r = await api(mgr.base, "POST", "/api/token/add", { key: ADMIN_KEY, json: { token: `demo-${name}-${crypto.randomBytes(8).toString("hex")}`, name, pool } });
       assert.equal(r.status, 201, JSON.stringify(r.data));
     }
+    let reported = 0;
     for (let i = 0; i < 60; i++) {
       const lease = await api(mgr.base, "GET", `/api/token/get?pool=${i % 3 ? "default" : "family"}`);
       if (lease.status !== 200) continue;
       const outcome = i % 7 === 3 ? "transient" : "success";
-      await api(mgr.base, "POST", "/api/token/report", { json: { lease: lease.data.lease, outcome, latency_ms: 80 + (i % 5) * 20, error: outcome === "success" ? undefined : "HTTP 502" } });
+      const r = await api(mgr.base, "POST", "/api/token/report", { json: { lease: lease.data.lease, outcome, latency_ms: 80 + (i % 5) * 20, error: outcome === "success" ? undefined : "HTTP 502" } });
+      if (r.status === 200) reported += 1;
     }
+    assert.ok(reported >= 30, `reports accepted: ${reported}`);
+    // The per-minute series is written by the stats flusher; wait until it has them all.
+    await until(async () => {
+      const m = await api(mgr.base, "GET", "/api/stats/minutes?window=1h", { key: ADMIN_KEY });
+      return m.data.minutes.reduce((a, x) => a + x.requests, 0) >= reported;
+    }, "the reports in /api/stats/minutes");
     await page.reload(); // fresh charts for the screenshot (the no-reload checks are above)
     await until(async () => (await page.locator("#tokens-body tr").count()) >= 7, "the demo rows");
-    await until(async () => !(await page.textContent("#chart-summary")).startsWith("No requests"), "the chart", 20_000);
-    publish(await screenshot(page, "dashboard-en", { fullPage: true }), "dashboard-en.png");
+    await until(async () => (await page.textContent("#chart-summary")).startsWith("In this window"), "the chart", 20_000);
+    publish(await screenshot(page, "dashboard-en", { fullPage: true, clip: await upToCharts() }), "dashboard-en.png");
 
     await page.selectOption("#lang", "zh-CN");
     assert.equal(await page.textContent("#tokens-heading"), "Token 列表");
@@ -293,8 +338,8 @@ describe("admin UI", () => {
     await page.reload();
     await until(async () => (await page.textContent("#tokens-heading")) === "Token 列表", "Chinese after a reload");
     assert.equal(await page.getAttribute("html", "lang"), "zh-CN");
-    await until(async () => (await page.locator("#tokens-body tr").count()) >= 7 && !(await page.textContent("#chart-summary")).startsWith("该时间段内没有"), "the Chinese dashboard");
-    publish(await screenshot(page, "dashboard-zh", { fullPage: true }), "dashboard-zh.png");
+    await until(async () => (await page.locator("#tokens-body tr").count()) >= 7 && (await page.textContent("#chart-summary")).startsWith("该时间段内："), "the Chinese dashboard");
+    publish(await screenshot(page, "dashboard-zh", { fullPage: true, clip: await upToCharts() }), "dashboard-zh.png");
     await page.selectOption("#lang", "en");
     assert.equal(await page.textContent("#tokens-heading"), "Tokens");
   });

@@ -14,7 +14,8 @@ import { isoToLocalInput, localInputToIso } from "./format.js";
 export function describeError(err) {
   if (!(err instanceof ApiError)) return t("err.generic", { msg: err && err.message ? err.message : String(err) });
   if (err.status === 0) return t("err.network");
-  if (err.status === 409) return t("err.duplicate");
+  if (err.code === "duplicate") return t("err.duplicate");
+  if (err.code === "no_health_check") return t("err.noHealthCheck");
   if (err.status === 400 || err.status === 422) return t("err.invalid", { msg: err.message });
   if (err.status === 404) return t("err.notFound");
   if (err.status === 403 && err.code === "csrf") return t("err.csrf");
@@ -164,14 +165,14 @@ export function setupActions({ refresh, announce }) {
       showDialog(byId("dlg-delete"), button, "button[data-close]");
     } else if (action === "toggle") {
       const enable = row.state === "disabled";
-      await guarded(button, async () => {
+      await guarded(button, (msg) => msg, async () => {
         await patch(tokenPath(row), { enabled: enable });
         announce(t(enable ? "toggle.enabled" : "toggle.disabled", { name }));
       });
     } else if (action === "check") {
       button.dataset.busy = "1";
       button.textContent = t("action.checking");
-      await guarded(button, async () => {
+      await guarded(button, (msg) => t("check.error", { name, msg }), async () => {
         const res = (await post(`${tokenPath(row)}/check`, {})) || {};
         const state = res.state ? t(`state.${res.state}`) : t("time.none");
         const ok = res.ok ?? res.healthy ?? res.state === "active";
@@ -183,12 +184,12 @@ export function setupActions({ refresh, announce }) {
     }
   };
 
-  async function guarded(button, fn) {
+  async function guarded(button, wrap, fn) {
     button.disabled = true;
     try {
       await fn();
     } catch (err) {
-      announce(describeError(err), true);
+      announce(wrap(describeError(err)), true);
     } finally {
       button.disabled = false;
       refresh();

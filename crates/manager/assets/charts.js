@@ -76,10 +76,9 @@ export function drawChart(box, note, summary, data) {
   const n = Math.max(buckets.length, 1);
   const step = innerW / n;
 
-  for (const frac of [0, 0.5, 1]) {
-    const v = maxV * frac;
+  for (const v of maxV >= 2 ? [0, maxV / 2, maxV] : [0, maxV]) {
     svg.append(s("line", { x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v), class: "grid" }));
-    svg.append(s("text", { x: PAD.left - 6, y: y(v) + 4, class: "axis", "text-anchor": "end" }, fmtNumber(Math.round(v * 10) / 10)));
+    svg.append(s("text", { x: PAD.left - 6, y: y(v) + 4, class: "axis", "text-anchor": "end" }, fmtNumber(v)));
   }
 
   // An x label every 10 min (1 h) or 4 h (24 h), fewer when the box is narrow.

@@ -17,10 +17,14 @@ export function fmtNumber(n) {
   return new Intl.NumberFormat(getLang()).format(n);
 }
 
-/** success_rate may be a fraction (0..1) or a percentage; shown as a percentage. */
+/**
+ * success_rate may be a fraction (0..1) or a percentage; shown as a percentage. Nothing
+ * (null) when the counts say there has been no request yet.
+ */
 export function ratePercent(rate, success, failure) {
-  if (typeof rate === "number" && Number.isFinite(rate)) return rate > 1 ? rate : rate * 100;
   const n = (success || 0) + (failure || 0);
+  if (n === 0 && (success !== undefined || failure !== undefined)) return null;
+  if (typeof rate === "number" && Number.isFinite(rate)) return rate > 1 ? rate : rate * 100;
   return n > 0 ? (100 * (success || 0)) / n : null;
 }
 

@@ -154,7 +154,7 @@ export class TokenTable {
       const sig = JSON.stringify(content.map((c) => (c instanceof Node ? c.outerHTML : c)));
       if (td.dataset.sig === sig) return; // unchanged: leave the DOM alone
       td.dataset.sig = sig;
-      replaceChildren(td, ...content);
+      replaceChildren(td, h("div", { class: "cell" }, ...content)); // one box: the phone layout is label | value
     };
     set(0, h("span", { class: "name", title: t("tokens.idTip", { id: r.id }) }, r.name || r.id));
     set(1, h("code", { class: "masked" }, r.token || "****"));
@@ -180,7 +180,7 @@ export class TokenTable {
 
   /** Updates the cooling countdowns (called every second). */
   tick(now = Date.now()) {
-    for (const el of this.body.querySelectorAll("[data-until]")) {
+    for (const el of this.body.querySelectorAll(".countdown[data-until]")) {
       const until = Number(el.dataset.until);
       el.textContent = until > now
         ? t("state.until", { time: fmtTime(until, now), left: fmtCountdown(until, now) })

@@ -17,7 +17,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 export function binaryPath() {
   const bin = process.env.TOKENLB_BIN || path.resolve(here, "../../../target/debug/tokenlb");
-  if (!fs.existsSync(bin)) throw new Error(`manager binary not found at ${bin}: build it first (cargo build -p tokenlb-cli) or set TOKENLB_BIN`);
+  if (!fs.existsSync(bin)) throw new Error(`manager binary not found at ${bin}: build it first (cargo build -p tokenlb) or set TOKENLB_BIN`);
   return bin;
 }
 
@@ -34,8 +34,8 @@ function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Starts the manager; resolves when /healthz answers. */
-export async function startManager({ password, adminKey }) {
+/** Starts the manager (with `configToml` as its --config when given); resolves when /healthz answers. */
+export async function startManager({ password, adminKey, configToml }) {
   const bin = binaryPath();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "tokenlb-ui-"));
   const port = await freePort();
@@ -43,6 +43,10 @@ export async function startManager({ password, adminKey }) {
   env.TOKENLB_ADMIN_PASSWORD = password;
   env.TOKENLB_ADMIN_KEY = adminKey;
   const args = ["manager", "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir, "--tokens-file", path.join(dataDir, "tokens.json")];
+  if (configToml) {
+    fs.writeFileSync(path.join(dataDir, "tokenlb.toml"), configToml);
+    args.push("--config", path.join(dataDir, "tokenlb.toml"));
+  }
   const child = spawn(bin, args, { env, cwd: dataDir, stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   child.stdout.on("data", (d) => (log += d));
