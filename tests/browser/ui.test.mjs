@@ -242,8 +242,14 @@ describe("admin UI", () => {
     await result.waitFor({ state: "visible" });
     assert.equal(await result.textContent(), "Import finished: 1 added, 1 skipped.");
     assert.equal(await page.inputValue("#import-text"), "", "the pasted secrets are cleared");
+    const fromFile = `file-${crypto.randomBytes(12).toString("hex")}`;
+    const tokensJson = JSON.stringify({ tokens: [{ token: fromFile, name: "from-file", is_active: true }] });
+    await page.setInputFiles("#import-file", { name: "tokens.json", mimeType: "application/json", buffer: Buffer.from(tokensJson) });
+    await page.click("#form-import button[type=submit]");
+    await until(async () => (await result.textContent()) === "Import finished: 1 added, 0 skipped.", "the file import result");
     await page.keyboard.press("Escape");
     await until(async () => (await page.locator("#tokens-body td.c-token", { hasText: masked(fresh) }).count()) === 1, "the imported token");
+    await row("from-file").waitFor();
   });
 
   test("export downloads the file without rendering secrets", async () => {
@@ -304,6 +310,36 @@ describe("admin UI", () => {
     assert.equal(await page.locator("#tokens-body tr").count(), 1);
     await page.fill("#f-search", "");
     await page.click("#tokens-head button[data-sort=name]");
+  });
+
+  test("focus stays on a row's button across refreshes", async () => {
+    const button = row("toggle-me").getByRole("button", { name: "Edit: toggle-me" });
+    await button.focus();
+    const before = await page.textContent("#updated");
+    await until(async () => (await page.textContent("#updated")) !== before, "a refresh", 10_000);
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("aria-label")), "Edit: toggle-me");
+  });
+
+  test("polling pauses while the tab is hidden and resumes when it is shown", async () => {
+    let polls = 0;
+    const count = (req) => {
+      if (req.url().includes("/api/token/stats")) polls += 1;
+    };
+    page.on("request", count);
+    const setHidden = (hidden) =>
+      page.evaluate((h) => {
+        Object.defineProperty(document, "hidden", { value: h, configurable: true });
+        document.dispatchEvent(new Event("visibilitychange"));
+      }, hidden);
+    await setHidden(true);
+    assert.equal(await page.textContent("#updated"), "Auto-refresh paused while the tab is hidden.");
+    await page.waitForTimeout(300); // a poll already on the wire may still land
+    polls = 0;
+    await page.waitForTimeout(4500); // more than two polling periods
+    assert.equal(polls, 0, "no polling while hidden");
+    await setHidden(false);
+    await until(() => polls > 0, "polling to resume");
+    page.off("request", count);
   });
 
   test("dashboard with demo data, in English and Chinese; the choice survives a reload", async () => {
