@@ -367,6 +367,15 @@ describe("admin UI", () => {
     await until(async () => (await page.textContent("#chart-summary")).startsWith("In this window"), "the chart", 20_000);
     publish(await screenshot(page, "dashboard-en", { fullPage: true, clip: await upToCharts() }), "dashboard-en.png");
 
+    // Charts per token and over 24 hours.
+    await page.selectOption("#c-scope", { label: `Token: ${NAME}` });
+    await until(async () => (await page.textContent("#chart-summary")).startsWith("In this window: requests 1, failures 1;"), "the chart of one token");
+    await page.selectOption("#c-window", "24h");
+    await until(async () => (await page.textContent("#chart-note")) === "Each bar is 10 minutes.", "the 24 h chart");
+    assert.ok((await page.textContent("#chart-summary")).startsWith("In this window: requests 1, failures 1;"));
+    await page.selectOption("#c-scope", "");
+    await page.selectOption("#c-window", "1h");
+    await until(async () => (await page.textContent("#chart-note")) === "Each bar is one minute." && !(await page.textContent("#chart-summary")).startsWith("In this window: requests 1,"), "the whole pool's chart again");
     await page.selectOption("#lang", "zh-CN");
     assert.equal(await page.textContent("#tokens-heading"), "Token 列表");
     assert.equal(await page.textContent("#btn-add"), "添加 Token");
