@@ -13,6 +13,7 @@
 #[doc(hidden)]
 pub mod conformance;
 pub mod crypto;
+mod delegate;
 mod rows;
 pub mod sqlite;
 

@@ -6,8 +6,9 @@
 //! (`BIGINT`) hold; values that do not fit saturate instead of wrapping.
 
 use crate::crypto::{Cipher, CryptoError};
-use crate::{StoreError, StoredToken, TokenCounters};
+use crate::{StoreError, StoreResult, StoredToken, TokenCounters};
 use sqlx::{ColumnIndex, Decode, Row, Type};
+use std::collections::HashMap;
 use tokenlb_core::{Limits, TokenId, TokenState};
 
 /// The token columns in table order, for `SELECT` and `INSERT` lists.
@@ -222,6 +223,51 @@ impl TokenRow {
             },
         })
     }
+}
+
+/// A token whose value repeats an earlier one of its batch: (its id, the first one's id).
+pub(crate) type Repeat = (TokenId, TokenId);
+
+/// Encodes tokens and splits off repeats within the batch: (rows to insert, repeats).
+pub(crate) fn encode_unique(
+    tokens: &[StoredToken],
+    cipher: &Cipher,
+) -> StoreResult<(Vec<TokenRow>, Vec<Repeat>)> {
+    let mut seen: HashMap<String, TokenId> = HashMap::with_capacity(tokens.len());
+    let mut rows = Vec::with_capacity(tokens.len());
+    let mut repeats = Vec::new();
+    for t in tokens {
+        let row = TokenRow::encode(t, cipher)?;
+        if let Some(first) = seen.get(&row.secret_fp) {
+            repeats.push((t.id.clone(), first.clone()));
+        } else {
+            seen.insert(row.secret_fp.clone(), t.id.clone());
+            rows.push(row);
+        }
+    }
+    Ok((rows, repeats))
+}
+
+/// One token's secrets opened with `old` and sealed with `new`:
+/// (id, secret_enc, secret_fp, refresh_enc).
+pub(crate) fn reseal(
+    old: &Cipher,
+    new: &Cipher,
+    id: String,
+    enc: &str,
+    refresh_enc: Option<&str>,
+) -> StoreResult<(String, String, String, Option<String>)> {
+    let secret = old.decrypt(enc, &id).map_err(crypto_err)?;
+    let refresh = match refresh_enc {
+        Some(r) => {
+            let ctx = refresh_context(&id);
+            let plain = old.decrypt(r, &ctx).map_err(crypto_err)?;
+            Some(new.encrypt(&plain, &ctx).map_err(crypto_err)?)
+        }
+        None => None,
+    };
+    let enc = new.encrypt(&secret, &id).map_err(crypto_err)?;
+    Ok((id, enc, new.fingerprint(&secret), refresh))
 }
 
 /// Associated data for a refresh secret: distinct from the access secret's, so the two

@@ -9,34 +9,13 @@
 
 use super::SqliteStore;
 use crate::crypto::Cipher;
-use crate::rows::{crypto_err, refresh_context, TokenRow, ROWS_PER_STATEMENT, TOKEN_COLUMNS};
+use crate::rows::{
+    crypto_err, encode_unique, refresh_context, reseal, TokenRow, ROWS_PER_STATEMENT, TOKEN_COLUMNS,
+};
 use crate::{StoreError, StoreResult, StoredToken, TokenUpdate};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::{HashMap, HashSet};
 use tokenlb_core::{Secret, TokenId};
-
-/// A token whose value repeats an earlier one of its batch: (its id, the first one's id).
-type Repeat = (TokenId, TokenId);
-
-/// Encodes tokens and splits off repeats within the batch: (rows to insert, repeats).
-fn encode_unique(
-    tokens: &[StoredToken],
-    cipher: &Cipher,
-) -> StoreResult<(Vec<TokenRow>, Vec<Repeat>)> {
-    let mut seen: HashMap<String, TokenId> = HashMap::with_capacity(tokens.len());
-    let mut rows = Vec::with_capacity(tokens.len());
-    let mut repeats = Vec::new();
-    for t in tokens {
-        let row = TokenRow::encode(t, cipher)?;
-        if let Some(first) = seen.get(&row.secret_fp) {
-            repeats.push((t.id.clone(), first.clone()));
-        } else {
-            seen.insert(row.secret_fp.clone(), t.id.clone());
-            rows.push(row);
-        }
-    }
-    Ok((rows, repeats))
-}
 
 /// Ids of stored tokens by fingerprint, for the fingerprints given.
 async fn existing(
@@ -280,28 +259,6 @@ impl SqliteStore {
         self.set_cipher(new.clone());
         Ok(sealed.len())
     }
-}
-
-/// One token's secrets opened with `old` and sealed with `new`:
-/// (id, secret_enc, secret_fp, refresh_enc).
-fn reseal(
-    old: &Cipher,
-    new: &Cipher,
-    id: String,
-    enc: &str,
-    refresh_enc: Option<&str>,
-) -> StoreResult<(String, String, String, Option<String>)> {
-    let secret = old.decrypt(enc, &id).map_err(crypto_err)?;
-    let refresh = match refresh_enc {
-        Some(r) => {
-            let ctx = refresh_context(&id);
-            let plain = old.decrypt(r, &ctx).map_err(crypto_err)?;
-            Some(new.encrypt(&plain, &ctx).map_err(crypto_err)?)
-        }
-        None => None,
-    };
-    let enc = new.encrypt(&secret, &id).map_err(crypto_err)?;
-    Ok((id, enc, new.fingerprint(&secret), refresh))
 }
 
 /// Appends `, col = ?` for every field the update sets.
