@@ -202,10 +202,12 @@ pub async fn apply(
         .into_iter()
         .collect();
     summary.skipped += skipped.len();
-    for record in records.into_iter().filter(|r| !skipped.contains(&r.id)) {
-        insert_loaded(state, record)?;
-        summary.added += 1;
-    }
+    let fresh: Vec<StoredToken> = records
+        .into_iter()
+        .filter(|r| !skipped.contains(&r.id))
+        .collect();
+    summary.added = fresh.len();
+    insert_many(state, fresh)?;
     Ok(summary)
 }
 
@@ -249,16 +251,46 @@ fn build_records(items: Vec<ImportItem>, default_pool: &str) -> (Vec<StoredToken
     (records, duplicates)
 }
 
-/// Puts a stored token into its pool (start-up load, add, import).
+/// Puts a stored token into its pool (add).
 pub fn insert_loaded(state: &AppState, t: StoredToken) -> Result<(), ApiError> {
-    let handle = state.pool_or_create(&t.pool).map_err(ApiError::invalid)?;
-    let meta = crate::state::TokenMeta {
-        pool: handle.index,
-        created_at: t.created_at,
-        has_refresh: t.refresh_secret.is_some(),
-    };
-    let id = t.id.clone();
-    let spec = TokenSpec {
+    insert_many(state, vec![t])
+}
+
+/// Puts stored tokens into their pools (start-up load, import): one lock per pool, not per
+/// token.
+pub fn insert_many(state: &AppState, tokens: Vec<StoredToken>) -> Result<(), ApiError> {
+    let mut by_pool: std::collections::BTreeMap<String, Vec<StoredToken>> = Default::default();
+    for t in tokens {
+        by_pool.entry(t.pool.clone()).or_default().push(t);
+    }
+    let now = now_ms();
+    for (pool, tokens) in by_pool {
+        let handle = state.pool_or_create(&pool).map_err(ApiError::invalid)?;
+        let mut metas = Vec::with_capacity(tokens.len());
+        let mut tokens = tokens.into_iter().peekable();
+        while tokens.peek().is_some() {
+            // Chunks keep each lock short, so leases go on during a big import.
+            let mut pool = handle.pool.lock();
+            for t in tokens.by_ref().take(1024) {
+                let meta = crate::state::TokenMeta {
+                    pool: handle.index,
+                    created_at: t.created_at,
+                    has_refresh: t.refresh_secret.is_some(),
+                };
+                let id = t.id.clone();
+                pool.insert(spec_of(t), now)
+                    .map_err(|e| ApiError::internal(format!("pool insert: {e:?}")))?;
+                metas.push((id, meta));
+            }
+        }
+        state.set_token_metas(metas);
+        handle.notify.notify_waiters();
+    }
+    Ok(())
+}
+
+fn spec_of(t: StoredToken) -> TokenSpec {
+    TokenSpec {
         id: t.id,
         name: t.name,
         secret: t.secret,
@@ -269,15 +301,7 @@ pub fn insert_loaded(state: &AppState, t: StoredToken) -> Result<(), ApiError> {
         state_reason: t.state_reason,
         state_until: t.state_until,
         counters: t.counters,
-    };
-    handle
-        .pool
-        .lock()
-        .insert(spec, now_ms())
-        .map_err(|e| ApiError::internal(format!("pool insert: {e:?}")))?;
-    state.set_token_meta(id, meta);
-    handle.notify.notify_waiters();
-    Ok(())
+    }
 }
 
 #[cfg(test)]

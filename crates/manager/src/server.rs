@@ -136,12 +136,11 @@ async fn load_tokens(state: &AppState) -> anyhow::Result<()> {
         .await
         .context("loading tokens from the store")?;
     let n = tokens.len();
-    for t in tokens {
-        tracing::debug!(token = %t.id, pool = %t.pool, "loaded token {} ({})", t.name, t.id);
-        let id = t.id.clone();
-        import::insert_loaded(state, t)
-            .map_err(|e| anyhow::anyhow!("loading token {id}: {}", e.message))?;
+    for t in tokens.iter().take(20) {
+        tracing::info!(token = %t.id, pool = %t.pool, "loaded token {} ({})", t.name, t.id);
     }
+    import::insert_many(state, tokens)
+        .map_err(|e| anyhow::anyhow!("loading tokens: {}", e.message))?;
     tracing::info!("loaded {n} tokens from {}", state.store.describe());
     Ok(())
 }

@@ -188,8 +188,8 @@ impl AppState {
         self.pool_by_index(meta.pool)
     }
 
-    pub(crate) fn set_token_meta(&self, id: TokenId, meta: TokenMeta) {
-        self.tokens.write().insert(id, meta);
+    pub(crate) fn set_token_metas(&self, metas: Vec<(TokenId, TokenMeta)>) {
+        self.tokens.write().extend(metas);
     }
 
     pub(crate) fn forget_token(&self, id: &TokenId) {
