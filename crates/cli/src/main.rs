@@ -41,6 +41,8 @@ enum Command {
     Config(cmd::config::Args),
     /// Run a protocol-faithful Wopan emulator for tests, demos and fault injection.
     WopanEmulator(cmd::wopan_emulator::Args),
+    /// Run the cloud-drive web API: Wopan folders, files and download links with cache fallback.
+    Webapi(cmd::webapi::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Token(args) => cmd::token::run(args, &cli.global),
         Command::Config(args) => cmd::config::run(args, &cli.global),
         Command::WopanEmulator(args) => cmd::wopan_emulator::main(args, &cli.global),
+        Command::Webapi(args) => cmd::webapi::run(args, &cli.global),
     };
     cmd::exit_code(result)
 }
