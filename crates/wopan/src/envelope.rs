@@ -51,9 +51,11 @@ impl Channel {
 #[serde(rename_all = "camelCase")]
 pub struct Header {
     pub key: String,
-    /// Unix time in milliseconds.
+    /// Unix time in milliseconds (read leniently: a numeric string is accepted).
+    #[serde(deserialize_with = "crate::types::lenient_u64")]
     pub res_time: u64,
     /// A random integer; the server accepts any.
+    #[serde(deserialize_with = "crate::types::lenient_u64")]
     pub req_seq: u64,
     pub channel: String,
     /// Always `""`.

@@ -68,10 +68,19 @@ impl WopanClient {
             let bytes = read_capped(op, resp, self.cfg.max_response_bytes).await?;
             parse_response(op, &bytes)
         };
-        match tokio::time::timeout(self.cfg.timeout, exchange).await {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(self.cfg.timeout, exchange).await {
             Ok(r) => r,
             Err(_) => Err(WopanError::Timeout { op: op.to_string() }),
+        };
+        let ms = started.elapsed().as_millis() as u64;
+        match &result {
+            Ok(_) => tracing::debug!(op, ms, "wopan call ok"),
+            Err(e) => {
+                tracing::debug!(op, ms, class = %e.outcome_class(), error = %e, "wopan call failed")
+            }
         }
+        result
     }
 }
 

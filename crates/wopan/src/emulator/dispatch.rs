@@ -152,36 +152,45 @@ async fn handle(s: AppState, channel: Channel, headers: HeaderMap, body: Bytes) 
         Ok(r) => r,
         Err(reject) => return write(reject.reply(), &ChannelKey::api_user()),
     };
-    match channel {
-        Channel::ApiUser => {
-            let key = ChannelKey::api_user();
-            let reply = match open_param(&req.body, &key) {
-                Ok(param) => ops::api_user(&s, &req.header.key, &param, access_header(&headers)),
-                Err(r) => r.reply(),
-            };
-            write(reply, &key)
-        }
-        Channel::Wohome => {
-            let token = access_header(&headers).unwrap_or_default().to_string();
-            let checked = s.inner.lock().check_token(&token);
-            let rec = match checked {
-                TokenCheck::Valid(rec) => rec,
-                other => return write(ops::token_refusal(&s, &other), &ChannelKey::api_user()),
-            };
-            let Ok(key) = ChannelKey::wohome(&token) else {
-                return write(
-                    ops::token_refusal(&s, &TokenCheck::Invalid),
-                    &ChannelKey::api_user(),
-                );
-            };
-            let base = link_base(&s, &headers);
-            let reply = match open_param(&req.body, &key) {
-                Ok(param) => ops::wohome(&s, &req.header.key, &param, &token, &rec, &base),
-                Err(r) => r.reply(),
-            };
-            write(reply, &key)
-        }
+    let (reply, key) = match channel {
+        Channel::ApiUser => api_user_reply(&s, &req, &headers),
+        Channel::Wohome => wohome_reply(&s, &req, &headers),
+    };
+    if let Reply::Biz(code, _) = &reply {
+        tracing::debug!(op = %req.header.key, code = %code, "emulator refused");
     }
+    write(reply, &key)
+}
+
+fn api_user_reply(s: &AppState, req: &Request, headers: &HeaderMap) -> (Reply, ChannelKey) {
+    let key = ChannelKey::api_user();
+    let reply = match open_param(&req.body, &key) {
+        Ok(param) => ops::api_user(s, &req.header.key, &param, access_header(headers)),
+        Err(r) => r.reply(),
+    };
+    (reply, key)
+}
+
+/// wohome: the token comes first, because its first 16 characters are the key.
+fn wohome_reply(s: &AppState, req: &Request, headers: &HeaderMap) -> (Reply, ChannelKey) {
+    let token = access_header(headers).unwrap_or_default().to_string();
+    let checked = s.inner.lock().check_token(&token);
+    let (rec, key) = match (checked, ChannelKey::wohome(&token)) {
+        (TokenCheck::Valid(rec), Ok(key)) => (rec, key),
+        (TokenCheck::Valid(_), Err(_)) => {
+            return (
+                ops::token_refusal(s, &TokenCheck::Invalid),
+                ChannelKey::api_user(),
+            )
+        }
+        (other, _) => return (ops::token_refusal(s, &other), ChannelKey::api_user()),
+    };
+    let base = link_base(s, headers);
+    let reply = match open_param(&req.body, &key) {
+        Ok(param) => ops::wohome(s, &req.header.key, &param, &token, &rec, &base),
+        Err(r) => r.reply(),
+    };
+    (reply, key)
 }
 
 fn access_header(headers: &HeaderMap) -> Option<&str> {
