@@ -116,7 +116,9 @@ export function setupActions({ refresh, announce }) {
       body: text,
       contentType: json ? "application/json" : "text/plain; charset=utf-8",
     });
-    const msg = t("import.done", { added: countOf(res, "added"), skipped: countOf(res, "skipped") });
+    const rejected = countOf(res, "errors");
+    let msg = t("import.done", { added: countOf(res, "added"), skipped: countOf(res, "skipped") });
+    if (rejected) msg += ` ${t("import.rejected", { n: rejected })}`;
     const box = form.querySelector(".form-result");
     box.textContent = msg;
     box.hidden = false;
