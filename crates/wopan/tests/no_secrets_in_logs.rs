@@ -1,0 +1,72 @@
+//! A token's full value (or its 16-character wohome key) never reaches the logs, on success
+//! or on any failure, from the client or the emulator.
+
+mod common;
+
+use common::{demo, demo_refresh, start_demo};
+use serde_json::json;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use tokenlb_wopan::emulator::DEMO_TOKENS;
+use tokenlb_wopan::Space;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn tokens_never_appear_in_logs() {
+    let capture = Capture::default();
+    let sink = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let emu = start_demo().await;
+    let c = emu.client();
+    c.check_deep(&demo(0), &Space::Personal).await.unwrap();
+    let file = c
+        .resolve_path(&demo(0), &Space::Personal, "BD-another/01.mp4")
+        .await
+        .unwrap();
+    c.download_url(&demo(0), &file.fid).await.unwrap();
+    let pair = c.refresh_token(&demo_refresh(1)).await.unwrap();
+    emu.control(json!({"tokens": {DEMO_TOKENS[2].access_token: "expired"}}))
+        .await;
+    assert!(c
+        .list_page(&demo(2), &Space::Personal, "0", 0, 1)
+        .await
+        .is_err());
+    assert!(c.refresh_token(&demo_refresh(1)).await.is_err());
+    assert!(c.query_user(&demo(1)).await.is_err());
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("wopan call ok"),
+        "the capture saw the client's traces"
+    );
+    assert!(logs.contains("wopan call failed"));
+    let mut secrets: Vec<String> = vec![
+        pair.access_token.expose().into(),
+        pair.refresh_token.expose().into(),
+    ];
+    for t in DEMO_TOKENS {
+        secrets.push(t.access_token.into());
+        secrets.push(t.access_token[..16].into());
+        secrets.push(t.refresh_token.into());
+    }
+    for s in secrets {
+        assert!(!logs.contains(&s), "a secret reached the logs");
+    }
+}
