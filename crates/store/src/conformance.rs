@@ -106,7 +106,8 @@ pub fn by_id(mut v: Vec<StoredToken>) -> Vec<StoredToken> {
     v
 }
 
-pub(crate) fn minute(token: &str, pool: &str, minute: u64, req: u32, fail: u32) -> MinuteCount {
+/// A per-minute count row.
+pub fn minute_count(token: &str, pool: &str, minute: u64, req: u32, fail: u32) -> MinuteCount {
     MinuteCount {
         token_id: TokenId(token.to_string()),
         pool: pool.to_string(),

@@ -14,6 +14,7 @@
 pub mod conformance;
 pub mod crypto;
 mod delegate;
+pub mod postgres;
 mod rows;
 pub mod sqlite;
 
@@ -22,6 +23,7 @@ pub use tokenlb_core::{Counters as TokenCounters, Limits};
 use tokenlb_core::{Millis, Secret, TokenId, TokenState};
 
 pub use crypto::{Cipher, CryptoError, KeySource};
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// Errors from a store backend. Messages name the file or database, never a secret.

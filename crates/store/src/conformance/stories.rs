@@ -250,16 +250,16 @@ pub async fn stats(h: &dyn Harness) {
     let b1 = stats_batch(
         vec![(t0, counters(5, 1)), (t1, counters(2, 0))],
         vec![
-            minute(t0, "default", 100, 3, 1),
-            minute(t1, "default", 100, 2, 0),
+            minute_count(t0, "default", 100, 3, 1),
+            minute_count(t1, "default", 100, 2, 0),
         ],
     );
     let b2 = stats_batch(
         vec![(t0, counters(9, 2)), ("t_unknown", counters(1, 1))],
         vec![
-            minute(t0, "default", 100, 4, 2),
-            minute(t0, "default", 101, 1, 0),
-            minute("t_unknown", "default", 100, 50, 50),
+            minute_count(t0, "default", 100, 4, 2),
+            minute_count(t0, "default", 101, 1, 0),
+            minute_count("t_unknown", "default", 100, 50, 50),
         ],
     );
     s.write_stats(&b1).await.unwrap();
@@ -410,11 +410,11 @@ pub async fn minutes_and_prune(h: &dyn Harness) {
         .unwrap();
     let (t0, t1) = ("t_story00000", "t_story00001");
     let mins = vec![
-        minute(t0, "a", 10, 1, 0),
-        minute(t0, "a", 11, 2, 1),
-        minute(t0, "a", 12, 3, 0),
-        minute(t1, "b", 11, 10, 5),
-        minute(t1, "b", 12, 20, 0),
+        minute_count(t0, "a", 10, 1, 0),
+        minute_count(t0, "a", 11, 2, 1),
+        minute_count(t0, "a", 12, 3, 0),
+        minute_count(t1, "b", 11, 10, 5),
+        minute_count(t1, "b", 12, 20, 0),
     ];
     s.write_stats(&stats_batch(vec![], mins)).await.unwrap();
     assert_eq!(

@@ -1,0 +1,82 @@
+//! The PostgreSQL schema migrations: embedded SQL files, applied in order, each in its own
+//! transaction under an advisory lock (several managers may start at once on one database),
+//! each recorded in `schema_migrations`. DDL is transactional in PostgreSQL, so a migration
+//! that fails leaves nothing half-applied.
+
+use sqlx::{Executor, PgPool};
+
+pub(crate) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// All migrations, oldest first. Append; never edit one that has shipped.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../../migrations/postgres/0001_initial.sql"),
+}];
+
+pub(crate) enum MigrateError {
+    Sql(sqlx::Error),
+    TooNew { found: i64, known: i64 },
+}
+
+impl From<sqlx::Error> for MigrateError {
+    fn from(e: sqlx::Error) -> Self {
+        MigrateError::Sql(e)
+    }
+}
+
+/// Applies every migration not yet recorded, one transaction each. Returns how many.
+pub(crate) async fn run(pool: &PgPool) -> Result<usize, MigrateError> {
+    let known = MIGRATIONS.last().map_or(0, |m| m.version);
+    let mut applied = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        // Serialises migrators of this schema until the transaction ends.
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtext('tokenlb-migrate:' || current_schema()))",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version    BIGINT PRIMARY KEY,
+                name       TEXT NOT NULL,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let current: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations")
+                .fetch_one(&mut *tx)
+                .await?;
+        if current > known {
+            return Err(MigrateError::TooNew {
+                found: current,
+                known,
+            });
+        }
+        let Some(m) = MIGRATIONS.iter().find(|m| m.version > current) else {
+            tx.commit().await?;
+            return Ok(applied);
+        };
+        // A plain string runs as a simple query, which may hold several statements.
+        (&mut *tx).execute(m.sql).await?;
+        sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
+            .bind(m.version)
+            .bind(m.name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "applied schema migration"
+        );
+        applied += 1;
+    }
+}
