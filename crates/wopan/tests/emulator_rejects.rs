@@ -84,6 +84,27 @@ async fn a_good_request_passes() {
     assert_eq!(code, "0000");
     let data = crypto::decrypt(&wkey, v["RSP"]["DATA"].as_str().unwrap()).unwrap();
     assert!(data.starts_with("{\"files\":["), "{data}");
+    // The wire types of the captures: numbers for type/size/familyId, strings for
+    // fileType/createTime/id/fid, and systemDirs: [] at the personal root.
+    let v: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(v["systemDirs"], json!([]));
+    let e = &v["files"][0];
+    assert!(
+        e["type"].is_u64() && e["size"].is_u64() && e["familyId"].is_u64(),
+        "{e}"
+    );
+    for field in [
+        "id",
+        "fid",
+        "name",
+        "fileType",
+        "createTime",
+        "creator",
+        "shootingTime",
+        "thumbUrl",
+    ] {
+        assert!(e[field].is_string(), "{field} in {e}");
+    }
 }
 
 #[tokio::test]
