@@ -52,7 +52,7 @@ async fn start(dir: &Path, run: u32) -> Running {
     let child = cmd
         .current_dir(dir)
         .env("TOKENLB_ADMIN_KEY", ADMIN_KEY)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", "debug")
         .args(["manager", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"))
         .arg("--tokens-file")
@@ -146,6 +146,14 @@ async fn acknowledged_tokens_survive_sigkill_and_never_appear_in_clear() {
         .send()
         .await
         .expect("remove");
+    assert_eq!(r.status(), 200);
+    // A client echoing the token in an error message: masked before it is stored or logged.
+    let r = http
+        .post(format!("{}/api/token/report", first.url))
+        .json(&json!({"token": secret(1), "success": false, "error": format!("upstream rejected {}", secret(1))}))
+        .send()
+        .await
+        .expect("report");
     assert_eq!(r.status(), 200);
     // A lease in the client's hands: it must show up with its full value over the API only.
     let lease: Value = http

@@ -8,7 +8,7 @@
 //! headers are ever sent, so browsers keep other origins out.
 
 use crate::error::{method_not_allowed, route_not_found};
-use crate::routes::{auth, events, ops, stats, token, tokens, ui};
+use crate::routes::{auth, events, lease, ops, stats, token, tokens, ui};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue};
@@ -49,10 +49,10 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub fn app(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     Router::new()
-        .route("/api/token/get", get(token::get))
+        .route("/api/token/get", get(lease::get))
         .route("/api/token/add", post(token::add))
         .route("/api/token/remove", axum::routing::delete(token::remove))
-        .route("/api/token/report", post(token::report))
+        .route("/api/token/report", post(lease::report))
         .route("/api/token/stats", get(token::stats))
         .route("/api/tokens", get(tokens::list))
         .route("/api/tokens/{id}", patch(tokens::patch))

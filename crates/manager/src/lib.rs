@@ -16,7 +16,6 @@ pub mod health;
 pub mod import;
 pub mod metrics;
 pub mod openapi;
-mod openapi_schemas;
 pub mod routes;
 pub mod server;
 pub mod session;

@@ -62,13 +62,34 @@ pub fn weight(value: u32) -> Result<(), String> {
     }
 }
 
-/// A reported error sample: control characters dropped, at most 300 characters.
+/// Runs of at least this many token-like characters in an error sample are masked.
+const OPAQUE_RUN: usize = 24;
+
+/// A reported error sample: control characters dropped, long opaque runs (which may be a
+/// token the client echoed, e.g. from an upstream message) masked as `abcd…wxyz`, at most
+/// 300 characters.
 pub fn error_sample(value: &str) -> String {
-    value
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(300)
-        .collect()
+    let clean: String = value.chars().filter(|c| !c.is_control()).collect();
+    let mut out = String::with_capacity(clean.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.chars().count() >= OPAQUE_RUN {
+            out.push_str(&tokenlb_core::secret::mask(run));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in clean.chars() {
+        if c.is_alphanumeric() || "-_.=+~".contains(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out.chars().take(300).collect()
 }
 
 #[cfg(test)]
@@ -88,5 +109,13 @@ mod tests {
         assert!(pool_name("a b").is_err());
         assert!(weight(0).is_err() && weight(1001).is_err() && weight(1000).is_ok());
         assert_eq!(error_sample("a\u{1b}[31mb"), "a[31mb");
+        assert_eq!(
+            error_sample("HTTP 401: token c3f0362b-0000-4997-a9c2-0478702a5fea rejected"),
+            "HTTP 401: token c3f0…5fea rejected"
+        );
+        assert_eq!(
+            error_sample("connection refused (os error 111)"),
+            "connection refused (os error 111)"
+        );
     }
 }

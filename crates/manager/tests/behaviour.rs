@@ -194,3 +194,16 @@ async fn auth_failure_invalidates_and_admin_brings_back() {
     assert_eq!(r.json::<Value>().await.unwrap()["state"], "active");
     assert_eq!(s.lease("").await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_token_echoed_in_an_error_is_masked() {
+    let s = TestServer::start().await;
+    let id = s.add(T1, "one").await;
+    let r = s
+        .report(json!({"token": T1, "success": false, "error": format!("upstream rejected {T1}")}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let row = s.row(&id).await;
+    let last = row["last_error"].as_str().unwrap();
+    assert!(last.contains("c3f0…5fea") && !last.contains(T1), "{last}");
+}

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod events;
+pub mod lease;
 pub mod ops;
 pub mod stats;
 pub mod token;

@@ -41,7 +41,7 @@ pub async fn minutes(
         }
     };
     if let Some(p) = &q.pool {
-        crate::routes::token::named_pool(&state, Some(p))?;
+        crate::routes::lease::named_pool(&state, Some(p))?;
     }
     let now_minute = now_ms() / MINUTE_MS;
     let first = now_minute + 1 - count;

@@ -1,17 +1,16 @@
-//! The seed's token routes: get, add, remove, report, stats (DESIGN §3).
+//! The seed's token administration routes: add, remove, stats (DESIGN §3).
 //!
-//! Shapes are the seed's: `get` answers `{"token","id","name","pool","lease",
-//! "lease_expires_at"}`, `stats` answers `{"total_tokens","active_tokens","total_requests",
-//! "success_rate","tokens":[…]}`. A lease id is `<pool index>.<lease number>`, so `report`
-//! finds the pool without a lookup table. Add and remove are durable in the store before
-//! they answer. `get` with `wait_ms` waits on the pool's `Notify` (woken by reports, ticks,
-//! adds and patches) rather than polling.
+//! Shapes are the seed's: `add` answers 201 with the masked record, 409 for a duplicate;
+//! `remove` takes `{"token"}` or `{"id"}`; `stats` answers `{"total_tokens",
+//! "active_tokens","total_requests","success_rate","tokens":[…]}`. Add and remove are
+//! durable in the store before they answer.
 
 use crate::auth::{AdminAuth, ClientAuth};
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::import::insert_loaded;
-use crate::state::{now_ms, AppState, PoolHandle};
-use crate::tasks::{admin_event, change_events};
+use crate::routes::lease::named_pool;
+use crate::state::{now_ms, AppState};
+use crate::tasks::admin_event;
 use crate::validate;
 use crate::views::{self, token_row};
 use axum::extract::State;
@@ -19,109 +18,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokenlb_core::{
-    Counters, LeaseId, Limits, Outcome, OutcomeClass, PoolError, Secret, Strategy, TokenId,
-    TokenState,
-};
+use tokenlb_core::{Counters, Limits, Secret, TokenId, TokenState};
 use tokenlb_store::StoredToken;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GetQuery {
-    pub strategy: Option<String>,
-    pub pool: Option<String>,
-    pub wait_ms: Option<u64>,
-}
-
-/// Finds a pool by name (default `default`), 404 if unknown.
-pub fn named_pool(state: &AppState, name: Option<&str>) -> ApiResult<Arc<PoolHandle>> {
-    let name = name.unwrap_or(crate::config::DEFAULT_POOL);
-    state.pool_by_name(name).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_pool",
-            format!("no pool named {name:?}"),
-        )
-    })
-}
-
-fn lease_string(pool: usize, lease: LeaseId) -> String {
-    format!("{pool}.{}", lease.0)
-}
-
-fn parse_lease(text: &str) -> Option<(usize, LeaseId)> {
-    let (pool, n) = text.split_once('.')?;
-    Some((pool.parse().ok()?, LeaseId(n.parse().ok()?)))
-}
-
-pub async fn get(
-    _: ClientAuth,
-    State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<GetQuery>,
-) -> ApiResult<Json<Value>> {
-    let strategy: Option<Strategy> = match q.strategy.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(s.parse().map_err(|_| {
-            ApiError::new(StatusCode::BAD_REQUEST, "unknown_strategy", format!(
-                "unknown strategy {s:?}; use one of round_robin, best, weighted, random, least_in_flight, latency"
-            ))
-        })?),
-    };
-    let wait_ms = q.wait_ms.unwrap_or(0);
-    if wait_ms > validate::MAX_WAIT_MS {
-        return Err(ApiError::invalid(format!(
-            "wait_ms must be at most {}",
-            validate::MAX_WAIT_MS
-        )));
-    }
-    let handle = named_pool(&state, q.pool.as_deref())?;
-    let strategy = strategy.unwrap_or_else(|| handle.pool.lock().policy().strategy);
-    let deadline = Instant::now() + Duration::from_millis(wait_ms);
-    loop {
-        let notified = handle.notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let picked = handle
-            .pool
-            .lock()
-            .pick(strategy, now_ms(), &mut rand::thread_rng());
-        let unavailable = match picked {
-            Ok(lease) => {
-                state.metrics.pick(strategy.as_str(), &handle.name);
-                return Ok(Json(json!({
-                    "token": lease.secret.expose(),
-                    "id": lease.token_id,
-                    "name": lease.name,
-                    "pool": handle.name,
-                    "lease": lease_string(handle.index, lease.id),
-                    "lease_expires_at": views::time(lease.deadline),
-                })));
-            }
-            Err(u) => u,
-        };
-        let now = Instant::now();
-        let retry_in = unavailable.retry_at.map(|t| t.saturating_sub(now_ms()));
-        if now >= deadline {
-            state.metrics.unavailable();
-            let secs = retry_in.map_or(5, |ms| ms.div_ceil(1000)).max(1);
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no_token_available",
-                unavailable.reason,
-            )
-            .with_retry_after(secs));
-        }
-        // Sleep until woken, the caller's deadline, the known recovery time, or 1 s at most
-        // (limits such as rpm windows free up without an event).
-        let mut nap = (deadline - now).min(Duration::from_secs(1));
-        if let Some(ms) = retry_in {
-            nap = nap.min(Duration::from_millis(ms.max(10)));
-        }
-        let _ = tokio::time::timeout(nap, notified).await;
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -215,7 +113,7 @@ pub struct ByTokenOrId {
 }
 
 /// Resolves `{"token"}` or `{"id"}` to a known token id.
-async fn resolve(state: &AppState, by: &ByTokenOrId) -> ApiResult<TokenId> {
+pub(crate) async fn resolve(state: &AppState, by: &ByTokenOrId) -> ApiResult<TokenId> {
     let id = match (&by.id, &by.token) {
         (Some(id), _) => Some(id.clone()),
         (None, Some(token)) => {
@@ -254,107 +152,6 @@ pub async fn remove(
         "removed by the admin".into(),
     ));
     Ok(Json(json!({ "ok": true, "id": id, "name": name })))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReportBody {
-    pub lease: Option<String>,
-    pub outcome: Option<OutcomeClass>,
-    pub latency_ms: Option<u32>,
-    pub status: Option<u16>,
-    pub retry_after_s: Option<u64>,
-    pub error: Option<String>,
-    pub token: Option<String>,
-    pub id: Option<TokenId>,
-    pub success: Option<bool>,
-}
-
-fn outcome_of(b: &ReportBody) -> ApiResult<Outcome> {
-    let class = match (b.outcome, b.success) {
-        (Some(c), _) => c,
-        (None, Some(true)) => OutcomeClass::Success,
-        (None, Some(false)) => OutcomeClass::Transient,
-        (None, None) => {
-            return Err(ApiError::invalid(
-                "give \"outcome\" (or the seed's \"success\": bool)",
-            ))
-        }
-    };
-    Ok(Outcome {
-        class,
-        latency_ms: b.latency_ms,
-        status: b.status,
-        retry_after_s: b.retry_after_s,
-        error: b
-            .error
-            .as_deref()
-            .map(validate::error_sample)
-            .filter(|s| !s.is_empty()),
-    })
-}
-
-pub async fn report(
-    _: ClientAuth,
-    State(state): State<AppState>,
-    ApiJson(b): ApiJson<ReportBody>,
-) -> ApiResult<Json<Value>> {
-    let outcome = outcome_of(&b)?;
-    let (handle, result) = if let Some(lease) = &b.lease {
-        let unknown = || {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_lease",
-                "no open lease with that id (already reported or expired)",
-            )
-        };
-        let (index, lease) = parse_lease(lease).ok_or_else(unknown)?;
-        let handle = state.pool_by_index(index).ok_or_else(unknown)?;
-        let mut pool = handle.pool.lock();
-        let result = match pool.report(lease, &outcome, now_ms(), &mut rand::thread_rng()) {
-            Ok((id, changes)) => Ok((
-                id.clone(),
-                change_events(&pool, &handle.name, &changes),
-                pool.get(&id),
-            )),
-            Err(PoolError::UnknownLease) | Err(PoolError::UnknownToken(_)) => Err(unknown()),
-            Err(e) => Err(ApiError::internal(format!("report: {e:?}"))),
-        };
-        drop(pool);
-        (handle.clone(), result)
-    } else {
-        let id = resolve(
-            &state,
-            &ByTokenOrId {
-                token: b.token.clone(),
-                id: b.id.clone(),
-            },
-        )
-        .await?;
-        let handle = state
-            .token_pool(&id)
-            .ok_or_else(|| ApiError::not_found("no such token"))?;
-        let mut pool = handle.pool.lock();
-        let result = match pool.report_token(&id, &outcome, now_ms(), &mut rand::thread_rng()) {
-            Ok(changes) => Ok((
-                id.clone(),
-                change_events(&pool, &handle.name, &changes),
-                pool.get(&id),
-            )),
-            Err(_) => Err(ApiError::not_found("no such token")),
-        };
-        drop(pool);
-        (handle.clone(), result)
-    };
-    let (id, events, view) = result?;
-    state.metrics.outcome(outcome.class.as_str(), &handle.name);
-    state.record_changes(&handle, events);
-    handle.notify.notify_waiters();
-    Ok(Json(json!({
-        "ok": true,
-        "id": id,
-        "state": view.map(|v| v.state),
-    })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -408,19 +205,4 @@ pub async fn stats(
         "success_rate": rate,
         "tokens": rows,
     })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lease_ids_round_trip() {
-        assert_eq!(
-            parse_lease(&lease_string(3, LeaseId(42))),
-            Some((3, LeaseId(42)))
-        );
-        assert_eq!(parse_lease("x.1"), None);
-        assert_eq!(parse_lease("12"), None);
-    }
 }

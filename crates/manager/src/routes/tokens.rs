@@ -10,7 +10,7 @@ use crate::auth::AdminAuth;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::health::{run_check, CheckResult};
 use crate::import;
-use crate::routes::token::named_pool;
+use crate::routes::lease::named_pool;
 use crate::state::{now_ms, AppState};
 use crate::tasks::{admin_event, change_events};
 use crate::validate;
