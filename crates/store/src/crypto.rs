@@ -14,7 +14,7 @@
 //! The master key comes from configuration (base64 of 32 bytes) or from `secret.key` in the data
 //! directory, generated on first start and written atomically with mode 0600 (see [`keyfile`]).
 
-mod keyfile;
+pub(crate) mod keyfile;
 
 pub use keyfile::KeySource;
 

@@ -14,6 +14,7 @@
 pub mod conformance;
 pub mod crypto;
 mod delegate;
+pub mod keys;
 pub mod postgres;
 mod rows;
 pub mod sqlite;

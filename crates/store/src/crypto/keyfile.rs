@@ -17,6 +17,10 @@ use tokenlb_core::Secret;
 /// File name of the generated key inside the data directory.
 pub const KEY_FILE: &str = "secret.key";
 
+/// File name of a key being rotated in: written before the database is re-encrypted, renamed
+/// over [`KEY_FILE`] after (see `crate::keys`).
+pub const NEXT_KEY_FILE: &str = "secret.key.next";
+
 /// Which key is in use, for a log line (names the path, never the key).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeySource {
@@ -103,17 +107,75 @@ fn is_loose(_path: &Path) -> bool {
 
 /// Writes the key to a private temporary file, syncs it, and links it into place.
 fn write_new(dir: &Path, path: &Path, key_b64: &Secret) -> std::io::Result<()> {
-    let tmp = dir.join(format!(".{KEY_FILE}.{}.tmp", std::process::id()));
-    let result = (|| {
+    let tmp = write_temp(dir, KEY_FILE, key_b64)?;
+    let result = fs::hard_link(&tmp, path).and_then(|()| sync_dir(dir));
+    let _ = fs::remove_file(&tmp);
+    result
+}
+
+/// A synced private temporary file holding the key, next to its final name.
+fn write_temp(dir: &Path, name: &str, key_b64: &Secret) -> std::io::Result<PathBuf> {
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
         let mut file = private_file(&tmp)?;
         file.write_all(key_b64.expose().as_bytes())?;
         file.write_all(b"\n")?;
-        file.sync_all()?;
-        fs::hard_link(&tmp, path)?;
-        sync_dir(dir)
+        file.sync_all()
     })();
-    let _ = fs::remove_file(&tmp);
-    result
+    match written {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Writes `dir/name` atomically, replacing any file of that name: temp file, fsync, rename,
+/// fsync of the directory. A crash leaves either the old file or the new one.
+pub(crate) fn write_replace(dir: &Path, name: &str, key_b64: &Secret) -> Result<(), CryptoError> {
+    let path = dir.join(name);
+    let io_err = |source| CryptoError::KeyFileIo {
+        path: path.clone(),
+        source,
+    };
+    let tmp = write_temp(dir, name, key_b64).map_err(io_err)?;
+    let result = fs::rename(&tmp, &path).and_then(|()| sync_dir(dir));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(io_err)
+}
+
+/// Reads a key file if it exists.
+pub(crate) fn read_optional(path: &Path) -> Result<Option<Cipher>, CryptoError> {
+    match fs::read_to_string(path) {
+        Ok(text) => read_existing(path, &text).map(|(c, _)| Some(c)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(CryptoError::KeyFileIo {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Renames `NEXT_KEY_FILE` over `KEY_FILE` (atomic) and syncs the directory.
+pub(crate) fn promote_next(dir: &Path) -> Result<(), CryptoError> {
+    let path = dir.join(KEY_FILE);
+    fs::rename(dir.join(NEXT_KEY_FILE), &path)
+        .and_then(|()| sync_dir(dir))
+        .map_err(|source| CryptoError::KeyFileIo { path, source })
+}
+
+/// Removes `NEXT_KEY_FILE` (a rotation that never reached the database).
+pub(crate) fn discard_next(dir: &Path) -> Result<(), CryptoError> {
+    let path = dir.join(NEXT_KEY_FILE);
+    match fs::remove_file(&path).and_then(|()| sync_dir(dir)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(CryptoError::KeyFileIo { path, source: e })
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(unix)]
