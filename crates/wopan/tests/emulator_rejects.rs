@@ -235,6 +235,12 @@ async fn malformed_bodies_and_unknown_keys() {
         let (_, code, _) = envelope(&emu, "/api-user/dispatcher", &[], raw.to_vec()).await;
         assert_eq!(code, "0001", "{:?}", String::from_utf8_lossy(raw));
     }
+    let big = vec![b' '; 2 * 1024 * 1024];
+    let (_, code, _) = envelope(&emu, "/api-user/dispatcher", &[], big).await;
+    assert_eq!(
+        code, "0001",
+        "an oversized body is answered in the envelope too"
+    );
     let body = signed(
         "PcWebLogin",
         Channel::ApiUser,
@@ -250,7 +256,7 @@ async fn malformed_bodies_and_unknown_keys() {
     .await;
     assert_eq!(code, "0005");
     let state = emu.state().await;
-    assert_eq!(state["calls"]["_malformed"], 7);
+    assert_eq!(state["calls"]["_malformed"], 8);
     assert_eq!(state["calls"]["_unknown"], 1);
     // Unknown paths are JSON too.
     let r = emu.post_raw("/nope", &[], vec![]).await;

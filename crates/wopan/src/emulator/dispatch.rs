@@ -10,7 +10,7 @@ use super::state::TokenCheck;
 use super::AppState;
 use crate::crypto::{self, ChannelKey};
 use crate::envelope::{response_json, Channel, Header};
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -104,12 +104,12 @@ fn open_param(body: &serde_json::Map<String, Value>, key: &ChannelKey) -> Result
 pub(crate) async fn api_user(
     State(s): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     handle(s, Channel::ApiUser, headers, body).await
 }
 
-pub(crate) async fn wohome(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn wohome(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     handle(s, Channel::Wohome, headers, body).await
 }
 
@@ -126,8 +126,14 @@ pub(crate) async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
-async fn handle(s: AppState, channel: Channel, headers: HeaderMap, body: Bytes) -> Response {
-    let parsed = parse(channel, &body);
+/// Largest dispatcher body read; a larger one is answered as malformed (0001).
+const MAX_BODY: usize = 1024 * 1024;
+
+async fn handle(s: AppState, channel: Channel, headers: HeaderMap, body: Body) -> Response {
+    let parsed = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => parse(channel, &bytes),
+        Err(_) => Err(Reject::Malformed),
+    };
     let name = match &parsed {
         Ok(r) => r.header.key.clone(),
         Err(Reject::UnknownKey) => "_unknown".to_string(),

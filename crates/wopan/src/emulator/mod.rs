@@ -23,7 +23,7 @@
 //!
 //! | case | RSP_CODE | RSP_DESC |
 //! |---|---|---|
-//! | body not JSON, no header/body, wrong types | `0001` | 请求报文格式错误 |
+//! | body not JSON, no header/body, wrong types, larger than 1 MiB | `0001` | 请求报文格式错误 |
 //! | `sign` does not verify | `0002` | 签名校验失败 |
 //! | `header.channel` ≠ path segment | `0003` | 渠道不匹配 |
 //! | `param` does not decrypt with the channel key, or is not JSON | `0004` | 参数解密失败 |
@@ -69,7 +69,6 @@ pub use download::content_bytes;
 pub use fixture::{Fixture, FixtureError};
 pub use state::{DownloadFault, Settings, TokenFault};
 
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use parking_lot::Mutex;
@@ -177,7 +176,6 @@ fn build(config: EmulatorConfig, local_addr: Option<SocketAddr>) -> Result<Route
         .route("/_emulator/control", post(control::control))
         .route("/_emulator/state", get(control::state))
         .fallback(dispatch::not_found)
-        .layer(DefaultBodyLimit::max(1024 * 1024))
         .with_state(shared))
 }
 
