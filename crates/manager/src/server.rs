@@ -69,6 +69,11 @@ impl Manager {
             .context("reading the listening address")?;
         tracing::info!(%addr, "token manager listening on http://{addr}");
         let app = crate::app::app(self.state.clone());
+        let state = self.state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            state.closing.send_replace(true);
+        };
         let served = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

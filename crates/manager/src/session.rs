@@ -114,25 +114,10 @@ impl LoginLimiter {
         }
     }
 
-    /// `Err(seconds)` when this address must wait before trying again.
-    pub fn check(&self, addr: IpAddr) -> Result<(), u64> {
-        let mut map = self.map.lock();
-        let Some(f) = map.get(&addr) else {
-            return Ok(());
-        };
-        let elapsed = f.window_start.elapsed();
-        if elapsed >= self.window {
-            map.remove(&addr);
-            return Ok(());
-        }
-        if f.count >= self.max_failures {
-            let left = self.window - elapsed;
-            return Err(left.as_secs().max(1) + u64::from(left.subsec_millis() > 0));
-        }
-        Ok(())
-    }
-
-    pub fn record_failure(&self, addr: IpAddr) {
+    /// Counts a login attempt from `addr` before the password is checked, so a burst of
+    /// parallel guesses cannot slip past the limit while argon2 runs. `Err(seconds)` when
+    /// this address must wait; a successful login clears the count ([`Self::record_success`]).
+    pub fn begin_attempt(&self, addr: IpAddr) -> Result<(), u64> {
         let mut map = self.map.lock();
         let window = self.window;
         map.retain(|_, f| f.window_start.elapsed() < window);
@@ -140,7 +125,12 @@ impl LoginLimiter {
             count: 0,
             window_start: Instant::now(),
         });
+        if entry.count >= self.max_failures {
+            let left = window.saturating_sub(entry.window_start.elapsed());
+            return Err(left.as_secs().max(1) + u64::from(left.subsec_millis() > 0));
+        }
         entry.count = entry.count.saturating_add(1);
+        Ok(())
     }
 
     pub fn record_success(&self, addr: IpAddr) {
@@ -173,13 +163,12 @@ mod tests {
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         let other: IpAddr = "10.0.0.2".parse().unwrap();
         for _ in 0..3 {
-            assert!(l.check(ip).is_ok());
-            l.record_failure(ip);
+            assert!(l.begin_attempt(ip).is_ok());
         }
-        let wait = l.check(ip).unwrap_err();
+        let wait = l.begin_attempt(ip).unwrap_err();
         assert!((1..=300).contains(&wait));
-        assert!(l.check(other).is_ok());
+        assert!(l.begin_attempt(other).is_ok());
         l.record_success(ip);
-        assert!(l.check(ip).is_ok());
+        assert!(l.begin_attempt(ip).is_ok());
     }
 }

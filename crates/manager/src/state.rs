@@ -81,6 +81,9 @@ pub struct Inner {
     /// Serialises "read a token's state, write it to the store", so a late background write
     /// can never overwrite a newer admin change.
     pub state_writes: tokio::sync::Mutex<()>,
+    /// Set when the server begins to shut down, so `get` callers waiting for a token stop
+    /// waiting and graceful shutdown is not held up by long `wait_ms`.
+    pub closing: tokio::sync::watch::Sender<bool>,
     /// Tests only: treat every peer as this address (the loopback rule cannot otherwise be
     /// exercised from a loopback test client).
     peer_override: RwLock<Option<IpAddr>>,
@@ -114,6 +117,7 @@ impl AppState {
             probing: Mutex::new(HashSet::new()),
             last_probe: Mutex::new(HashMap::new()),
             state_writes: tokio::sync::Mutex::new(()),
+            closing: tokio::sync::watch::Sender::new(false),
             peer_override: RwLock::new(None),
         }))
     }

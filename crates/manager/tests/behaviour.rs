@@ -207,3 +207,18 @@ async fn a_token_echoed_in_an_error_is_masked() {
     let last = row["last_error"].as_str().unwrap();
     assert!(last.contains("c3f0…5fea") && !last.contains(T1), "{last}");
 }
+
+#[tokio::test]
+async fn shutdown_releases_waiting_gets() {
+    let s = TestServer::start().await;
+    let waiting = {
+        let (http, url) = (s.http.clone(), s.u("/api/token/get?wait_ms=30000"));
+        tokio::spawn(async move { http.get(url).send().await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished());
+    s.stop().await;
+    let r = waiting.await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(error_code(r).await, "shutting_down");
+}

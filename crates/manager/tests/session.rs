@@ -261,3 +261,33 @@ async fn pages_and_assets() {
     assert_eq!(error_code(r).await, "not_found");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_parallel_burst_of_guesses_cannot_pass_the_limit() {
+    let s = TestServer::start_with(|c| c.admin.login_max_failures = 3).await;
+    let tries: Vec<_> = (0..10)
+        .map(|_| {
+            let (http, url) = (s.http.clone(), s.u("/api/auth/login"));
+            tokio::spawn(async move {
+                http.post(url)
+                    .json(&json!({"username": "admin", "password": "guess"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    for t in tries {
+        let status = t.await.unwrap();
+        assert!(status == 401 || status == 429, "{status}");
+        checked += u32::from(status == 401);
+    }
+    assert_eq!(
+        checked, 3,
+        "only max_failures guesses reach the password check"
+    );
+    s.stop().await;
+}

@@ -45,7 +45,7 @@ pub async fn login(
     ApiJson(b): ApiJson<LoginBody>,
 ) -> ApiResult<Response> {
     let ip = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    if let Err(wait) = state.login_limiter.check(ip) {
+    if let Err(wait) = state.login_limiter.begin_attempt(ip) {
         tracing::warn!(client = %ip, "login refused: too many failed attempts");
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -57,7 +57,6 @@ pub async fn login(
     let ok = b.password.len() <= MAX_PASSWORD_BYTES
         && state.keys.verify_login(&b.username, b.password).await;
     if !ok {
-        state.login_limiter.record_failure(ip);
         tracing::warn!(client = %ip, "failed admin login");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

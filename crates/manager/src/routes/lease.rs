@@ -115,7 +115,14 @@ pub async fn get(
         if let Some(ms) = retry_in {
             nap = nap.min(Duration::from_millis(ms.max(10)));
         }
-        let _ = tokio::time::timeout(nap, notified).await;
+        let mut closing = state.closing.subscribe();
+        tokio::select! {
+            _ = tokio::time::timeout(nap, notified) => {}
+            _ = closing.wait_for(|c| *c) => {
+                return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the manager is shutting down")
+                    .with_retry_after(1));
+            }
+        }
     }
 }
 
