@@ -25,6 +25,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod download;
 pub mod error;
 pub mod flight;
 pub mod links;

@@ -16,7 +16,7 @@
 use crate::cache::{Entry, Listing, ListingCache};
 use crate::error::{ApiError, ApiResult};
 use crate::flight::Flights;
-use crate::links::{Link, LinkCache};
+use crate::links::LinkCache;
 use crate::metrics::Metrics;
 use crate::names::DrivePath;
 use crate::upstream::{Failure, Realtime};
@@ -24,7 +24,7 @@ use axum::http::StatusCode;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokenlb_core::{Millis, OutcomeClass};
 
 /// What the `realtime` parameter asked for.
@@ -63,8 +63,8 @@ pub struct Service {
     pub realtime: Realtime,
     pub metrics: Arc<Metrics>,
     pub cache_ttl: Duration,
-    list_flights: Flights<Result<Arc<Listing>, Failure>>,
-    link_flights: Flights<Result<String, Failure>>,
+    pub(crate) list_flights: Flights<Result<Arc<Listing>, Failure>>,
+    pub(crate) link_flights: Flights<Result<String, Failure>>,
 }
 
 pub fn now_ms() -> Millis {
@@ -212,7 +212,11 @@ impl Service {
     /// The entry `name` in folder `parent`, walking from the cache while it is fresh; a
     /// name missing from a cached listing is looked for once more in a realtime listing. When
     /// Wopan fails, an older cached parent listing still resolves the name (ids are stable).
-    async fn find(self: &Arc<Self>, parent: &DrivePath, name: &str) -> Result<Entry, Failure> {
+    pub(crate) async fn find(
+        self: &Arc<Self>,
+        parent: &DrivePath,
+        name: &str,
+    ) -> Result<Entry, Failure> {
         let cached = self.cache.get(parent);
         if let Some(l) = cached.as_ref().filter(|l| self.fresh(l)) {
             if let Some(e) = l.find(name) {
@@ -228,91 +232,6 @@ impl Service {
             Failure::NotFound(format!("not found: {:?}", parent.child(name).to_string()))
         })
     }
-
-    /// A download link for a file, by mode.
-    pub async fn link(self: &Arc<Self>, path: &DrivePath, mode: Mode) -> ApiResult<Answer<Link>> {
-        let key = path.to_string();
-        if mode != Mode::Realtime {
-            if let Some(l) = self.links.get(&key, Instant::now()) {
-                self.metrics.cache("hit");
-                return Ok(Answer {
-                    cached_at: l.fetched_at,
-                    value: l,
-                    realtime: false,
-                    stale: false,
-                });
-            }
-            self.metrics.cache("miss");
-        }
-        let Some((parent, name)) = path.split_last() else {
-            return Err(ApiError::bad_request("url must name a file: FOLDER/FILE"));
-        };
-        let entry = if mode == Mode::CacheOnly {
-            let found = self.cache.get(&parent).and_then(|l| l.find(name).cloned());
-            match found {
-                Some(e) if e.is_folder => return Err(is_a_folder(path)),
-                _ => {
-                    return Err(ApiError::new(StatusCode::NOT_FOUND, "not_cached", format!(
-                        "no download link for {key:?} in the cache (links are kept briefly); ask with realtime=true"
-                    )))
-                }
-            }
-        } else {
-            match self.find(&parent, name).await {
-                Ok(e) => e,
-                Err(Failure::NotFound(m)) => return Err(ApiError::not_found(m)),
-                Err(f) => return Err(upstream_error(&f, &format!("file {key:?}"))),
-            }
-        };
-        if entry.is_folder {
-            return Err(is_a_folder(path));
-        }
-        tracing::info!(file = %key, fid = %entry.fid, "realtime API found file: {}", entry.name);
-        let worker = self.clone();
-        let fid = entry.fid.clone();
-        let (result, joined) = self
-            .link_flights
-            .run(&format!("link\0{fid}"), move || async move {
-                worker.realtime.link(&fid).await
-            })
-            .await;
-        if joined {
-            self.metrics.merged();
-        }
-        match result.unwrap_or_else(|| Err(internal_failure())) {
-            Ok(url) => {
-                let link = Link {
-                    path: key,
-                    name: entry.name,
-                    size: entry.size,
-                    fid: entry.fid,
-                    download_url: url,
-                    fetched_at: now_ms(),
-                };
-                self.links.put(link.clone(), Instant::now());
-                Ok(Answer {
-                    cached_at: link.fetched_at,
-                    value: link,
-                    realtime: true,
-                    stale: false,
-                })
-            }
-            Err(Failure::NotFound(m)) => Err(ApiError::not_found(m)),
-            Err(f) => match self.links.get(&key, Instant::now()) {
-                Some(l) => {
-                    tracing::warn!(file = %key, "realtime failed; falling back to cached link");
-                    self.metrics.cache("stale");
-                    Ok(Answer {
-                        cached_at: l.fetched_at,
-                        value: l,
-                        realtime: false,
-                        stale: true,
-                    })
-                }
-                None => Err(upstream_error(&f, &format!("a download link for {key:?}"))),
-            },
-        }
-    }
 }
 
 fn from_cache(l: Arc<Listing>, stale: bool) -> Answer<Arc<Listing>> {
@@ -324,14 +243,14 @@ fn from_cache(l: Arc<Listing>, stale: bool) -> Answer<Arc<Listing>> {
     }
 }
 
-fn is_a_folder(path: &DrivePath) -> ApiError {
+pub(crate) fn is_a_folder(path: &DrivePath) -> ApiError {
     ApiError::bad_request(format!(
         "{:?} is a folder; list it with /api/files?folder=…",
         path.to_string()
     ))
 }
 
-fn internal_failure() -> Failure {
+pub(crate) fn internal_failure() -> Failure {
     Failure::Upstream {
         class: OutcomeClass::Unknown,
         message: "the upstream task failed unexpectedly".into(),
@@ -342,7 +261,7 @@ fn internal_failure() -> Failure {
 
 /// The answer when realtime failed and nothing was cached: 503 when no token could be had or
 /// Wopan is rate limiting, 502 when Wopan itself failed.
-fn upstream_error(f: &Failure, what: &str) -> ApiError {
+pub(crate) fn upstream_error(f: &Failure, what: &str) -> ApiError {
     match f {
         Failure::NotFound(m) => ApiError::not_found(m.clone()),
         Failure::Upstream {

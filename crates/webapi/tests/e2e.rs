@@ -312,3 +312,31 @@ async fn metrics_and_healthz() {
         assert!(text.contains(needle), "{needle} in\n{text}");
     }
 }
+
+#[tokio::test]
+async fn family_space_lists_the_family_tree() {
+    use tokenlb_wopan::emulator::DEMO_FAMILY_ID;
+    let s = Stack::start_with(|c| {
+        c.space = tokenlb_wopan::Space::Family {
+            family_id: DEMO_FAMILY_ID.to_string(),
+        }
+    })
+    .await;
+    let (st, v) = s.get("/api/folders?realtime=true").await;
+    assert_eq!(st, 200, "{v}");
+    let folders = names(&v, "folders");
+    assert!(
+        folders.contains(&"家庭相册".to_string()) && folders.contains(&"Videos".to_string()),
+        "{folders:?}"
+    );
+    assert!(
+        !folders.contains(&"Photos".to_string()),
+        "the personal tree is not shown: {folders:?}"
+    );
+    let (st, v) = s.get("/api/files?folder=家庭相册&realtime=true").await;
+    assert_eq!(st, 200, "{v}");
+    assert!(names(&v, "files").contains(&"合影.jpg".to_string()));
+    let (st, v) = s.get("/api/download/?url=Videos/holiday.mp4").await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["size"], 1_572_864);
+}
