@@ -6,6 +6,7 @@
 //! the command's default.
 
 use crate::cmd::CliError;
+use std::io::IsTerminal;
 use tokenlb_manager::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
@@ -19,8 +20,11 @@ pub fn init(format: LogFormat, flag: Option<&str>, configured: &str) -> Result<(
     };
     let filter = EnvFilter::try_new(&filter)
         .map_err(|e| CliError::usage(format!("{source} {filter:?} is not a valid filter: {e}")))?;
+    // Colours only on a terminal, and never when NO_COLOR is set (https://no-color.org).
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Human => builder.try_init(),

@@ -7,7 +7,6 @@
 
 use super::{CliError, Global};
 use crate::logging;
-use anyhow::Context;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -69,9 +68,7 @@ pub fn run(args: Args, global: &Global) -> Result<(), CliError> {
 
 async fn serve(config: Config) -> Result<(), CliError> {
     let listener = bind(config.listen).await?;
-    tokenlb_manager::run(config, listener, shutdown_signal())
-        .await
-        .context("the manager stopped")?;
+    tokenlb_manager::run(config, listener, shutdown_signal()).await?;
     Ok(())
 }
 
