@@ -100,7 +100,7 @@ impl SqliteStore {
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
-                .connect_with(base.clone().create_if_missing(true))
+                .connect_with(writer_options(base.clone()))
                 .await
                 .map_err(|e| error::map(&path, e))?;
             migrate::run(&writer).await.map_err(|e| match e {
@@ -215,6 +215,15 @@ fn connect_options(path: &Path, options: &SqliteOptions) -> SqliteConnectOptions
         o = o.pragma("max_page_count", pages.to_string());
     }
     o
+}
+
+/// The writer gets a larger page cache and in-memory statement journals: a bulk import then
+/// does not spill dirty pages into the WAL mid-transaction and read them back (measured: the
+/// default 2 MiB cache made that most of an import's time).
+fn writer_options(base: SqliteConnectOptions) -> SqliteConnectOptions {
+    base.create_if_missing(true)
+        .pragma("cache_size", "-65536")
+        .pragma("temp_store", "memory")
 }
 
 /// A missing directory gets its own message: SQLite's own ("unable to open database file")
