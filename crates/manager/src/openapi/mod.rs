@@ -69,6 +69,14 @@ fn operation(op: Op) -> Value {
     for (code, v) in op.responses {
         responses.insert(code.to_string(), v);
     }
+    let json_only = op.body.as_ref().is_some_and(|b| {
+        b["content"]
+            .as_object()
+            .is_some_and(|c| c.len() == 1 && c.contains_key("application/json"))
+    });
+    if json_only {
+        responses.insert("415".into(), r("UnsupportedMediaType"));
+    }
     match op.access {
         Access::Public => {}
         Access::Client | Access::Admin => {

@@ -162,6 +162,7 @@ pub fn components() -> Value {
             "NotFound": err("Unknown token, lease, pool or route."),
             "Conflict": err("Duplicate token, or a check already running / not configured."),
             "TooLarge": err("Request body larger than max_body_bytes."),
+            "UnsupportedMediaType": err("The body is not sent as application/json."),
             "TooMany": with_retry_after(err("Too many failed logins from this address.")),
             "NoToken": with_retry_after(err("No token is eligible now.")),
             "NotReady": err("The store does not answer.")
