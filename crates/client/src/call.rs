@@ -120,6 +120,10 @@ impl Client {
             if !tried.contains(lease.token_id()) {
                 return Ok(lease);
             }
+            if lease.is_cached() {
+                // A cached token has no lease to release.
+                continue;
+            }
             if let Err(e) = self
                 .report(&lease, Outcome::new(OutcomeClass::Unknown))
                 .await

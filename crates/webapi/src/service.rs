@@ -10,7 +10,8 @@
 //! A folder path is resolved by walking the listings from the root (research notes §6), each
 //! taken from the cache while fresh, so resolving `A/B/C` costs no upstream call when `A` and
 //! `A/B` were listed recently. A name missing from a cached parent listing triggers one
-//! realtime re-listing of that parent before the answer is "not found". Identical concurrent
+//! realtime re-listing of that parent before the answer is "not found", unless that listing
+//! is only seconds old (so unknown names cannot be used to drive upstream calls). Identical concurrent
 //! listings and link requests are merged ([`crate::flight`]).
 
 use crate::cache::{Entry, Listing, ListingCache};
@@ -66,6 +67,9 @@ pub struct Service {
     pub(crate) list_flights: Flights<Result<Arc<Listing>, Failure>>,
     pub(crate) link_flights: Flights<Result<String, Failure>>,
 }
+
+/// A name missing from a cached listing younger than this is not looked for upstream again.
+const RECHECK_AFTER_MS: u64 = 10_000;
 
 pub fn now_ms() -> Millis {
     SystemTime::now()
@@ -222,16 +226,26 @@ impl Service {
             if let Some(e) = l.find(name) {
                 return Ok(e.clone());
             }
+            // A name missing from a listing fetched moments ago is missing: asking Wopan
+            // again for every request of an unknown name would let anyone drive upstream calls.
+            if now_ms().saturating_sub(l.fetched_at) < RECHECK_AFTER_MS {
+                return Err(not_found(parent, name));
+            }
         }
         let listing = match (self.fetch(parent).await, cached) {
             (Ok(l), _) => l,
             (Err(Failure::Upstream { .. }), Some(old)) => old,
             (Err(f), _) => return Err(f),
         };
-        listing.find(name).cloned().ok_or_else(|| {
-            Failure::NotFound(format!("not found: {:?}", parent.child(name).to_string()))
-        })
+        listing
+            .find(name)
+            .cloned()
+            .ok_or_else(|| not_found(parent, name))
     }
+}
+
+fn not_found(parent: &DrivePath, name: &str) -> Failure {
+    Failure::NotFound(format!("not found: {:?}", parent.child(name).to_string()))
 }
 
 fn from_cache(l: Arc<Listing>, stale: bool) -> Answer<Arc<Listing>> {
