@@ -335,19 +335,30 @@ async fn ops_routes_and_json_404() {
         .await
         .unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
-    // Every documented operation is routed: never the router's own 404/405.
+    // Every documented operation is routed (never the router's own 404/405), and answers
+    // with a documented status, with and without the admin key.
     for (path, item) in doc["paths"].as_object().unwrap() {
-        for method in item.as_object().unwrap().keys() {
+        for (method, op) in item.as_object().unwrap() {
             let concrete = path.replace("{id}", &id).replace("{file}", "app.js");
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let r = s.http.request(m, s.u(&concrete)).send().await.unwrap();
-            let status = r.status().as_u16();
-            if status == 404 || status == 405 {
-                let code = error_code(r).await;
+            for with_key in [false, true] {
+                let mut rb = s.http.request(m.clone(), s.u(&concrete));
+                if with_key {
+                    rb = s.admin(rb);
+                }
+                let r = rb.send().await.unwrap();
+                let status = r.status().as_u16().to_string();
                 assert!(
-                    code != "route_not_found" && code != "method_not_allowed",
-                    "{method} {path} is not routed"
+                    op["responses"].get(&status).is_some(),
+                    "{method} {path} (key: {with_key}) answered undocumented {status}"
                 );
+                if status == "404" || status == "405" {
+                    let code = error_code(r).await;
+                    assert!(
+                        code != "route_not_found" && code != "method_not_allowed",
+                        "{method} {path} is not routed"
+                    );
+                }
             }
         }
     }
