@@ -180,3 +180,62 @@ pub async fn serve(cfg: WebapiConfig, listen: SocketAddr) -> Result<(), CliError
             other => CliError::runtime(other),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(flags: &[&str]) -> Args {
+        let mut argv = vec!["webapi"];
+        argv.extend_from_slice(flags);
+        Cli::try_parse_from(argv).expect("flags parse").args
+    }
+
+    fn usage(flags: &[&str]) -> String {
+        match config(&parse(flags)) {
+            Err(CliError::Usage(m)) => m,
+            other => panic!("expected a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_become_the_service_configuration() {
+        let c = config(&parse(&[
+            "--space",
+            "family",
+            "--family-id",
+            "9263097",
+            "--pool",
+            "wopan",
+            "--strategy",
+            "round_robin",
+            "--link-ttl-s",
+            "10",
+            "--data-dir",
+            "/tmp/x",
+        ]))
+        .unwrap();
+        assert_eq!(c.space_key(), "family-9263097");
+        assert_eq!(c.pool, "wopan");
+        assert_eq!(c.strategy, Some(Strategy::RoundRobin));
+        assert_eq!(c.link_ttl, Duration::from_secs(10));
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn bad_combinations_are_usage_errors() {
+        assert!(usage(&["--space", "family"]).contains("--family-id"));
+        assert!(usage(&["--family-id", "1"]).contains("--space family"));
+        assert!(usage(&["--space", "private"]).contains("personal or family"));
+        assert!(usage(&["--link-ttl-s", "61"]).contains("60"));
+        assert!(usage(&["--manager-url", "ftp://x"]).contains("manager_url"));
+        assert!(usage(&["--space", "family", "--family-id", "abc"]).contains("family id"));
+    }
+}
