@@ -139,6 +139,9 @@ async fn downloads_obey_injected_limits() {
     emu.control(json!({"tokens": {DEMO_TOKENS[2].access_token: "ok"}}))
         .await;
     assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
+    emu.control(json!({"down": true})).await;
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 502);
+    emu.control(json!({"down": false})).await;
     assert!(emu.calls("download").await >= 4);
 }
 
@@ -152,14 +155,14 @@ async fn down_and_error_rate() {
         matches!(
             e,
             WopanError::Http {
-                status: 503,
+                status: 502,
                 retry_after_s: None,
                 ..
             }
         ),
         "{e:?}"
     );
-    assert_eq!(e.outcome_class(), OutcomeClass::RateLimited);
+    assert_eq!(e.outcome_class(), OutcomeClass::Transient);
     emu.control(json!({"down": false, "error_rate": 1.0})).await;
     let e = c
         .list_page(&demo(0), &Space::Personal, "0", 0, 1)

@@ -146,7 +146,7 @@ async fn handle(s: AppState, channel: Channel, headers: HeaderMap, body: Body) -
         (inner.settings.down, inner.settings.latency_ms, fail)
     };
     if down {
-        return http_error(StatusCode::SERVICE_UNAVAILABLE, None);
+        return http_error(StatusCode::BAD_GATEWAY, None);
     }
     if latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(latency_ms)).await;
@@ -229,7 +229,7 @@ pub(crate) fn logid() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// A transport-level failure (503, 500, 429, 509) with a small JSON body.
+/// A transport-level failure (502, 503, 500, 429, 509) with a small JSON body.
 pub(crate) fn http_error(status: StatusCode, retry_after_s: Option<u64>) -> Response {
     let msg = status.canonical_reason().unwrap_or("error");
     let body = response_json(

@@ -110,7 +110,7 @@ pub(crate) async fn handle(
         (inner.settings.clone(), link, fault)
     };
     if settings.down {
-        return http_error(StatusCode::SERVICE_UNAVAILABLE, None);
+        return http_error(StatusCode::BAD_GATEWAY, None);
     }
     if settings.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(settings.latency_ms)).await;

@@ -37,8 +37,10 @@
 //!
 //! ## Fault injection: `POST /_emulator/control`
 //! A JSON object; every field optional, unknown fields refused with 400:
-//! - `down` (bool): dispatchers and downloads answer HTTP 503 without `Retry-After` (the
-//!   client classes a 503 as `rate_limited`). Connections are not dropped.
+//! - `down` (bool): an outage. Dispatchers and downloads answer HTTP 502 Bad Gateway without
+//!   `Retry-After`, as a gateway in front of a dead backend would; the client classes it as
+//!   `transient` (not the token's fault). Connections are not dropped. (A 503 would be
+//!   classed `rate_limited`; use `rate_limit_status: 503` for that.)
 //! - `latency_ms` (int): delay before every dispatcher and download answer.
 //! - `error_rate` (0–1): that fraction of dispatcher calls answer HTTP 500 (`transient`).
 //! - `tokens` (map access token → `ok` | `expired` | `rate_limited` | `quota`): `expired`
