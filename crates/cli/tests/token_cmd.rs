@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_no_panic, run, Manager};
+use common::{assert_no_panic, run, tokenlb, Manager};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -224,4 +224,15 @@ fn import_100k_tokens() {
         err.trim()
     );
     assert_eq!(list_json(&m, &["--state", "active"]).len(), 100_000);
+}
+
+#[test]
+fn token_commands_find_the_manager_through_its_config() {
+    let m = Manager::start();
+    let addr = m.url.trim_start_matches("http://");
+    let toml = format!("listen = \"{addr}\"\ndata_dir = \"data\"\n");
+    std::fs::write(m.dir.path().join("tokenlb.toml"), toml).expect("write config");
+    let (code, out, err) = run(tokenlb(m.dir.path()).args(["token", "list"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "no tokens\n");
 }

@@ -8,24 +8,26 @@
 use crate::cmd::CliError;
 use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
+use std::io::IsTerminal;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokenlb_core::Secret;
+use tokenlb_manager::config::{Config, ConfigFile, Overrides, ProcessEnv};
 
 /// How to reach the manager; shared by every `tokenlb token` command.
+///
+/// Without flags or variables, the manager URL and data dir are taken from the manager's own
+/// configuration (./tokenlb.toml and TOKENLB_LISTEN / TOKENLB_DATA_DIR) when it loads, so the
+/// commands find a manager started from the same directory with the same settings.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Conn {
-    /// Base URL of the running manager.
-    #[arg(
-        long,
-        global = true,
-        env = "TOKENLB_MANAGER_URL",
-        default_value = "http://127.0.0.1:8000",
-        value_name = "URL"
-    )]
-    pub manager_url: String,
+    /// Base URL of the running manager. [default: http:// + the manager's `listen` setting,
+    /// i.e. http://127.0.0.1:8000 unless tokenlb.toml or TOKENLB_LISTEN say otherwise]
+    #[arg(long, global = true, env = "TOKENLB_MANAGER_URL", value_name = "URL")]
+    pub manager_url: Option<String>,
     /// Admin API key. Prefer the environment or the key file: flags end up in shell history.
-    /// [default: read from DATA_DIR/admin-key]
+    /// [default: `admin.key` of tokenlb.toml, else read from DATA_DIR/admin-key]
     #[arg(
         long,
         global = true,
@@ -34,15 +36,41 @@ pub struct Conn {
         value_name = "KEY"
     )]
     pub admin_key: Option<String>,
-    /// The manager's data dir, where its generated admin-key file is.
-    #[arg(
-        long,
-        global = true,
-        env = "TOKENLB_DATA_DIR",
-        default_value = "./data",
-        value_name = "DIR"
-    )]
-    pub data_dir: PathBuf,
+    /// The manager's data dir, where its generated admin-key file is. [default: the
+    /// manager's `data_dir` setting, i.e. ./data unless tokenlb.toml says otherwise]
+    #[arg(long, global = true, env = "TOKENLB_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Conn {
+    /// Fills in what was not given from the manager's configuration (or its defaults).
+    fn resolve(&self) -> (String, PathBuf, Option<Secret>) {
+        let needs_config =
+            self.manager_url.is_none() || self.data_dir.is_none() || self.admin_key.is_none();
+        let config = needs_config
+            .then(|| {
+                let file = ConfigFile::IfPresent(PathBuf::from("tokenlb.toml"));
+                Config::load(&file, &ProcessEnv, &Overrides::default()).ok()
+            })
+            .flatten()
+            .unwrap_or_default();
+        let url = self.manager_url.clone().unwrap_or_else(|| {
+            let mut addr = config.listen;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(match addr {
+                    SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                    SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            format!("http://{addr}")
+        });
+        let data_dir = self.data_dir.clone().unwrap_or(config.data_dir);
+        let key = match self.admin_key.as_deref().map(str::trim) {
+            Some(k) if !k.is_empty() => Some(Secret::new(k)),
+            _ => config.admin.key,
+        };
+        (url, data_dir, key)
+    }
 }
 
 /// A client for the manager's admin API.
@@ -54,23 +82,24 @@ pub struct Api {
 
 impl Api {
     pub fn new(conn: &Conn) -> Result<Api, CliError> {
-        let mut base = Url::parse(&conn.manager_url).map_err(|e| {
-            CliError::usage(format!(
-                "--manager-url {:?} is not a URL: {e}",
-                conn.manager_url
-            ))
+        let (manager_url, data_dir, key) = conn.resolve();
+        let mut base = Url::parse(&manager_url).map_err(|e| {
+            CliError::usage(format!("--manager-url {:?} is not a URL: {e}", manager_url))
         })?;
         if !matches!(base.scheme(), "http" | "https") {
             return Err(CliError::usage(format!(
                 "--manager-url {:?} must start with http:// or https://",
-                conn.manager_url
+                manager_url
             )));
         }
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        let key = admin_key(conn.admin_key.as_deref(), &conn.data_dir)?;
+        let key = match key {
+            Some(key) => key,
+            None => key_file(&data_dir)?,
+        };
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(300))
@@ -162,11 +191,8 @@ fn api_error(status: StatusCode, body: &[u8]) -> String {
     format!("{message} (HTTP {}){hint}", status.as_u16())
 }
 
-/// `--admin-key` / `TOKENLB_ADMIN_KEY`, else the manager's generated key file.
-fn admin_key(flag: Option<&str>, data_dir: &Path) -> Result<Secret, CliError> {
-    if let Some(key) = flag.map(str::trim).filter(|k| !k.is_empty()) {
-        return Ok(Secret::new(key));
-    }
+/// The admin key the manager generated into its data dir.
+fn key_file(data_dir: &Path) -> Result<Secret, CliError> {
     let path = data_dir.join("admin-key");
     match std::fs::read_to_string(&path) {
         Ok(text) if !text.trim().is_empty() => Ok(Secret::new(text.trim())),
@@ -190,6 +216,9 @@ fn admin_key(flag: Option<&str>, data_dir: &Path) -> Result<Secret, CliError> {
 pub fn secret_arg(value: &str, what: &str) -> Result<String, CliError> {
     if value != "-" {
         return Ok(value.to_string());
+    }
+    if std::io::stdin().is_terminal() {
+        eprint!("{what} (then Enter): ");
     }
     let mut line = String::new();
     std::io::stdin()
