@@ -279,7 +279,7 @@ pub fn insert_many(state: &AppState, tokens: Vec<StoredToken>) -> Result<(), Api
                 };
                 let id = t.id.clone();
                 pool.insert(spec_of(t), now)
-                    .map_err(|e| ApiError::internal(format!("pool insert: {e:?}")))?;
+                    .map_err(|e| ApiError::internal(format!("pool insert: {e}")))?;
                 metas.push((id, meta));
             }
         }

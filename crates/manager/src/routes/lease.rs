@@ -188,7 +188,7 @@ pub async fn report(
                 pool.get(&id),
             )),
             Err(PoolError::UnknownLease) | Err(PoolError::UnknownToken(_)) => Err(unknown()),
-            Err(e) => Err(ApiError::internal(format!("report: {e:?}"))),
+            Err(e) => Err(ApiError::internal(format!("report: {e}"))),
         };
         drop(pool);
         (handle.clone(), result)

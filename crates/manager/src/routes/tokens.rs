@@ -106,9 +106,13 @@ pub async fn patch(
         let old = pool
             .get(&id)
             .ok_or_else(|| ApiError::not_found(format!("no token with id {id}")))?;
-        let changes = pool
-            .patch(&id, patch, now_ms())
-            .map_err(|e| ApiError::invalid(format!("{e:?}")))?;
+        let changes = pool.patch(&id, patch, now_ms()).map_err(|e| match e {
+            tokenlb_core::PoolError::UnknownToken(_) => {
+                ApiError::not_found(format!("no token with id {id}"))
+            }
+            tokenlb_core::PoolError::Invalid(m) => ApiError::invalid(m),
+            other => ApiError::invalid(other.to_string()),
+        })?;
         let events = change_events(&pool, &handle.name, &changes);
         (old, events, pool.get(&id))
     };
