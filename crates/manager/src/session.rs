@@ -66,19 +66,19 @@ impl Sessions {
     /// The session with that id if it exists and has not idled out; touching it resets the
     /// idle clock.
     pub fn touch(&self, id: &str) -> Option<Session> {
+        self.touch_at(id, Instant::now())
+    }
+
+    /// [`Self::touch`] at a given instant (time is an argument, so idle expiry is testable).
+    pub fn touch_at(&self, id: &str, now: Instant) -> Option<Session> {
         let mut map = self.map.lock();
-        let expired = match map.get_mut(id) {
-            None => return None,
-            Some(s) if s.last_seen.elapsed() >= self.idle => true,
-            Some(s) => {
-                s.last_seen = Instant::now();
-                return Some(s.clone());
-            }
-        };
-        if expired {
+        let session = map.get_mut(id)?;
+        if now.saturating_duration_since(session.last_seen) >= self.idle {
             map.remove(id);
+            return None;
         }
-        None
+        session.last_seen = now;
+        Some(session.clone())
     }
 
     pub fn remove(&self, id: &str) {
@@ -155,6 +155,27 @@ mod tests {
         s.remove(&a);
         assert!(s.touch(&a).is_none());
         assert!(s.touch(&b).is_some());
+    }
+
+    #[test]
+    fn idle_sessions_expire_and_use_keeps_them_alive() {
+        let s = Sessions::new(30);
+        let (id, _) = s.create("admin");
+        let start = Instant::now();
+        let minute = Duration::from_secs(60);
+        assert!(s.touch_at(&id, start + 29 * minute).is_some());
+        assert!(
+            s.touch_at(&id, start + 58 * minute).is_some(),
+            "use resets the idle clock"
+        );
+        assert!(
+            s.touch_at(&id, start + 89 * minute).is_none(),
+            "30 idle minutes end it"
+        );
+        assert!(
+            s.touch_at(&id, start + 89 * minute).is_none(),
+            "and it stays gone"
+        );
     }
 
     #[test]
