@@ -20,6 +20,7 @@
 //! report), [`timers`], [`view`] (views, stats, dirty counters), [`token`], [`types`].
 
 mod admin;
+mod cells;
 mod check;
 mod lease;
 mod timers;
@@ -35,7 +36,7 @@ use crate::policy::Policy;
 use crate::state::{Ctx, Health, Transition};
 use crate::stats::MinuteRing;
 use crate::strategy::Eligible;
-use crate::types::{Millis, TokenId, TokenState};
+use crate::types::{Millis, Strategy, TokenId, TokenState};
 use std::collections::{BinaryHeap, HashMap};
 use timers::{LeaseRec, Timer};
 use token::Token;
@@ -50,7 +51,8 @@ pub struct Pool {
     /// Generation of each slot, bumped on reuse (stale timers carry the old one).
     gens: Vec<u32>,
     free: Vec<u32>,
-    by_id: HashMap<TokenId, u32>,
+    /// Id → slot; the key is the token's own `Arc<str>`.
+    by_id: HashMap<std::sync::Arc<str>, u32>,
     /// Rotation order for the next inserted token.
     next_seq: u64,
     eligible: Eligible,
@@ -74,8 +76,9 @@ pub struct Pool {
     requests: u64,
     minutes: MinuteRing,
     dirty: Vec<u32>,
-    /// Finished minutes of dirty tokens not yet taken: slot → (minute, requests, failures).
-    dirty_minutes: HashMap<u32, Vec<(u64, u32, u32)>>,
+    /// Finished minutes of tokens not yet taken: (slot, generation, (minute, requests,
+    /// failures)). A flat list (appending is cheap); grouped by token in `take_dirty`.
+    rolled: Vec<(u32, u32, (u64, u32, u32))>,
     /// Changes found while advancing time inside calls that cannot return them.
     pending: Vec<StateChange>,
 }
@@ -92,6 +95,8 @@ pub(crate) fn state_index(s: TokenState) -> usize {
 
 impl Pool {
     pub fn new(name: impl Into<String>, policy: Policy) -> Pool {
+        let mut eligible = Eligible::default();
+        eligible.activate(policy.strategy, |_| (0.5, 0));
         Pool {
             name: name.into(),
             policy,
@@ -100,7 +105,7 @@ impl Pool {
             free: Vec::new(),
             by_id: HashMap::new(),
             next_seq: 0,
-            eligible: Eligible::default(),
+            eligible,
             recover: BinaryHeap::new(),
             expiry: BinaryHeap::new(),
             lease_heap: BinaryHeap::new(),
@@ -115,7 +120,7 @@ impl Pool {
             requests: 0,
             minutes: MinuteRing::default(),
             dirty: Vec::new(),
-            dirty_minutes: HashMap::new(),
+            rolled: Vec::new(),
             pending: Vec::new(),
         }
     }
@@ -131,7 +136,20 @@ impl Pool {
     /// Replaces the policy; applies to what happens from now on (open leases keep their
     /// deadlines, cooling tokens their end).
     pub fn set_policy(&mut self, policy: Policy) {
+        self.activate(policy.strategy);
         self.policy = policy;
+    }
+
+    /// Makes sure the index `strategy` picks from is maintained (see [`crate::strategy`]).
+    fn activate(&mut self, strategy: Strategy) {
+        if self.eligible.is_active(strategy) {
+            return;
+        }
+        let slots = &self.slots;
+        self.eligible.activate(strategy, |s| {
+            let t = slots[s as usize].as_ref().expect("member is live");
+            (f64::from(t.score), t.counters.last_used)
+        });
     }
 
     pub fn len(&self) -> usize {
@@ -149,7 +167,7 @@ impl Pool {
 
     fn slot_of(&self, id: &TokenId) -> Result<u32, PoolError> {
         self.by_id
-            .get(id)
+            .get(id.as_str())
             .copied()
             .ok_or_else(|| PoolError::UnknownToken(id.clone()))
     }
@@ -173,7 +191,10 @@ impl Pool {
         let t = self.slots[slot as usize].as_ref().expect("live slot");
         let eligible = t.eligible(now);
         let blocked = t.health.serviceable() && t.in_flight_full();
-        let (score, last_used) = (t.score(now, window), t.counters.last_used.unwrap_or(0));
+        let (score, last_used) = (t.score(now, window), t.counters.last_used);
+        let t = self.tok_mut(slot);
+        t.score = score as f32;
+        let t = self.tok(slot);
         if blocked != t.blocked {
             if blocked {
                 self.in_flight_blocked += 1;
@@ -217,7 +238,7 @@ impl Pool {
             }
             change = Some(StateChange {
                 at: now,
-                token_id: t.id.clone(),
+                token_id: t.token_id(),
                 from: tr.from,
                 to: tr.to,
                 reason: tr.reason,

@@ -78,14 +78,28 @@ impl World {
         let now = self.now;
         match op {
             Op::Pick(s) => {
-                let before: HashMap<TokenId, TokenView> =
-                    self.pool.views().into_iter().map(|v| (v.id.clone(), v)).collect();
+                let before: HashMap<TokenId, TokenView> = self
+                    .pool
+                    .views()
+                    .into_iter()
+                    .map(|v| (v.id.clone(), v))
+                    .collect();
                 if let Ok(l) = self.pool.pick(LbStrategy::ALL[s], now, &mut self.rng) {
                     let v = self.pool.get(&l.token_id).unwrap();
                     let b = &before[&l.token_id];
-                    let max = if b.half_open { Some(1) } else { v.limits.max_in_flight };
-                    assert!(max.is_none_or(|m| v.in_flight <= m), "in-flight over limit: {v:?}");
-                    let n = self.per_minute.entry((l.token_id.clone(), now / 60_000)).or_default();
+                    let max = if b.half_open {
+                        Some(1)
+                    } else {
+                        v.limits.max_in_flight
+                    };
+                    assert!(
+                        max.is_none_or(|m| v.in_flight <= m),
+                        "in-flight over limit: {v:?}"
+                    );
+                    let n = self
+                        .per_minute
+                        .entry((l.token_id.clone(), now / 60_000))
+                        .or_default();
                     *n += 1;
                     assert!(v.limits.rpm.is_none_or(|r| *n <= r), "rpm exceeded: {v:?}");
                     assert!(matches!(b.state, TokenState::Active | TokenState::Cooling));
@@ -105,36 +119,70 @@ impl World {
             }
             Op::ReportToken(t, c) => {
                 if let Some(id) = self.nth(t) {
-                    self.pool.report_token(&id, &Outcome::new(CLASSES[c]), now, &mut self.rng).unwrap();
+                    self.pool
+                        .report_token(&id, &Outcome::new(CLASSES[c]), now, &mut self.rng)
+                        .unwrap();
                 }
             }
             Op::Wait(ms) => self.now += ms,
             Op::Health(t, c) => {
                 if let Some(id) = self.nth(t) {
-                    self.pool.health_result(&id, &Outcome::new(CLASSES[c]), now, &mut self.rng).unwrap();
+                    self.pool
+                        .health_result(&id, &Outcome::new(CLASSES[c]), now, &mut self.rng)
+                        .unwrap();
                 }
             }
             Op::Enable(t, e) => {
                 if let Some(id) = self.nth(t) {
-                    let r = self.pool.patch(&id, TokenPatch { enabled: Some(e), ..Default::default() }, now);
+                    let r = self.pool.patch(
+                        &id,
+                        TokenPatch {
+                            enabled: Some(e),
+                            ..Default::default()
+                        },
+                        now,
+                    );
                     assert!(r.is_ok() || e, "disabling always works");
                 }
             }
             Op::Limits(t, rpm, mif) => {
                 if let Some(id) = self.nth(t) {
-                    let limits = Limits { rpm, max_in_flight: mif };
-                    self.pool.patch(&id, TokenPatch { limits: Some(limits), ..Default::default() }, now).unwrap();
+                    let limits = Limits {
+                        rpm,
+                        max_in_flight: mif,
+                    };
+                    self.pool
+                        .patch(
+                            &id,
+                            TokenPatch {
+                                limits: Some(limits),
+                                ..Default::default()
+                            },
+                            now,
+                        )
+                        .unwrap();
                 }
             }
             Op::Expires(t, e) => {
                 if let Some(id) = self.nth(t) {
                     let at = e.map(|d| now + d);
-                    self.pool.patch(&id, TokenPatch { expires_at: Some(at), ..Default::default() }, now).unwrap();
+                    self.pool
+                        .patch(
+                            &id,
+                            TokenPatch {
+                                expires_at: Some(at),
+                                ..Default::default()
+                            },
+                            now,
+                        )
+                        .unwrap();
                 }
             }
             Op::Refresh(t) => {
                 if let Some(id) = self.nth(t) {
-                    self.pool.replace_secret(&id, Secret::new("refreshed-secret-0000"), None, now).unwrap();
+                    self.pool
+                        .replace_secret(&id, Secret::new("refreshed-secret-0000"), None, now)
+                        .unwrap();
                 }
             }
             Op::Remove(t) => {
@@ -173,17 +221,29 @@ impl World {
                 TokenState::Active => {}
                 TokenState::Cooling => assert!(v.half_open, "cooling ended: {v:?}"),
                 TokenState::Invalid => {
-                    let ch = self.pool.health_result(&v.id, &Outcome::success(), self.now, &mut self.rng).unwrap();
+                    let ch = self
+                        .pool
+                        .health_result(&v.id, &Outcome::success(), self.now, &mut self.rng)
+                        .unwrap();
                     assert_eq!(ch.last().unwrap().to, TokenState::Active);
                 }
                 TokenState::Disabled | TokenState::Expired => {
-                    let patch = TokenPatch { expires_at: Some(None), enabled: Some(true), ..Default::default() };
+                    let patch = TokenPatch {
+                        expires_at: Some(None),
+                        enabled: Some(true),
+                        ..Default::default()
+                    };
                     back(&mut self.pool, patch, self.now);
                 }
             }
         }
         self.check();
-        assert_eq!(self.pool.eligible_len(), self.pool.len(), "{:#?}", self.pool.views());
+        assert_eq!(
+            self.pool.eligible_len(),
+            self.pool.len(),
+            "{:#?}",
+            self.pool.views()
+        );
     }
 }
 

@@ -1,5 +1,6 @@
 //! Admin and lifecycle operations: insert, remove, patch, refresh, health-check results.
 
+use super::cells::Cells;
 use super::token::Token;
 use super::{Pool, PoolError, StateChange, TokenPatch, TokenSpec, TokenView};
 use crate::ewma::PeakEwma;
@@ -9,6 +10,7 @@ use crate::state::Health;
 use crate::stats::MinuteDelta;
 use crate::types::{Limits, Millis, TokenId, TokenState};
 use crate::window::Window;
+use std::sync::Arc;
 
 fn check_weight(w: u32) -> Result<(), PoolError> {
     if (1..=1000).contains(&w) {
@@ -35,7 +37,7 @@ fn check_limits(l: &Limits) -> Result<(), PoolError> {
 impl Pool {
     /// Adds a token (new, or restored from the store with its state and counters).
     pub fn insert(&mut self, spec: TokenSpec, now: Millis) -> Result<(), PoolError> {
-        if self.by_id.contains_key(&spec.id) {
+        if self.by_id.contains_key(spec.id.as_str()) {
             return Err(PoolError::DuplicateId(spec.id));
         }
         check_weight(spec.weight)?;
@@ -60,15 +62,16 @@ impl Pool {
         self.success += c.success;
         self.failures += c.failures();
         self.requests += c.success + c.failures() + c.client_error + c.unknown;
+        let key: Arc<str> = Arc::from(spec.id.0.as_str());
         let token = Token {
-            id: spec.id.clone(),
-            name: spec.name,
+            id: key.clone(),
+            name: spec.name.into_boxed_str(),
             secret: spec.secret,
             weight: spec.weight,
             expires_at: spec.expires_at,
             limits: spec.limits,
             health,
-            counters: spec.counters,
+            counters: Cells::from_counters(&spec.counters),
             in_flight: 0,
             rpm_minute: 0,
             rpm_count: 0,
@@ -76,6 +79,7 @@ impl Pool {
             latency,
             delta: MinuteDelta::default(),
             dirty: false,
+            score: 0.5,
             blocked: false,
         };
         let slot = match self.free.pop() {
@@ -90,7 +94,7 @@ impl Pool {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.by_id.insert(spec.id, slot);
+        self.by_id.insert(key, slot);
         self.counts[super::state_index(spec.state)] += 1;
         self.eligible.register(slot, self.next_seq);
         self.next_seq += 1;
@@ -108,7 +112,7 @@ impl Pool {
 
     /// Removes a token; its open leases are forgotten (their reports get `UnknownLease`).
     pub fn remove(&mut self, id: &TokenId) -> Option<TokenView> {
-        let slot = self.by_id.remove(id)?;
+        let slot = self.by_id.remove(id.as_str())?;
         let view = self.view_of(slot);
         self.eligible.remove(slot);
         let t = self.slots[slot as usize].take().expect("live slot");
@@ -124,12 +128,9 @@ impl Pool {
             self.transient_cooling -= 1;
         }
         let c = &t.counters;
-        self.success = self.success.saturating_sub(c.success);
+        self.success = self.success.saturating_sub(c.success());
         self.failures = self.failures.saturating_sub(c.failures());
-        self.requests = self
-            .requests
-            .saturating_sub(c.success + c.failures() + c.client_error + c.unknown);
-        self.dirty_minutes.remove(&slot);
+        self.requests = self.requests.saturating_sub(c.requests());
         self.free.push(slot);
         Some(view)
     }
@@ -159,7 +160,7 @@ impl Pool {
         self.advance(now);
         let t = self.tok_mut(slot);
         if let Some(n) = patch.name {
-            t.name = n;
+            t.name = n.into_boxed_str();
         }
         if let Some(w) = patch.weight {
             t.weight = w;
@@ -248,6 +249,6 @@ impl Pool {
 
     /// The secret of a token (for health checks and refresh calls).
     pub fn secret(&self, id: &TokenId) -> Option<&Secret> {
-        self.by_id.get(id).map(|&s| &self.tok(s).secret)
+        self.by_id.get(id.as_str()).map(|&s| &self.tok(s).secret)
     }
 }

@@ -44,7 +44,7 @@ impl Pool {
                     t.id, t.in_flight
                 ));
             }
-            if self.by_id.get(&t.id) != Some(&slot) {
+            if self.by_id.get(&*t.id) != Some(&slot) {
                 return Err(format!("token {} missing from the id map", t.id));
             }
         }

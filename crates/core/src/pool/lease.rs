@@ -19,6 +19,7 @@ impl Pool {
         rng: &mut R,
     ) -> Result<Lease, Unavailable> {
         self.advance(now);
+        self.activate(strategy);
         let Some(slot) = self.choose(strategy, now, rng) else {
             return Err(self.unavailable());
         };
@@ -37,11 +38,11 @@ impl Pool {
         }
         t.rpm_count = t.rpm_count.saturating_add(1);
         let rpm_full = t.limits.rpm.is_some_and(|r| t.rpm_count >= r);
-        t.counters.last_used = Some(now);
+        t.counters.last_used = now;
         let lease = Lease {
             id: LeaseId(lease_id),
-            token_id: t.id.clone(),
-            name: t.name.clone(),
+            token_id: t.token_id(),
+            name: t.name.to_string(),
             secret: t.secret.clone(),
             deadline,
         };
@@ -112,7 +113,7 @@ impl Pool {
             .ok_or(PoolError::UnknownLease)?;
         let t = self.tok_mut(rec.slot);
         t.in_flight = t.in_flight.saturating_sub(1);
-        let id = t.id.clone();
+        let id = t.token_id();
         self.in_flight = self.in_flight.saturating_sub(1);
         self.apply_outcome(rec.slot, outcome, now, rng);
         Ok((id, std::mem::take(&mut self.pending)))
@@ -145,24 +146,17 @@ impl Pool {
         let failed = class.is_token_failure();
         let t = self.tok_mut(slot);
         let c = &mut t.counters;
-        match class {
-            OutcomeClass::Success => c.success += 1,
-            OutcomeClass::Auth => c.auth += 1,
-            OutcomeClass::RateLimited => c.rate_limited += 1,
-            OutcomeClass::QuotaExhausted => c.quota_exhausted += 1,
-            OutcomeClass::Transient => c.transient += 1,
-            OutcomeClass::ClientError => c.client_error += 1,
-            OutcomeClass::Unknown => c.unknown += 1,
-        }
+        c.count(class);
         if failed {
-            c.last_error = Some(match &outcome.error {
+            let e = match &outcome.error {
                 Some(e) => format!("{class}: {e}"),
                 None => class.to_string(),
-            });
-            c.last_error_at = Some(now);
+            };
+            c.last_error = Some(e.into_boxed_str());
+            c.last_error_at = now;
         }
         if let Some(ms) = outcome.latency_ms {
-            c.latency_ewma_ms = Some(ewma_step(c.latency_ewma_ms, f64::from(ms)));
+            c.latency_ewma_ms = ewma_step(c.latency(), f64::from(ms)) as f32;
             t.latency.observe(now, f64::from(ms));
         }
         if class == OutcomeClass::Success || failed {
@@ -185,7 +179,7 @@ impl Pool {
         self.requests += 1;
         self.minutes.record(now, failed);
         if let Some(done) = self.tok_mut(slot).delta.record(now, failed) {
-            self.dirty_minutes.entry(slot).or_default().push(done);
+            self.rolled.push((slot, self.gens[slot as usize], done));
         }
         self.mark_dirty(slot);
     }

@@ -100,7 +100,7 @@ impl Pool {
     fn close_unknown(&mut self, slot: u32, now: Millis) {
         let t = self.tok_mut(slot);
         t.in_flight = t.in_flight.saturating_sub(1);
-        t.counters.unknown += 1;
+        t.counters.count(crate::outcome::OutcomeClass::Unknown);
         self.in_flight = self.in_flight.saturating_sub(1);
         self.count_request(slot, now, false);
         self.refresh(slot, now);

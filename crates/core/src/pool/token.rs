@@ -4,27 +4,30 @@
 //! Kept compact for 100,000 tokens: two small time-bucket windows, one peak-EWMA, the current
 //! minute's counts; no per-token history arrays.
 
+use super::cells::Cells;
 use crate::ewma::PeakEwma;
 use crate::secret::Secret;
 use crate::state::Health;
 use crate::stats::{minute_of, MinuteDelta};
 use crate::strategy::best;
-use crate::types::{Counters, Limits, Millis, TokenId};
+use crate::types::{Limits, Millis, TokenId};
 use crate::window::Window;
+use std::sync::Arc;
 
-/// Buckets of `best`'s success-rate window (300 s default → 30 s buckets).
-pub(crate) const BEST_BUCKETS: usize = 10;
+/// Buckets of `best`'s success-rate window (300 s default → 60 s buckets).
+pub(crate) const BEST_BUCKETS: usize = 5;
 
 #[derive(Debug)]
 pub(crate) struct Token {
-    pub id: TokenId,
-    pub name: String,
+    /// The id, shared with the pool's id map (one allocation for both).
+    pub id: Arc<str>,
+    pub name: Box<str>,
     pub secret: Secret,
     pub weight: u32,
     pub expires_at: Option<Millis>,
     pub limits: Limits,
     pub health: Health,
-    pub counters: Counters,
+    pub counters: Cells,
     /// Leases out now.
     pub in_flight: u32,
     /// The minute `rpm_count` counts picks in.
@@ -38,11 +41,17 @@ pub(crate) struct Token {
     pub delta: MinuteDelta,
     /// Counters changed since the last `take_dirty`.
     pub dirty: bool,
+    /// `best`'s score as of the last touch.
+    pub score: f32,
     /// Counted in the pool's `in_flight_blocked` (serviceable, at its in-flight limit).
     pub blocked: bool,
 }
 
 impl Token {
+    pub fn token_id(&self) -> TokenId {
+        TokenId(self.id.to_string())
+    }
+
     /// The rpm limit is used up for `now`'s minute.
     pub fn rpm_full(&self, now: Millis) -> bool {
         self.limits

@@ -4,13 +4,16 @@
 use super::{Pool, TokenView};
 use crate::stats::{Dirty, PoolStats};
 use crate::types::{Millis, TokenId, TokenState};
+use std::collections::HashMap;
 
 impl Pool {
     pub(super) fn view_of(&self, slot: u32) -> TokenView {
         let t = self.tok(slot);
+        let counters = t.counters.to_counters();
+        let success_rate = counters.success_rate();
         TokenView {
-            id: t.id.clone(),
-            name: t.name.clone(),
+            id: t.token_id(),
+            name: t.name.to_string(),
             masked: t.secret.masked(),
             state: t.health.state,
             state_reason: t.health.reason.clone(),
@@ -20,14 +23,14 @@ impl Pool {
             expires_at: t.expires_at,
             limits: t.limits.clone(),
             in_flight: t.in_flight,
-            counters: t.counters.clone(),
-            success_rate: t.counters.success_rate(),
-            score: self.eligible.best.score_of(slot),
+            counters,
+            success_rate,
+            score: f64::from(t.score),
         }
     }
 
     pub fn get(&self, id: &TokenId) -> Option<TokenView> {
-        self.by_id.get(id).map(|&s| self.view_of(s))
+        self.by_id.get(id.as_str()).map(|&s| self.view_of(s))
     }
 
     /// Every token, in insertion order of their slots.
@@ -62,9 +65,16 @@ impl Pool {
     /// Tokens whose counters changed since the last call, with their per-minute deltas.
     pub fn take_dirty(&mut self) -> Vec<Dirty> {
         let slots = std::mem::take(&mut self.dirty);
+        let mut rolled: HashMap<u32, Vec<(u64, u32, u32)>> = HashMap::new();
+        for (slot, gen, m) in std::mem::take(&mut self.rolled) {
+            // Minutes of a removed token (or of a slot's previous token) are dropped.
+            if self.gens[slot as usize] == gen && self.slots[slot as usize].is_some() {
+                rolled.entry(slot).or_default().push(m);
+            }
+        }
         let mut out = Vec::with_capacity(slots.len());
         for slot in slots {
-            let mut minutes = self.dirty_minutes.remove(&slot).unwrap_or_default();
+            let mut minutes = rolled.remove(&slot).unwrap_or_default();
             let Some(t) = self.slots[slot as usize].as_mut() else {
                 continue;
             };
@@ -74,8 +84,8 @@ impl Pool {
             t.dirty = false;
             minutes.extend(t.delta.take());
             out.push(Dirty {
-                token_id: t.id.clone(),
-                counters: t.counters.clone(),
+                token_id: t.token_id(),
+                counters: t.counters.to_counters(),
                 minutes,
             });
         }
