@@ -1,0 +1,137 @@
+//! `tokenlb-bench`: the load harness of issue 6 (see BENCHMARKS.md).
+//!
+//! Thin on purpose: parse the flags, pin the load client to its CPUs before any thread
+//! exists, build the client's runtime, and hand over to [`tokenlb_bench::run::Bench`].
+//! `serve-baseline` is the baseline server the harness spawns as a separate process.
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokenlb_bench::plan::Plan;
+use tokenlb_bench::procs;
+use tokenlb_bench::run::Bench;
+use tokenlb_bench::servers::Programs;
+
+/// Load harness: the bare-stack baseline, the manager's lease routes at 10 / 1,000 / 100,000
+/// tokens, and the web API, measured in one run; writes bench/out/results.{md,json} and
+/// bench/out/throughput.svg.
+#[derive(Parser)]
+#[command(name = "tokenlb-bench", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    /// Smoke mode: one measurement of each kind, a few seconds in all (for CI).
+    #[arg(long)]
+    quick: bool,
+    /// Measured window of each load run, in seconds (default 5; quick 0.3).
+    #[arg(long, value_name = "SECONDS")]
+    duration: Option<f64>,
+    /// The `tokenlb` binary. [default: next to this binary]
+    #[arg(long, value_name = "PATH")]
+    tokenlb: Option<PathBuf>,
+    /// Output directory.
+    #[arg(long, value_name = "DIR", default_value = "bench/out")]
+    out: PathBuf,
+    /// CPUs of the servers under test (taskset list).
+    #[arg(long, value_name = "LIST", default_value = "0")]
+    server_cpus: String,
+    /// CPUs of the load client (and of helpers such as the health-check target).
+    #[arg(long, value_name = "LIST", default_value = "1")]
+    client_cpus: String,
+    /// Do not pin processes to CPUs.
+    #[arg(long)]
+    no_pin: bool,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the baseline (fixed JSON on every path) until Ctrl-C or SIGTERM.
+    ServeBaseline {
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Cmd::ServeBaseline { listen }) = cli.command {
+        if !listen.ip().is_loopback() {
+            bail!("serve-baseline listens on loopback only, not {listen}");
+        }
+        return tokenlb_bench::baseline::main(listen);
+    }
+    let mut plan = if cli.quick {
+        Plan::quick()
+    } else {
+        Plan::full()
+    };
+    if let Some(secs) = cli.duration {
+        if !(0.05..=600.0).contains(&secs) {
+            bail!("--duration must be between 0.05 and 600 seconds");
+        }
+        plan = plan.with_duration(Duration::from_secs_f64(secs));
+    }
+    let bench = std::env::current_exe().context("locating this binary")?;
+    let tokenlb = match cli.tokenlb {
+        Some(p) => p,
+        None => bench.with_file_name("tokenlb"),
+    };
+    if !tokenlb.is_file() {
+        bail!(
+            "no tokenlb binary at {}; build it (cargo build --release -p tokenlb) or pass --tokenlb",
+            tokenlb.display()
+        );
+    }
+    let pin = !cli.no_pin && procs::taskset_available();
+    let mut setup = vec![format!(
+        "servers: {} (release build of this commit), one process each; load client: tokenlb-bench's own keep-alive HTTP/1.1 client, closed loop",
+        tokenlb.display()
+    )];
+    if pin {
+        procs::pin_self(&cli.client_cpus)?;
+        setup.push(format!(
+            "pinned with taskset: servers on CPU {}, load client (and the health-check target) on CPU {}; each Tokio runtime sizes its workers from its CPUs",
+            cli.server_cpus, cli.client_cpus
+        ));
+    } else {
+        setup.push("not pinned (taskset missing or --no-pin)".into());
+    }
+    setup.push(format!(
+        "each load run: {:.1} s warm-up, {:.1} s measured; latency of every request, exact percentiles",
+        plan.warmup.as_secs_f64(),
+        plan.duration.as_secs_f64()
+    ));
+    let programs = Programs {
+        tokenlb,
+        bench,
+        server_cpus: pin.then(|| cli.server_cpus.clone()),
+        helper_cpus: pin.then(|| cli.client_cpus.clone()),
+        ready_timeout: Duration::from_secs(600),
+    };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?;
+    std::fs::create_dir_all(&cli.out).with_context(|| format!("creating {}", cli.out.display()))?;
+    // Servers run in their own directories: every path handed to them must be absolute.
+    let out = std::fs::canonicalize(&cli.out)
+        .with_context(|| format!("resolving {}", cli.out.display()))?;
+    let results = runtime.block_on(Bench::new(plan, programs, out.clone(), setup).run())?;
+    println!("{}", tokenlb_bench::report::rows_table(&results.rows));
+    for g in &results.goals {
+        let met = match g.met {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "not measured",
+        };
+        println!("{met:>12}  {}: {}", g.goal, g.measured);
+    }
+    println!(
+        "\nwrote {0}/results.md, {0}/results.json, {0}/throughput.svg",
+        out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,446 @@
+//! One harness run: start the servers, run the plan's loads against them, compare, write.
+//!
+//! Order matters on a small machine. Within one manager, every get + report run comes
+//! before the `get`-only runs: a `get` alone leaves its lease open until the lease deadline
+//! (60 s), and those leases must not expire in the middle of another measurement; the
+//! `get`-only runs of one manager together stay under that deadline. Each pool size gets
+//! its own manager (fresh data directory), and memory is read right after its load runs.
+
+use crate::load::{self, Load, Work};
+use crate::plan::Plan;
+use crate::procs::Server;
+use crate::report::{Memory, Results, Row};
+use crate::servers::Programs;
+use crate::setup::{self, ManagerOptions};
+use crate::{goals, http1, machine, svg};
+use anyhow::{bail, Context};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A run in progress.
+pub struct Bench {
+    pub plan: Plan,
+    pub programs: Programs,
+    /// Output directory (results, plot, scratch directories of the servers).
+    pub out: PathBuf,
+    pub results: Results,
+}
+
+/// What to measure against what.
+struct Target<'a> {
+    group: &'a str,
+    label: String,
+    tokens: Option<usize>,
+    strategy: Option<&'a str>,
+    conns: usize,
+    addr: SocketAddr,
+    work: Work,
+    /// Row id to compare with.
+    reference: Option<String>,
+}
+
+fn fixed(request: Vec<u8>) -> Work {
+    Work::Fixed {
+        request: Arc::new(request),
+        expect: 200,
+    }
+}
+
+impl Bench {
+    pub fn new(plan: Plan, programs: Programs, out: PathBuf, setup: Vec<String>) -> Bench {
+        let results = Results {
+            started_at: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+            mode: plan.mode.to_string(),
+            machine: machine::describe(),
+            setup,
+            rows: vec![],
+            memory: vec![],
+            goals: vec![],
+        };
+        Bench {
+            plan,
+            programs,
+            out,
+            results,
+        }
+    }
+
+    fn scratch(&self) -> PathBuf {
+        self.out.join("scratch")
+    }
+
+    async fn measure(&mut self, t: Target<'_>) -> anyhow::Result<()> {
+        let load = Load {
+            addr: t.addr,
+            connections: t.conns,
+            warmup: self.plan.warmup,
+            duration: self.plan.duration,
+            max_units: None,
+            timeout: self.plan.timeout,
+            work: t.work,
+        };
+        let summary = load::run(&load).await?;
+        let mut row = Row {
+            id: Row::key(t.group, t.tokens, t.strategy, t.conns),
+            group: t.group.to_string(),
+            label: t.label,
+            connections: t.conns,
+            tokens: t.tokens,
+            strategy: t.strategy.map(str::to_string),
+            summary,
+            reference: None,
+            rate_ratio: None,
+            p99_ratio: None,
+            p50_delta_us: None,
+        };
+        if let Some(reference) = t.reference.as_deref().and_then(|id| self.results.row(id)) {
+            row.compare(reference);
+        }
+        eprintln!(
+            "  {:<44} c{:<4} {:>9.0}/s  p50 {:>7.3} ms  p99 {:>7.3} ms  errors {}{}",
+            row.label,
+            row.connections,
+            row.summary.rate,
+            row.summary.p50_us / 1000.0,
+            row.summary.p99_us / 1000.0,
+            row.summary.errors,
+            row.rate_ratio
+                .map_or(String::new(), |r| format!("  ×{r:.2}")),
+        );
+        if row.summary.count == 0 {
+            bail!(
+                "{}: no request succeeded ({} errors)",
+                row.label,
+                row.summary.errors
+            );
+        }
+        self.results.rows.push(row);
+        Ok(())
+    }
+
+    fn baseline_ref(&self, conns: usize) -> Option<String> {
+        Some(Row::key("baseline", None, None, conns))
+    }
+
+    fn remember_rss(&mut self, server: &Server, what: &str, tokens: Option<usize>, when: &str) {
+        if let Some(rss_kib) = server.rss_kib() {
+            eprintln!(
+                "  {what} with {tokens:?} tokens, {when}: {:.1} MiB",
+                rss_kib as f64 / 1024.0
+            );
+            self.results.memory.push(Memory {
+                server: what.to_string(),
+                when: when.to_string(),
+                tokens,
+                rss_kib,
+            });
+        }
+    }
+
+    /// The baseline at each connection count (`label` tells a re-run apart).
+    async fn baseline(
+        &mut self,
+        addr: SocketAddr,
+        conns: &[usize],
+        group: &str,
+    ) -> anyhow::Result<()> {
+        let req = http1::get(&addr.to_string(), "/", "");
+        for &c in conns {
+            let reference = (group != "baseline")
+                .then(|| self.baseline_ref(c))
+                .flatten();
+            self.measure(Target {
+                group,
+                label: format!("{group} (bare axum, fixed JSON)"),
+                tokens: None,
+                strategy: None,
+                conns: c,
+                addr,
+                work: fixed(req.clone()),
+                reference,
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// get + report pairs, then get alone, on one manager.
+    async fn manager_loads(
+        &mut self,
+        addr: SocketAddr,
+        tokens: usize,
+        runs: &[(&'static str, usize)],
+        pair_group: &str,
+        get_group: &str,
+    ) -> anyhow::Result<()> {
+        let host = addr.to_string();
+        for get_only in [false, true] {
+            for &(strategy, c) in runs {
+                let get = http1::get(&host, &format!("/api/token/get?strategy={strategy}"), "");
+                let (group, work) = if get_only {
+                    (get_group, fixed(get))
+                } else {
+                    (
+                        pair_group,
+                        Work::LeasePair {
+                            get: Arc::new(get),
+                            host: host.clone(),
+                        },
+                    )
+                };
+                let what = if get_only {
+                    "token/get"
+                } else {
+                    "get + report pair"
+                };
+                self.measure(Target {
+                    group,
+                    label: format!("{what}, {tokens} tokens, {strategy}"),
+                    tokens: Some(tokens),
+                    strategy: Some(strategy),
+                    conns: c,
+                    addr,
+                    work,
+                    reference: self.baseline_ref(c),
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The pool-size matrix (and the connection sweep on the smallest pool).
+    async fn managers(&mut self) -> anyhow::Result<()> {
+        let plan = self.plan.clone();
+        for (i, &n) in plan.sizes.iter().enumerate() {
+            eprintln!("manager with {n} tokens");
+            let dir = self.scratch().join(format!("manager-{n}"));
+            let _ = std::fs::remove_dir_all(&dir);
+            let m = self
+                .programs
+                .manager(
+                    "manager",
+                    &dir,
+                    Some(&setup::tokens_json(n)),
+                    &ManagerOptions::default(),
+                )
+                .await?;
+            self.remember_rss(&m, "manager", Some(n), "idle after start");
+            let mut runs: Vec<(&str, usize)> = plan
+                .strategies
+                .iter()
+                .map(|&s| (s, plan.matrix_conns))
+                .collect();
+            if i == 0 {
+                runs.extend(
+                    plan.conns
+                        .iter()
+                        .filter(|&&c| c != plan.matrix_conns)
+                        .map(|&c| (plan.sweep_strategy, c)),
+                );
+            }
+            self.manager_loads(m.addr, n, &runs, "get+report", "get")
+                .await?;
+            self.remember_rss(&m, "manager", Some(n), "after the load runs");
+        }
+        Ok(())
+    }
+
+    /// The same manager with health-check sweeps or 20× more frequent stats flushes, against
+    /// a reference started the same way without them.
+    async fn variants(&mut self) -> anyhow::Result<()> {
+        let probe_target = self
+            .programs
+            .baseline("probe-target", &self.scratch(), true)
+            .await?;
+        let url = format!("http://{}/health", probe_target.addr);
+        let c = self.plan.matrix_conns;
+        let n = 1_000;
+        let cases: [(&str, ManagerOptions); 3] = [
+            ("variant reference", ManagerOptions::default()),
+            (
+                "variant health sweep 10 s",
+                ManagerOptions {
+                    health_sweep: Some((url, 10)),
+                    stats_flush_ms: None,
+                },
+            ),
+            (
+                "variant stats flush 50 ms",
+                ManagerOptions {
+                    health_sweep: None,
+                    stats_flush_ms: Some(50),
+                },
+            ),
+        ];
+        for (name, options) in cases {
+            eprintln!("{name}");
+            let dir = self
+                .scratch()
+                .join(format!("manager-{}", name.replace(' ', "-")));
+            let _ = std::fs::remove_dir_all(&dir);
+            let m = self
+                .programs
+                .manager("manager", &dir, Some(&setup::tokens_json(n)), &options)
+                .await?;
+            let host = m.addr.to_string();
+            let get = http1::get(&host, "/api/token/get?strategy=best", "");
+            let reference = (name != "variant reference")
+                .then(|| Row::key("variant reference", Some(n), Some("best"), c));
+            self.measure(Target {
+                group: name,
+                label: format!(
+                    "get + report, {n} tokens, best, {}",
+                    name.trim_start_matches("variant ")
+                ),
+                tokens: Some(n),
+                strategy: Some("best"),
+                conns: c,
+                addr: m.addr,
+                work: Work::LeasePair {
+                    get: Arc::new(get),
+                    host,
+                },
+                reference,
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The web API's cached and realtime answers, and the emulator called directly.
+    async fn webapi(&mut self) -> anyhow::Result<()> {
+        eprintln!("web API + manager + Wopan emulator");
+        let dir = self.scratch().join("webapi");
+        let _ = std::fs::remove_dir_all(&dir);
+        let emulator = self.programs.emulator(&dir).await?;
+        let manager = self
+            .programs
+            .manager(
+                "manager",
+                &dir.join("manager"),
+                Some(&setup::demo_tokens_json()),
+                &ManagerOptions::default(),
+            )
+            .await?;
+        let webapi = self
+            .programs
+            .webapi(&dir, manager.addr, emulator.addr)
+            .await?;
+        let folder = "BD-another";
+        let host = webapi.addr.to_string();
+        let realtime = http1::get(
+            &host,
+            &format!("/api/files?folder={folder}&realtime=true"),
+            "",
+        );
+        let cached = http1::get(&host, &format!("/api/files?folder={folder}"), "");
+        check_source(webapi.addr, &realtime, "\"source\":\"realtime\"").await?;
+        check_source(webapi.addr, &cached, "\"source\":\"cache\"").await?;
+        let token = tokenlb_wopan::emulator::DEMO_TOKENS[0].access_token;
+        let direct = setup::direct_query_all_files(
+            &format!("http://{}", emulator.addr),
+            &emulator.addr.to_string(),
+            token,
+            folder,
+        )
+        .await?;
+        for c in self.plan.webapi_conns.clone() {
+            self.measure(Target {
+                group: "webapi cached",
+                label: format!("web API /api/files, cached ({folder})"),
+                tokens: None,
+                strategy: None,
+                conns: c,
+                addr: webapi.addr,
+                work: fixed(cached.clone()),
+                reference: self.baseline_ref(c),
+            })
+            .await?;
+        }
+        for c in self.plan.realtime_conns.clone() {
+            self.measure(Target {
+                group: "wopan direct",
+                label: format!("emulator direct QueryAllFiles ({} entries)", direct.entries),
+                tokens: None,
+                strategy: None,
+                conns: c,
+                addr: emulator.addr,
+                work: fixed(direct.request.clone()),
+                reference: None,
+            })
+            .await?;
+            self.measure(Target {
+                group: "webapi realtime",
+                label: format!("web API /api/files, realtime ({folder})"),
+                tokens: None,
+                strategy: None,
+                conns: c,
+                addr: webapi.addr,
+                work: fixed(realtime.clone()),
+                reference: Some(Row::key("wopan direct", None, None, c)),
+            })
+            .await?;
+        }
+        check_source(webapi.addr, &realtime, "\"source\":\"realtime\"").await?;
+        self.remember_rss(&webapi, "webapi", None, "after the load runs");
+        Ok(())
+    }
+
+    /// Runs the whole plan and writes results.json, results.md and throughput.svg.
+    pub async fn run(mut self) -> anyhow::Result<Results> {
+        std::fs::create_dir_all(&self.out)
+            .with_context(|| format!("creating {}", self.out.display()))?;
+        eprintln!("baseline");
+        let baseline = self
+            .programs
+            .baseline("baseline", &self.scratch(), false)
+            .await?;
+        let conns = self.plan.conns.clone();
+        self.baseline(baseline.addr, &conns, "baseline").await?;
+        self.managers().await?;
+        if self.plan.variants {
+            self.variants().await?;
+        }
+        self.webapi().await?;
+        eprintln!("baseline again (drift)");
+        let c = [self.plan.matrix_conns];
+        self.baseline(baseline.addr, &c, "baseline again").await?;
+        drop(baseline);
+        self.results.goals = goals::evaluate(&self.results);
+        self.write()?;
+        Ok(self.results)
+    }
+
+    fn write(&self) -> anyhow::Result<()> {
+        let r = &self.results;
+        let p = &self.plan;
+        setup::write(
+            &self.out.join("results.json"),
+            &serde_json::to_string_pretty(r)?,
+        )?;
+        setup::write(&self.out.join("results.md"), &crate::report::markdown(r))?;
+        setup::write(
+            &self.out.join("throughput.svg"),
+            &svg::plot(r, &p.conns, &p.sizes, p.sweep_strategy, p.matrix_conns),
+        )?;
+        Ok(())
+    }
+}
+
+/// One request must answer 200 with `marker` in its body (the web API falls back to its
+/// cache silently, so a realtime measurement must prove it was realtime).
+async fn check_source(addr: SocketAddr, request: &[u8], marker: &str) -> anyhow::Result<()> {
+    let mut c = http1::Conn::connect(addr).await?;
+    let r = c.send(request).await?;
+    let body = String::from_utf8_lossy(c.body(&r)).to_string();
+    if r.status != 200 || !body.contains(marker) {
+        bail!(
+            "expected 200 with {marker}, got {} {}",
+            r.status,
+            body.chars().take(300).collect::<String>()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! Latency summaries: exact percentiles from every recorded sample.
+//!
+//! A run of a few seconds records at most a few million samples of 4 bytes each, so keeping
+//! them all and sorting once is cheaper to trust than a histogram: the percentiles are the
+//! samples themselves (nearest-rank), with no bucketing error to explain.
+
+use serde::Serialize;
+use std::time::Duration;
+
+/// What one load run measured.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Summary {
+    /// Units of work completed in the measured window (requests, or get+report pairs).
+    pub count: u64,
+    /// Units that failed (I/O error, timeout, or an unexpected status).
+    pub errors: u64,
+    /// Length of the measured window, seconds.
+    pub seconds: f64,
+    /// `count / seconds`.
+    pub rate: f64,
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+    pub mean_us: f64,
+}
+
+/// The nearest-rank percentile `q` (0–100) of sorted samples; 0 for none.
+pub fn percentile(sorted: &[u32], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q / 100.0) * sorted.len() as f64).ceil() as usize;
+    f64::from(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+impl Summary {
+    /// Summarises latency samples (microseconds) taken over `window`.
+    pub fn from_samples(mut samples: Vec<u32>, errors: u64, window: Duration) -> Summary {
+        samples.sort_unstable();
+        let count = samples.len() as u64;
+        let seconds = window.as_secs_f64().max(1e-9);
+        let mean_us = if samples.is_empty() {
+            0.0
+        } else {
+            samples.iter().map(|&s| f64::from(s)).sum::<f64>() / samples.len() as f64
+        };
+        Summary {
+            count,
+            errors,
+            seconds,
+            rate: count as f64 / seconds,
+            p50_us: percentile(&samples, 50.0),
+            p90_us: percentile(&samples, 90.0),
+            p99_us: percentile(&samples, 99.0),
+            p999_us: percentile(&samples, 99.9),
+            max_us: samples.last().map_or(0.0, |&s| f64::from(s)),
+            mean_us,
+        }
+    }
+}
+
+/// Microseconds of a duration as a sample, saturating.
+pub fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let s: Vec<u32> = (1..=100).collect();
+        assert_eq!(percentile(&s, 50.0), 50.0);
+        assert_eq!(percentile(&s, 99.0), 99.0);
+        assert_eq!(percentile(&s, 100.0), 100.0);
+        assert_eq!(percentile(&s, 0.0), 1.0);
+        assert_eq!(percentile(&[], 50.0), 0.0);
+        assert_eq!(percentile(&[7], 99.9), 7.0);
+    }
+
+    #[test]
+    fn summary_of_unsorted_samples() {
+        let s = Summary::from_samples(vec![30, 10, 20, 40], 2, Duration::from_secs(2));
+        assert_eq!(s.count, 4);
+        assert_eq!(s.errors, 2);
+        assert_eq!(s.rate, 2.0);
+        assert_eq!(s.p50_us, 20.0);
+        assert_eq!(s.max_us, 40.0);
+        assert_eq!(s.mean_us, 25.0);
+        let empty = Summary::from_samples(vec![], 0, Duration::ZERO);
+        assert_eq!((empty.count, empty.p99_us, empty.mean_us), (0, 0.0, 0.0));
+    }
+
+    #[test]
+    fn micros_saturates() {
+        assert_eq!(micros(Duration::from_micros(12)), 12);
+        assert_eq!(micros(Duration::from_secs(1 << 40)), u32::MAX);
+    }
+}
