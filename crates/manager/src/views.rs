@@ -5,8 +5,9 @@
 
 use crate::state::TokenMeta;
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{json, Value};
-use tokenlb_core::{Millis, TokenView};
+use serde::Serialize;
+use serde_json::Value;
+use tokenlb_core::{Limits, Millis, TokenId, TokenState, TokenView};
 
 /// RFC 3339 (UTC, milliseconds) for an epoch-ms time.
 pub fn time(ms: Millis) -> Value {
@@ -28,38 +29,82 @@ pub fn parse_time(text: &str) -> Result<Millis, String> {
         .map_err(|_| "times before 1970 are not accepted".to_string())
 }
 
-/// One token row.
-pub fn token_row(pool: &str, v: &TokenView, meta: Option<&TokenMeta>) -> Value {
-    let c = &v.counters;
-    json!({
-        "id": v.id,
-        "name": v.name,
-        "pool": pool,
-        "token": v.masked,
-        "state": v.state,
-        "state_reason": v.state_reason,
-        "state_until": opt_time(v.state_until),
-        "half_open": v.half_open,
-        "weight": v.weight,
-        "limits": { "rpm": v.limits.rpm, "max_in_flight": v.limits.max_in_flight },
-        "success": c.success,
-        "failure": c.failures(),
-        "failures_by_class": {
-            "auth": c.auth,
-            "rate_limited": c.rate_limited,
-            "quota_exhausted": c.quota_exhausted,
-            "transient": c.transient,
-            "client_error": c.client_error,
-            "unknown": c.unknown,
+/// Failures of a token by outcome class.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailuresByClass {
+    pub auth: u64,
+    pub rate_limited: u64,
+    pub quota_exhausted: u64,
+    pub transient: u64,
+    pub client_error: u64,
+    pub unknown: u64,
+}
+
+/// One token row (typed, so a list of 100,000 serializes without building a JSON tree).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenRow {
+    pub id: TokenId,
+    pub name: String,
+    pub pool: String,
+    /// Masked: `abcd…wxyz`.
+    pub token: String,
+    pub state: TokenState,
+    pub state_reason: Option<String>,
+    pub state_until: Option<String>,
+    pub half_open: bool,
+    pub weight: u32,
+    pub limits: Limits,
+    pub success: u64,
+    pub failure: u64,
+    pub failures_by_class: FailuresByClass,
+    pub success_rate: f64,
+    pub in_flight: u32,
+    pub last_used: Option<String>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub has_refresh_token: bool,
+    pub latency_ms: Option<f64>,
+    pub created_at: Option<String>,
+}
+
+fn rfc3339(ms: Option<Millis>) -> Option<String> {
+    let t = DateTime::<Utc>::from_timestamp_millis(ms? as i64)?;
+    Some(t.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+/// One token row, from the core's view (consumed: no second copy of its strings).
+pub fn token_row(pool: &str, v: TokenView, meta: Option<&TokenMeta>) -> TokenRow {
+    let c = v.counters;
+    TokenRow {
+        failure: c.failures(),
+        failures_by_class: FailuresByClass {
+            auth: c.auth,
+            rate_limited: c.rate_limited,
+            quota_exhausted: c.quota_exhausted,
+            transient: c.transient,
+            client_error: c.client_error,
+            unknown: c.unknown,
         },
-        "success_rate": v.success_rate,
-        "in_flight": v.in_flight,
-        "last_used": opt_time(c.last_used),
-        "last_error": c.last_error,
-        "last_error_at": opt_time(c.last_error_at),
-        "expires_at": opt_time(v.expires_at),
-        "has_refresh_token": meta.is_some_and(|m| m.has_refresh),
-        "latency_ms": c.latency_ewma_ms,
-        "created_at": meta.map_or(Value::Null, |m| time(m.created_at)),
-    })
+        success: c.success,
+        last_used: rfc3339(c.last_used),
+        last_error_at: rfc3339(c.last_error_at),
+        last_error: c.last_error,
+        latency_ms: c.latency_ewma_ms,
+        id: v.id,
+        name: v.name,
+        pool: pool.to_string(),
+        token: v.masked,
+        state: v.state,
+        state_reason: v.state_reason,
+        state_until: rfc3339(v.state_until),
+        half_open: v.half_open,
+        weight: v.weight,
+        limits: v.limits,
+        success_rate: v.success_rate,
+        in_flight: v.in_flight,
+        expires_at: rfc3339(v.expires_at),
+        has_refresh_token: meta.is_some_and(|m| m.has_refresh),
+        created_at: rfc3339(meta.map(|m| m.created_at)),
+    }
 }

@@ -12,7 +12,7 @@ use crate::routes::lease::named_pool;
 use crate::state::{now_ms, AppState};
 use crate::tasks::admin_event;
 use crate::validate;
-use crate::views::{self, token_row};
+use crate::views::{self, token_row, TokenRow};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -39,7 +39,7 @@ pub async fn add(
     _: AdminAuth,
     State(state): State<AppState>,
     ApiJson(b): ApiJson<AddBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<TokenRow>)> {
     validate::secret(&b.token).map_err(ApiError::invalid)?;
     if let Some(n) = &b.name {
         validate::name(n).map_err(ApiError::invalid)?;
@@ -101,7 +101,7 @@ pub async fn add(
         .ok_or_else(|| ApiError::internal("token vanished after add"))?;
     Ok((
         StatusCode::CREATED,
-        Json(token_row(&pool, &view, state.token_meta(&id).as_ref())),
+        Json(token_row(&pool, view, state.token_meta(&id).as_ref())),
     ))
 }
 
@@ -160,11 +160,21 @@ pub struct PoolQuery {
     pub pool: Option<String>,
 }
 
+/// The seed's stats answer.
+#[derive(Debug, serde::Serialize)]
+pub struct StatsBody {
+    pub total_tokens: usize,
+    pub active_tokens: usize,
+    pub total_requests: u64,
+    pub success_rate: f64,
+    pub tokens: Vec<TokenRow>,
+}
+
 pub async fn stats(
     _: ClientAuth,
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<PoolQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<StatsBody>> {
     let pools = match q.pool.as_deref() {
         Some(name) => vec![named_pool(&state, Some(name))?],
         None => state.pools(),
@@ -187,22 +197,21 @@ pub async fn stats(
         requests += stats.requests;
         success += stats.success;
         failures += stats.failures;
-        rows.extend(
-            views
-                .iter()
-                .map(|v| token_row(&handle.name, v, state.token_meta(&v.id).as_ref())),
-        );
+        rows.extend(views.into_iter().map(|v| {
+            let meta = state.token_meta(&v.id);
+            token_row(&handle.name, v, meta.as_ref())
+        }));
     }
     let rate = if success + failures == 0 {
         1.0
     } else {
         success as f64 / (success + failures) as f64
     };
-    Ok(Json(json!({
-        "total_tokens": total,
-        "active_tokens": active,
-        "total_requests": requests,
-        "success_rate": rate,
-        "tokens": rows,
-    })))
+    Ok(Json(StatsBody {
+        total_tokens: total,
+        active_tokens: active,
+        total_requests: requests,
+        success_rate: rate,
+        tokens: rows,
+    }))
 }

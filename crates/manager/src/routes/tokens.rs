@@ -14,7 +14,7 @@ use crate::routes::lease::named_pool;
 use crate::state::{now_ms, AppState};
 use crate::tasks::{admin_event, change_events};
 use crate::validate;
-use crate::views::{self, token_row};
+use crate::views::{self, token_row, TokenRow};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -32,11 +32,17 @@ pub struct ListQuery {
     pub state: Option<TokenState>,
 }
 
+/// `GET /api/tokens`.
+#[derive(Debug, serde::Serialize)]
+pub struct TokenList {
+    pub tokens: Vec<TokenRow>,
+}
+
 pub async fn list(
     _: AdminAuth,
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TokenList>> {
     let pools = match q.pool.as_deref() {
         Some(name) => vec![named_pool(&state, Some(name))?],
         None => state.pools(),
@@ -46,12 +52,15 @@ pub async fn list(
         let views = handle.pool.lock().views();
         rows.extend(
             views
-                .iter()
+                .into_iter()
                 .filter(|v| q.state.is_none_or(|s| s == v.state))
-                .map(|v| token_row(&handle.name, v, state.token_meta(&v.id).as_ref())),
+                .map(|v| {
+                    let meta = state.token_meta(&v.id);
+                    token_row(&handle.name, v, meta.as_ref())
+                }),
         );
     }
-    Ok(Json(json!({ "tokens": rows })))
+    Ok(Json(TokenList { tokens: rows }))
 }
 
 /// `null` → `Some(None)`, absent → `None` (via `#[serde(default)]`).
@@ -77,7 +86,7 @@ pub async fn patch(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<PatchBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TokenRow>> {
     let id = TokenId(id);
     let handle = state
         .token_pool(&id)
@@ -147,11 +156,8 @@ pub async fn patch(
     ));
     state.record_changes(&handle, events);
     handle.notify.notify_waiters();
-    Ok(Json(token_row(
-        &handle.name,
-        &new,
-        state.token_meta(&id).as_ref(),
-    )))
+    let meta = state.token_meta(&id);
+    Ok(Json(token_row(&handle.name, new, meta.as_ref())))
 }
 
 pub async fn check(
