@@ -15,9 +15,11 @@ use crate::{
 use async_trait::async_trait;
 use tokenlb_core::{Limits, Secret, TokenId, TokenState};
 
-mod stories;
+mod record_story;
+mod token_story;
 
-pub use stories::{events, minutes_and_prune, pools, reencrypt, stats, tokens};
+pub use record_story::{events, minutes_and_prune, pools, reencrypt, stats};
+pub use token_story::tokens;
 
 /// Opens the backend under test. Each call opens the *same* database (a reopen), with the
 /// given key.

@@ -1,0 +1,100 @@
+//! Unit tests of the SQLite backend's own settings: pragmas, migrations, file modes.
+
+use super::*;
+use crate::conformance::key;
+
+#[tokio::test]
+async fn durability_pragmas_are_in_force_on_every_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("t.db"), key(1))
+        .await
+        .unwrap();
+    for pool in [&s.writer, &s.reader] {
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!((mode.as_str(), sync, fk, busy), ("wal", 2, 1, 5000));
+    }
+    s.close().await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_database_and_its_wal_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let s = SqliteStore::open(&path, key(1)).await.unwrap();
+    crate::Store::insert_tokens(&s, &[crate::conformance::token(1, "p")])
+        .await
+        .unwrap();
+    for name in ["t.db", "t.db-wal", "t.db-shm"] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+    s.close().await;
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let s = SqliteStore::open(&path, key(1)).await.unwrap();
+    s.close().await;
+    let s = SqliteStore::open(&path, key(1)).await.unwrap();
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT version, name FROM schema_migrations ORDER BY version")
+            .fetch_all(&s.reader)
+            .await
+            .unwrap();
+    let want: Vec<(i64, String)> = migrate::MIGRATIONS
+        .iter()
+        .map(|m| (m.version, m.name.to_string()))
+        .collect();
+    assert_eq!(rows, want);
+    sqlx::query("INSERT INTO schema_migrations VALUES (9999, 'future', 0)")
+        .execute(&s.writer)
+        .await
+        .unwrap();
+    s.close().await;
+    let err = SqliteStore::open(&path, key(1))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("newer than this tokenlb") && err.contains("t.db"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn open_is_send_and_describe_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let s = tokio::spawn(async move { SqliteStore::open(&path, key(1)).await })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(crate::Store::describe(&s).ends_with("t.db"));
+    s.close().await;
+    assert!(matches!(
+        crate::Store::ping(&s).await,
+        Err(StoreError::Unavailable(_))
+    ));
+}
