@@ -125,6 +125,9 @@ pub fn render(state: &AppState) -> String {
         m.get_unavailable.load(Ordering::Relaxed)
     );
     render_gauges(state, &mut out);
+    if let Some(c) = state.cluster() {
+        c.link.render(&mut out);
+    }
     header(
         &mut out,
         "tokenlb_http_requests_total",

@@ -15,7 +15,7 @@ use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokenlb_store::{Cipher, KeySource, SqliteStore, Store};
+use tokenlb_store::{Cipher, KeySource, PgOptions, PgStore, SqliteStore, Store};
 use tokio::net::TcpListener;
 
 /// An opened manager: state and running background tasks, not yet serving.
@@ -47,6 +47,16 @@ impl Manager {
         let state = AppState::new(config.clone(), store, keys, sink);
         for name in config.pools.keys() {
             state.pool_or_create(name).map_err(anyhow::Error::msg)?;
+        }
+        if let Some(url) = &config.redis {
+            let cluster = crate::cluster::Cluster::connect(url).await?;
+            tracing::info!(
+                "cluster mode: instance {} on redis {} (prefix {})",
+                cluster.instance,
+                cluster.link.target,
+                cluster.prefix
+            );
+            let _ = state.cluster_link.set(Arc::new(cluster));
         }
         load_tokens(&state).await?;
         import_tokens_file(&state).await?;
@@ -88,12 +98,6 @@ impl Manager {
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    if let Some(url) = &config.store {
-        anyhow::bail!(
-            "store {:?}: only the embedded SQLite store is available in this build; remove --store / TOKENLB_STORE",
-            redact_url(url)
-        );
-    }
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
@@ -119,6 +123,16 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 );
             }
         }
+    }
+    if let Some(url) = &config.store {
+        let options = PgOptions {
+            acquire_timeout: std::time::Duration::from_secs(2),
+            ..PgOptions::default()
+        };
+        let store = PgStore::connect_with(url, cipher, options)
+            .await
+            .with_context(|| format!("opening the store {}", redact_url(url)))?;
+        return Ok(Arc::new(store));
     }
     let path = config.data_dir.join(tokenlb_store::sqlite::DEFAULT_FILE);
     let store = SqliteStore::open(&path, cipher)

@@ -83,6 +83,9 @@ impl AppState {
         if events.is_empty() {
             return;
         }
+        if let Some(c) = self.cluster() {
+            c.publish_changes(&events);
+        }
         for event in events {
             log_change(&event);
             let _ = self.events.send(Recorded {
@@ -95,6 +98,9 @@ impl AppState {
 
     /// Queues an admin event (the caller has already persisted what it changed).
     pub fn record_admin(&self, event: EventRecord) {
+        if let Some(c) = self.cluster() {
+            c.publish_admin(&event);
+        }
         let _ = self.events.send(Recorded {
             event,
             persist_state: false,
@@ -133,6 +139,7 @@ pub struct Tasks {
 impl Tasks {
     pub fn spawn(state: &AppState, events: EventSource) -> Tasks {
         let (stop, rx) = watch::channel(false);
+        let rx_cluster = rx.clone();
         let handles = vec![
             tokio::spawn(ticker(state.clone(), rx.clone())),
             tokio::spawn(event_writer(state.clone(), events, rx.clone())),
@@ -140,6 +147,8 @@ impl Tasks {
             tokio::spawn(pruner(state.clone(), rx.clone())),
             tokio::spawn(crate::health::prober(state.clone(), rx)),
         ];
+        let mut handles = handles;
+        handles.extend(crate::cluster::Cluster::spawn(state, rx_cluster));
         Tasks { stop, handles }
     }
 

@@ -43,7 +43,7 @@ pub fn named_pool(state: &AppState, name: Option<&str>) -> ApiResult<Arc<PoolHan
     })
 }
 
-fn lease_string(pool: usize, lease: LeaseId) -> String {
+pub(crate) fn lease_string(pool: usize, lease: LeaseId) -> String {
     format!("{pool}.{}", lease.0)
 }
 
@@ -79,19 +79,16 @@ pub async fn get(
         let notified = handle.notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let picked = handle
-            .pool
-            .lock()
-            .pick(strategy, now_ms(), &mut rand::thread_rng());
+        let picked = crate::cluster::pick::pick(&state, &handle, strategy).await;
         let unavailable = match picked {
-            Ok(lease) => {
+            Ok(crate::cluster::pick::Picked { lease, lease_id }) => {
                 state.metrics.pick(strategy.as_str(), &handle.name);
                 return Ok(Json(json!({
                     "token": lease.secret.expose(),
                     "id": lease.token_id,
                     "name": lease.name,
                     "pool": handle.name,
-                    "lease": lease_string(handle.index, lease.id),
+                    "lease": lease_id,
                     "lease_expires_at": views::time(lease.deadline),
                 })));
             }
@@ -170,6 +167,11 @@ pub async fn report(
     ApiJson(b): ApiJson<ReportBody>,
 ) -> ApiResult<Json<Value>> {
     let outcome = outcome_of(&b)?;
+    if let Some(lease) = &b.lease {
+        if let Some(answer) = crate::cluster::report::report(&state, lease, &outcome).await {
+            return answer;
+        }
+    }
     let (handle, result) = if let Some(lease) = &b.lease {
         let unknown = || {
             ApiError::new(

@@ -207,11 +207,13 @@ pub async fn stats(
     } else {
         success as f64 / (success + failures) as f64
     };
-    Ok(Json(StatsBody {
+    let mut body = StatsBody {
         total_tokens: total,
         active_tokens: active,
         total_requests: requests,
         success_rate: rate,
         tokens: rows,
-    }))
+    };
+    crate::cluster::stats::merge(&state, &mut body).await;
+    Ok(Json(body))
 }

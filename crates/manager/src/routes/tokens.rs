@@ -207,6 +207,9 @@ pub async fn import(
             )
         })?;
     let summary = import::apply(&state, parsed, &pool).await?;
+    if let (Some(c), true) = (state.cluster(), summary.added > 0) {
+        c.send(crate::cluster::feed::Body::Resync);
+    }
     tracing::info!(
         pool = %pool,
         "imported {} tokens ({} skipped, {} errors) in {} ms",

@@ -1,0 +1,213 @@
+//! Leasing in cluster mode: global rotation, cluster-wide limits, reports on any instance.
+//!
+//! - `round_robin`: every instance has the same sorted list of the pool's active tokens (the
+//!   [`Snapshot`], rebuilt after any change); one `INCR` of the pool's cursor says which one
+//!   is next, so consecutive picks, whichever instance serves them, walk the list in order.
+//!   These leases hold no core lease: their in-flight slot and rpm count live in Redis only.
+//! - other strategies choose locally (they rank by local observations: score, latency,
+//!   in-flight) and take a core lease as in single-node mode.
+//!
+//! Either way the lease then passes [`ADMIT`](super::scripts::ADMIT): the token's rpm and
+//! in-flight limits hold across the cluster, and the lease is recorded so a report can reach
+//! any instance. A token refused there is skipped (rotation: the cursor moves on; others:
+//! the core lease is closed as `unknown` and the pick retried, at most a few times).
+//! Lease ids are `INSTANCE.POOL.N` (core lease N) or `INSTANCE.POOL.rN` (rotation lease).
+//!
+//! When Redis is down (or this instance is still reconciling) picks are local and lease ids
+//! have the single-node form `POOL.N`.
+
+use super::scripts::{Admit, LeaseRecord, ADMIT};
+use super::{Cluster, Snapshot};
+use crate::state::{now_ms, AppState, PoolHandle};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokenlb_core::{Lease, LeaseId, Outcome, OutcomeClass, Strategy, TokenState, Unavailable};
+
+/// A lease and the id the client reports it by.
+pub struct Picked {
+    pub lease: Lease,
+    pub lease_id: String,
+}
+
+/// Leases a token from `handle` with `strategy`, in cluster mode when Redis is usable.
+pub async fn pick(
+    state: &AppState,
+    handle: &PoolHandle,
+    strategy: Strategy,
+) -> Result<Picked, Unavailable> {
+    match state.cluster().filter(|c| c.ready()) {
+        None => local_pick(handle, strategy),
+        Some(c) if strategy == Strategy::RoundRobin => rotation_pick(c, handle).await,
+        Some(c) => core_pick(c, handle, strategy).await,
+    }
+}
+
+/// The single-node pick.
+pub fn local_pick(handle: &PoolHandle, strategy: Strategy) -> Result<Picked, Unavailable> {
+    let lease = handle
+        .pool
+        .lock()
+        .pick(strategy, now_ms(), &mut rand::thread_rng())?;
+    Ok(Picked {
+        lease_id: crate::routes::lease::lease_string(handle.index, lease.id),
+        lease,
+    })
+}
+
+fn limits_full(now: u64) -> Unavailable {
+    Unavailable {
+        retry_at: Some((now / 60_000 + 1) * 60_000),
+        reason: "every eligible token is at its cluster-wide rate or in-flight limit".into(),
+    }
+}
+
+async fn rotation_pick(c: &Cluster, handle: &PoolHandle) -> Result<Picked, Unavailable> {
+    let snap = c.snapshot(handle);
+    if snap.ids.is_empty() {
+        // Nothing active: the local pool says why and when (or leases a half-open probe).
+        return local_pick(handle, Strategy::RoundRobin);
+    }
+    let cursor = c.key(&format!("rr:{}", handle.name));
+    let ttl = lease_ttl(handle);
+    for _ in 0..snap.ids.len().min(16) {
+        let key = cursor.clone();
+        let Some(n) = c
+            .link
+            .call(|mut conn| async move {
+                redis::cmd("INCR")
+                    .arg(key)
+                    .query_async::<u64>(&mut conn)
+                    .await
+            })
+            .await
+        else {
+            return local_pick(handle, Strategy::RoundRobin);
+        };
+        let id = &snap.ids[(n.saturating_sub(1) % snap.ids.len() as u64) as usize];
+        let Some(secret) = handle.pool.lock().secret(id).cloned() else {
+            continue;
+        };
+        let number = c.next_lease.fetch_add(1, Ordering::Relaxed);
+        let lease_id = format!("{}.{}.r{number}", c.instance, handle.index);
+        let now = now_ms();
+        let lease = Lease {
+            id: LeaseId(number),
+            token_id: id.clone(),
+            name: snap.names.get(id).cloned().unwrap_or_default(),
+            secret,
+            deadline: now + ttl,
+        };
+        match c.admit(&snap, handle, &lease, &lease_id, false).await {
+            Some(Admit::Ok) => return Ok(Picked { lease, lease_id }),
+            Some(_) => continue,
+            None => return local_pick(handle, Strategy::RoundRobin),
+        }
+    }
+    Err(limits_full(now_ms()))
+}
+
+async fn core_pick(
+    c: &Cluster,
+    handle: &PoolHandle,
+    strategy: Strategy,
+) -> Result<Picked, Unavailable> {
+    let snap = c.snapshot(handle);
+    for _ in 0..4 {
+        let picked = local_pick(handle, strategy)?;
+        let lease_id = format!("{}.{}.{}", c.instance, handle.index, picked.lease.id.0);
+        match c.admit(&snap, handle, &picked.lease, &lease_id, true).await {
+            Some(Admit::Ok) => {
+                return Ok(Picked {
+                    lease: picked.lease,
+                    lease_id,
+                })
+            }
+            Some(_) => {
+                let unknown = Outcome {
+                    class: OutcomeClass::Unknown,
+                    latency_ms: None,
+                    status: None,
+                    retry_after_s: None,
+                    error: None,
+                };
+                let mut pool = handle.pool.lock();
+                let _ = pool.report(picked.lease.id, &unknown, now_ms(), &mut rand::thread_rng());
+            }
+            None => return Ok(picked),
+        }
+    }
+    Err(limits_full(now_ms()))
+}
+
+fn lease_ttl(handle: &PoolHandle) -> u64 {
+    handle.pool.lock().policy().lease_ttl_s.clamp(1, 86_400) * 1000
+}
+
+impl Cluster {
+    /// Whether picks may use Redis now.
+    pub fn ready(&self) -> bool {
+        self.link.is_up() && !self.reconciling.load(Ordering::Acquire)
+    }
+
+    /// The pool's rotation list, rebuilt when a change made it stale.
+    pub fn snapshot(&self, handle: &PoolHandle) -> Arc<Snapshot> {
+        if let Some(Some(s)) = self.snapshots.lock().get(&handle.name) {
+            return s.clone();
+        }
+        let mut snap = Snapshot::default();
+        for v in handle.pool.lock().views() {
+            let l = (
+                v.limits.rpm.unwrap_or(0),
+                v.limits.max_in_flight.unwrap_or(0),
+            );
+            if l != (0, 0) {
+                snap.limits.insert(v.id.clone(), l);
+            }
+            if v.state == TokenState::Active {
+                snap.ids.push(v.id.clone());
+            }
+            snap.names.insert(v.id, v.name);
+        }
+        snap.ids.sort();
+        let snap = Arc::new(snap);
+        self.snapshots
+            .lock()
+            .insert(handle.name.clone(), Some(snap.clone()));
+        snap
+    }
+
+    /// Runs [`ADMIT`] for a lease; `None` when Redis failed.
+    async fn admit(
+        &self,
+        snap: &Snapshot,
+        handle: &PoolHandle,
+        lease: &Lease,
+        lease_id: &str,
+        core: bool,
+    ) -> Option<Admit> {
+        let (rpm, mif) = snap.limits.get(&lease.token_id).copied().unwrap_or((0, 0));
+        let now = now_ms();
+        let token = lease.token_id.as_str();
+        let record = LeaseRecord {
+            token: token.to_string(),
+            pool: handle.name.clone(),
+            owner: self.instance.clone(),
+            core,
+        };
+        let mut inv = ADMIT.prepare_invoke();
+        inv.key(self.key(&format!("rpm:{token}:{}", now / 60_000)))
+            .key(self.key(&format!("inflight:{token}")))
+            .key(self.key(&format!("lease:{lease_id}")))
+            .arg(rpm)
+            .arg(mif)
+            .arg(now)
+            .arg(lease.deadline)
+            .arg(lease.deadline.saturating_sub(now).max(1))
+            .arg(record.encode())
+            .arg(lease_id);
+        self.link
+            .call(|mut conn| async move { inv.invoke_async::<i64>(&mut conn).await })
+            .await
+            .map(Admit::from_code)
+    }
+}

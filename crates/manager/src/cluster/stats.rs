@@ -1,0 +1,213 @@
+//! Cluster-wide counters: every instance's outcomes summed in Redis, shown by each.
+//!
+//! Each instance counts outcomes locally, as in single-node mode, and every
+//! [`PUSH_EVERY`] adds what it counted since its last push to the token's `P:ctr:TOKEN` hash
+//! (`HINCRBY`, so concurrent pushes add up). `GET /api/token/stats` then shows, per token, the
+//! Redis totals plus this instance's not-yet-pushed part ([`merge`]). The first instance to
+//! reach an empty Redis seeds the totals with its counters (which start from the store's),
+//! marked by `P:ctr_seeded`; the others only push what they count from then on.
+
+use super::Cluster;
+use crate::routes::token::StatsBody;
+use crate::state::AppState;
+use crate::tasks::stopped;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokenlb_core::{Counters, TokenId};
+use tokio::sync::watch;
+
+/// How often counter deltas go to Redis.
+pub const PUSH_EVERY: Duration = Duration::from_millis(250);
+
+const FIELDS: [&str; 7] = [
+    "success",
+    "auth",
+    "rate_limited",
+    "quota_exhausted",
+    "transient",
+    "client_error",
+    "unknown",
+];
+
+fn values(c: &Counters) -> [u64; 7] {
+    [
+        c.success,
+        c.auth,
+        c.rate_limited,
+        c.quota_exhausted,
+        c.transient,
+        c.client_error,
+        c.unknown,
+    ]
+}
+
+/// Pushes counter deltas until stopped.
+pub async fn pusher(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(PUSH_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => push(&state).await,
+            _ = stopped(&mut stop) => return,
+        }
+    }
+}
+
+fn local_counters(state: &AppState) -> Vec<(TokenId, Counters)> {
+    let mut all = Vec::new();
+    for h in state.pools() {
+        all.extend(
+            h.pool
+                .lock()
+                .views()
+                .into_iter()
+                .map(|v| (v.id, v.counters)),
+        );
+    }
+    all
+}
+
+async fn push(state: &AppState) {
+    let Some(c) = state.cluster().filter(|c| c.ready()) else {
+        return;
+    };
+    if !c.seeded.load(Ordering::Acquire) {
+        return;
+    }
+    let now = local_counters(state);
+    let mut pipe = redis::pipe();
+    let mut sent = Vec::new();
+    {
+        let pushed = c.pushed.lock();
+        for (id, counters) in &now {
+            let base = pushed.get(id).map(values).unwrap_or_default();
+            let cur = values(counters);
+            let key = c.key(&format!("ctr:{id}"));
+            let mut any = false;
+            for (i, f) in FIELDS.iter().enumerate() {
+                let d = cur[i] as i64 - base[i] as i64;
+                if d != 0 {
+                    pipe.hincr(&key, *f, d).ignore();
+                    any = true;
+                }
+            }
+            if any {
+                sent.push((id.clone(), counters.clone()));
+            }
+        }
+    }
+    if sent.is_empty() {
+        return;
+    }
+    let done = c
+        .link
+        .call(|mut conn| async move { pipe.query_async::<()>(&mut conn).await })
+        .await;
+    if done.is_some() {
+        let mut pushed = c.pushed.lock();
+        for (id, counters) in sent {
+            pushed.insert(id, counters);
+        }
+    }
+}
+
+/// After a start or a Redis restart: the first instance seeds the totals with its counters,
+/// the others take their current counters as the point they push from.
+pub async fn seed(state: &AppState) {
+    let Some(c) = state.cluster() else { return };
+    let marker = c.key("ctr_seeded");
+    let won = c
+        .link
+        .call(|mut conn| async move {
+            redis::cmd("SET")
+                .arg(marker)
+                .arg(1)
+                .arg("NX")
+                .query_async::<Option<String>>(&mut conn)
+                .await
+        })
+        .await;
+    let Some(won) = won else { return };
+    let now = local_counters(state);
+    let mut pushed = c.pushed.lock();
+    if won.is_some() {
+        pushed.clear();
+    } else if !c.seeded.load(Ordering::Acquire) {
+        for (id, counters) in now {
+            pushed.entry(id).or_insert(counters);
+        }
+    }
+    c.seeded.store(true, Ordering::Release);
+}
+
+impl Cluster {
+    /// Forgets the push baseline of a removed token.
+    pub fn forget_counters(&self, id: &TokenId) {
+        self.pushed.lock().remove(id);
+    }
+}
+
+/// Replaces the per-token counters of a stats answer with the cluster totals (Redis totals +
+/// this instance's unpushed part) and recomputes the summary.
+pub async fn merge(state: &AppState, body: &mut StatsBody) {
+    let Some(c) = state.cluster().filter(|c| c.ready()) else {
+        return;
+    };
+    let mut pipe = redis::pipe();
+    for row in &body.tokens {
+        pipe.hgetall(c.key(&format!("ctr:{}", row.id)));
+    }
+    let Some(totals) = c
+        .link
+        .call(|mut conn| async move {
+            pipe.query_async::<Vec<HashMap<String, u64>>>(&mut conn)
+                .await
+        })
+        .await
+    else {
+        return;
+    };
+    let pushed = c.pushed.lock().clone();
+    let (mut requests, mut success, mut failures) = (0u64, 0u64, 0u64);
+    for (row, total) in body.tokens.iter_mut().zip(totals) {
+        let local = [
+            row.success,
+            row.failures_by_class.auth,
+            row.failures_by_class.rate_limited,
+            row.failures_by_class.quota_exhausted,
+            row.failures_by_class.transient,
+            row.failures_by_class.client_error,
+            row.failures_by_class.unknown,
+        ];
+        let base = pushed.get(&row.id).map(values).unwrap_or_default();
+        let v: Vec<u64> = FIELDS
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let t = total.get(*f).copied().unwrap_or(0);
+                t + local[i].saturating_sub(base[i])
+            })
+            .collect();
+        let fc = &mut row.failures_by_class;
+        row.success = v[0];
+        (fc.auth, fc.rate_limited, fc.quota_exhausted, fc.transient) = (v[1], v[2], v[3], v[4]);
+        (fc.client_error, fc.unknown) = (v[5], v[6]);
+        row.failure = v[1] + v[2] + v[3] + v[4];
+        let n = row.success + row.failure;
+        row.success_rate = if n == 0 {
+            1.0
+        } else {
+            row.success as f64 / n as f64
+        };
+        requests += n + v[5] + v[6];
+        success += row.success;
+        failures += row.failure;
+    }
+    body.total_requests = requests;
+    body.success_rate = if success + failures == 0 {
+        1.0
+    } else {
+        success as f64 / (success + failures) as f64
+    };
+}
