@@ -43,6 +43,8 @@ enum Command {
     WopanEmulator(cmd::wopan_emulator::Args),
     /// Run the cloud-drive web API: Wopan folders, files and download links with cache fallback.
     Webapi(cmd::webapi::Args),
+    /// Start manager and web API in one process and self-test them (--demo: with demo Wopan).
+    Up(cmd::up::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
         Command::Config(args) => cmd::config::run(args, &cli.global),
         Command::WopanEmulator(args) => cmd::wopan_emulator::main(args, &cli.global),
         Command::Webapi(args) => cmd::webapi::run(args, &cli.global),
+        Command::Up(args) => cmd::up::run(args, &cli.global),
     };
     cmd::exit_code(result)
 }

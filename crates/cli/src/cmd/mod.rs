@@ -9,6 +9,7 @@
 pub mod config;
 pub mod manager;
 pub mod token;
+pub mod up;
 pub mod webapi;
 pub mod wopan_emulator;
 

@@ -1,0 +1,175 @@
+//! What `tokenlb up` prints on stdout: what started, the self-test verdict with advice when it
+//! failed, then the addresses, where the admin credentials are and the seed's curl commands.
+//!
+//! Secrets never appear: the admin password and key are named by file (or by the variable
+//! they came from), tokens only masked (in the self-test lines).
+
+use super::demo;
+use super::selftest::{Report, Step};
+use super::services::reachable;
+use std::net::SocketAddr;
+use tokenlb_manager::config::Config;
+use tokenlb_manager::import::ImportSummary;
+
+/// The running services.
+pub struct Services {
+    pub manager: SocketAddr,
+    pub webapi: SocketAddr,
+    pub emulator: Option<SocketAddr>,
+    /// With --demo: what adding the demo tokens did.
+    pub demo_added: Option<ImportSummary>,
+}
+
+fn url(addr: SocketAddr) -> String {
+    format!("http://{}", reachable(addr))
+}
+
+/// The first lines: what runs, and the demo tokens.
+pub fn started(s: &Services, config: &Config, pool: &str) {
+    match s.emulator {
+        Some(_) => {
+            println!("tokenlb up --demo: token manager, web API and Wopan emulator (demo data)")
+        }
+        None => println!("tokenlb up: token manager and web API"),
+    }
+    println!("  data dir: {}", config.data_dir.display());
+    if let Some(added) = &s.demo_added {
+        println!(
+            "  demo tokens: {} in pool {pool:?} ({} added now, {} already there)",
+            demo::count(),
+            added.added,
+            added.skipped
+        );
+    }
+}
+
+/// The verdict line, and what to do when it failed.
+pub fn self_test_result(r: &Report, demo: bool, config: &Config, manager_url: &str, pool: &str) {
+    let total = r.steps.len();
+    let (passed, failed, skipped) = (
+        r.count(Step::Passed),
+        r.count(Step::Failed),
+        r.count(Step::Skipped),
+    );
+    if r.passed() {
+        match skipped {
+            0 => println!("self-test passed ({passed} of {total} steps)"),
+            n => println!("self-test passed ({passed} of {total} steps, {n} skipped)"),
+        }
+        return;
+    }
+    if demo {
+        println!("self-test failed ({failed} of {total} steps)");
+        return;
+    }
+    println!("warning: self-test failed ({failed} of {total} steps); the services keep running");
+    if r.no_token {
+        println!("  The pool {pool:?} has no usable token. Add your Wopan tokens, then try again:");
+        println!(
+            "    echo 'YOUR_TOKEN' | tokenlb token add - --name main --pool {pool} --manager-url {manager_url} --data-dir {}",
+            config.data_dir.display()
+        );
+        println!(
+            "  or list them in {} ({{\"tokens\":[{{\"token\":\"…\",\"name\":\"…\",\"is_active\":true}}]}}) and restart.",
+            config.tokens_file.display()
+        );
+        println!("  To see the whole system work without a Wopan account: tokenlb up --demo");
+    } else {
+        println!(
+            "  Check the tokens in the admin UI (state and last error) and the log lines above."
+        );
+    }
+}
+
+/// The addresses, the credentials' whereabouts and the commands to try.
+pub fn running(s: &Services, config: &Config, r: &Report) {
+    let manager = url(s.manager);
+    let webapi = url(s.webapi);
+    println!();
+    println!("tokenlb is running:");
+    println!(
+        "  Manager UI      {manager}/   (user {}, {})",
+        config.admin.user,
+        password_source(config)
+    );
+    println!("  Web API         {webapi}/");
+    if let Some(e) = s.emulator {
+        println!(
+            "  Wopan emulator  {}/   (demo data, fault injection at /_emulator/control)",
+            url(e)
+        );
+    }
+    println!("  Admin API key   {}", key_source(config));
+    println!();
+    let folder = r.folder.clone().unwrap_or_else(|| "BD-another".into());
+    let file = r.file.clone().unwrap_or_else(|| "01.mp4".into());
+    println!("Try:");
+    println!("  curl \"{webapi}/api/folders?realtime=true\"");
+    println!(
+        "  curl \"{webapi}/api/files?folder={}&realtime=true\"",
+        encode(&folder)
+    );
+    println!(
+        "  curl \"{webapi}/api/download/?url={}/{}\"",
+        encode(&folder),
+        encode(&file)
+    );
+    println!();
+    println!("Press Ctrl-C to stop.");
+}
+
+fn env_set(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.trim().is_empty())
+}
+
+fn password_source(config: &Config) -> String {
+    if env_set("TOKENLB_ADMIN_PASSWORD") {
+        "password from TOKENLB_ADMIN_PASSWORD".into()
+    } else if config.admin.password.is_some() {
+        "password from the configuration file".into()
+    } else {
+        format!(
+            "password in {}",
+            config.data_dir.join("admin-password").display()
+        )
+    }
+}
+
+fn key_source(config: &Config) -> String {
+    if env_set("TOKENLB_ADMIN_KEY") {
+        "from TOKENLB_ADMIN_KEY".into()
+    } else if config.admin.key.is_some() {
+        "from the configuration file".into()
+    } else {
+        format!(
+            "in {} (tokenlb token … reads it from there)",
+            config.data_dir.join("admin-key").display()
+        )
+    }
+}
+
+/// Percent-encodes a query value, keeping `/` and unreserved characters readable.
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode;
+
+    #[test]
+    fn curl_values_are_encoded_but_readable() {
+        assert_eq!(encode("BD-another/01.mp4"), "BD-another/01.mp4");
+        assert_eq!(encode("a b&c"), "a%20b%26c");
+        assert_eq!(encode("相册"), "%E7%9B%B8%E5%86%8C");
+    }
+}
