@@ -9,6 +9,7 @@
 //! timeout, the window, and an optional unit budget. Only loopback addresses are accepted.
 
 use crate::http1::{self, Conn, HttpError};
+use crate::procs;
 use crate::summary::{micros, Summary};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +39,8 @@ pub struct Load {
     /// A unit that takes longer than this is an error and its connection is reopened.
     pub timeout: Duration,
     pub work: Work,
+    /// Server processes whose CPU time is read over the window (for `server_cpu_us`).
+    pub cpu_pids: Vec<u32>,
 }
 
 /// Why a load run could not start.
@@ -71,6 +74,50 @@ struct TaskResult {
     last_done: Option<Instant>,
 }
 
+/// Loads `url` (`http://127.0.0.1:PORT/path`) with `connections` for `seconds` after 1 s of
+/// warm-up: GETs, or lease pairs when `pair` (the URL is then the manager's get route).
+pub async fn load_url(
+    url: &str,
+    connections: usize,
+    seconds: f64,
+    pair: bool,
+) -> anyhow::Result<Summary> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("only http:// URLs"))?;
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let addr: SocketAddr = host
+        .parse()
+        .map_err(|_| anyhow::anyhow!("the URL's host must be IP:PORT, not {host:?}"))?;
+    if !(0.05..=3600.0).contains(&seconds) {
+        anyhow::bail!("duration must be between 0.05 and 3600 seconds");
+    }
+    let get = Arc::new(http1::get(host, path, ""));
+    let work = if pair {
+        Work::LeasePair {
+            get,
+            host: host.to_string(),
+        }
+    } else {
+        Work::Fixed {
+            request: get,
+            expect: 200,
+        }
+    };
+    let load = Load {
+        addr,
+        connections,
+        warmup: Duration::from_secs(1),
+        duration: Duration::from_secs_f64(seconds),
+        max_units: None,
+        timeout: Duration::from_secs(5),
+        work,
+        cpu_pids: vec![],
+    };
+    Ok(run(&load).await?)
+}
+
 /// Runs `load` on the current Tokio runtime and summarises it.
 pub async fn run(load: &Load) -> Result<Summary, LoadError> {
     if !load.addr.ip().is_loopback() {
@@ -88,6 +135,7 @@ pub async fn run(load: &Load) -> Result<Summary, LoadError> {
     let tasks: Vec<_> = (0..load.connections)
         .map(|_| tokio::spawn(connection(load.clone(), shared.clone())))
         .collect();
+    let cpu = tokio::spawn(cpu_over_window(load.cpu_pids.clone(), shared.clone()));
     let mut samples = Vec::new();
     let mut errors = 0;
     let mut last_done = None;
@@ -104,7 +152,25 @@ pub async fn run(load: &Load) -> Result<Summary, LoadError> {
         (Some(_), Some(done)) => done.saturating_duration_since(shared.record_from),
         _ => load.duration,
     };
-    Ok(Summary::from_samples(samples, errors, window))
+    let mut summary = Summary::from_samples(samples, errors, window);
+    if let Ok(Some(cpu)) = cpu.await {
+        if summary.count > 0 && load.max_units.is_none() {
+            summary.server_cpu_us = Some(cpu * 1e6 / summary.count as f64);
+        }
+    }
+    Ok(summary)
+}
+
+/// CPU seconds the processes used between the start and the end of the window.
+async fn cpu_over_window(pids: Vec<u32>, shared: Arc<Shared>) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    let total = |pids: &[u32]| -> Option<f64> { pids.iter().map(|&p| procs::cpu_seconds(p)).sum() };
+    tokio::time::sleep_until(shared.record_from.into()).await;
+    let before = total(&pids)?;
+    tokio::time::sleep_until(shared.end.into()).await;
+    Some(total(&pids)? - before)
 }
 
 async fn connection(load: Load, shared: Arc<Shared>) -> TaskResult {

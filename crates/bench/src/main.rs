@@ -47,6 +47,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Load one loopback URL (for profiling a server started by hand): GET it, or with
+    /// --pair treat it as the manager's `/api/token/get` and report every lease.
+    Load {
+        /// http://127.0.0.1:PORT/path?query
+        url: String,
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Measured seconds (after 1 s of warm-up).
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        #[arg(long)]
+        pair: bool,
+    },
     /// Serve the baseline (fixed JSON on every path) until Ctrl-C or SIGTERM.
     ServeBaseline {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
@@ -61,6 +74,28 @@ fn main() -> anyhow::Result<()> {
             bail!("serve-baseline listens on loopback only, not {listen}");
         }
         return tokenlb_bench::baseline::main(listen);
+    }
+    if let Some(Cmd::Load {
+        url,
+        connections,
+        duration,
+        pair,
+    }) = cli.command
+    {
+        if !cli.no_pin && procs::taskset_available() {
+            procs::pin_self(&cli.client_cpus)?;
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let s = runtime.block_on(tokenlb_bench::load::load_url(
+            &url,
+            connections,
+            duration,
+            pair,
+        ))?;
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(());
     }
     let mut plan = if cli.quick {
         Plan::quick()

@@ -13,6 +13,8 @@ use crate::report::{Memory, Results, Row};
 use crate::servers::Programs;
 use crate::setup::{self, ManagerOptions};
 use crate::{goals, http1, machine, svg};
+
+mod extra;
 use anyhow::{bail, Context};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,7 +30,7 @@ pub struct Bench {
 }
 
 /// What to measure against what.
-struct Target<'a> {
+pub(crate) struct Target<'a> {
     group: &'a str,
     label: String,
     tokens: Option<usize>,
@@ -38,9 +40,11 @@ struct Target<'a> {
     work: Work,
     /// Row id to compare with.
     reference: Option<String>,
+    /// The server processes serving this target (their CPU time is measured).
+    pids: Vec<u32>,
 }
 
-fn fixed(request: Vec<u8>) -> Work {
+pub(crate) fn fixed(request: Vec<u8>) -> Work {
     Work::Fixed {
         request: Arc::new(request),
         expect: 200,
@@ -66,11 +70,11 @@ impl Bench {
         }
     }
 
-    fn scratch(&self) -> PathBuf {
+    pub(crate) fn scratch(&self) -> PathBuf {
         self.out.join("scratch")
     }
 
-    async fn measure(&mut self, t: Target<'_>) -> anyhow::Result<()> {
+    pub(crate) async fn measure(&mut self, t: Target<'_>) -> anyhow::Result<()> {
         let load = Load {
             addr: t.addr,
             connections: t.conns,
@@ -79,6 +83,7 @@ impl Bench {
             max_units: None,
             timeout: self.plan.timeout,
             work: t.work,
+            cpu_pids: t.pids,
         };
         let summary = load::run(&load).await?;
         let mut row = Row {
@@ -98,13 +103,16 @@ impl Bench {
             row.compare(reference);
         }
         eprintln!(
-            "  {:<44} c{:<4} {:>9.0}/s  p50 {:>7.3} ms  p99 {:>7.3} ms  errors {}{}",
+            "  {:<44} c{:<4} {:>9.0}/s  p50 {:>7.3} ms  p99 {:>7.3} ms  errors {}  cpu {} µs{}",
             row.label,
             row.connections,
             row.summary.rate,
             row.summary.p50_us / 1000.0,
             row.summary.p99_us / 1000.0,
             row.summary.errors,
+            row.summary
+                .server_cpu_us
+                .map_or("—".to_string(), |v| format!("{v:.1}")),
             row.rate_ratio
                 .map_or(String::new(), |r| format!("  ×{r:.2}")),
         );
@@ -119,11 +127,17 @@ impl Bench {
         Ok(())
     }
 
-    fn baseline_ref(&self, conns: usize) -> Option<String> {
+    pub(crate) fn baseline_ref(&self, conns: usize) -> Option<String> {
         Some(Row::key("baseline", None, None, conns))
     }
 
-    fn remember_rss(&mut self, server: &Server, what: &str, tokens: Option<usize>, when: &str) {
+    pub(crate) fn remember_rss(
+        &mut self,
+        server: &Server,
+        what: &str,
+        tokens: Option<usize>,
+        when: &str,
+    ) {
         if let Some(rss_kib) = server.rss_kib() {
             eprintln!(
                 "  {what} with {tokens:?} tokens, {when}: {:.1} MiB",
@@ -142,6 +156,7 @@ impl Bench {
     async fn baseline(
         &mut self,
         addr: SocketAddr,
+        pid: u32,
         conns: &[usize],
         group: &str,
     ) -> anyhow::Result<()> {
@@ -159,6 +174,7 @@ impl Bench {
                 addr,
                 work: fixed(req.clone()),
                 reference,
+                pids: vec![pid],
             })
             .await?;
         }
@@ -169,6 +185,7 @@ impl Bench {
     async fn manager_loads(
         &mut self,
         addr: SocketAddr,
+        pid: u32,
         tokens: usize,
         runs: &[(&'static str, usize)],
         pair_group: &str,
@@ -203,6 +220,7 @@ impl Bench {
                     addr,
                     work,
                     reference: self.baseline_ref(c),
+                    pids: vec![pid],
                 })
                 .await?;
             }
@@ -240,151 +258,10 @@ impl Bench {
                         .map(|&c| (plan.sweep_strategy, c)),
                 );
             }
-            self.manager_loads(m.addr, n, &runs, "get+report", "get")
+            self.manager_loads(m.addr, m.pid(), n, &runs, "get+report", "get")
                 .await?;
             self.remember_rss(&m, "manager", Some(n), "after the load runs");
         }
-        Ok(())
-    }
-
-    /// The same manager with health-check sweeps or 20× more frequent stats flushes, against
-    /// a reference started the same way without them.
-    async fn variants(&mut self) -> anyhow::Result<()> {
-        let probe_target = self
-            .programs
-            .baseline("probe-target", &self.scratch(), true)
-            .await?;
-        let url = format!("http://{}/health", probe_target.addr);
-        let c = self.plan.matrix_conns;
-        let n = 1_000;
-        let cases: [(&str, ManagerOptions); 3] = [
-            ("variant reference", ManagerOptions::default()),
-            (
-                "variant health sweep 10 s",
-                ManagerOptions {
-                    health_sweep: Some((url, 10)),
-                    stats_flush_ms: None,
-                },
-            ),
-            (
-                "variant stats flush 50 ms",
-                ManagerOptions {
-                    health_sweep: None,
-                    stats_flush_ms: Some(50),
-                },
-            ),
-        ];
-        for (name, options) in cases {
-            eprintln!("{name}");
-            let dir = self
-                .scratch()
-                .join(format!("manager-{}", name.replace(' ', "-")));
-            let _ = std::fs::remove_dir_all(&dir);
-            let m = self
-                .programs
-                .manager("manager", &dir, Some(&setup::tokens_json(n)), &options)
-                .await?;
-            let host = m.addr.to_string();
-            let get = http1::get(&host, "/api/token/get?strategy=best", "");
-            let reference = (name != "variant reference")
-                .then(|| Row::key("variant reference", Some(n), Some("best"), c));
-            self.measure(Target {
-                group: name,
-                label: format!(
-                    "get + report, {n} tokens, best, {}",
-                    name.trim_start_matches("variant ")
-                ),
-                tokens: Some(n),
-                strategy: Some("best"),
-                conns: c,
-                addr: m.addr,
-                work: Work::LeasePair {
-                    get: Arc::new(get),
-                    host,
-                },
-                reference,
-            })
-            .await?;
-        }
-        Ok(())
-    }
-
-    /// The web API's cached and realtime answers, and the emulator called directly.
-    async fn webapi(&mut self) -> anyhow::Result<()> {
-        eprintln!("web API + manager + Wopan emulator");
-        let dir = self.scratch().join("webapi");
-        let _ = std::fs::remove_dir_all(&dir);
-        let emulator = self.programs.emulator(&dir).await?;
-        let manager = self
-            .programs
-            .manager(
-                "manager",
-                &dir.join("manager"),
-                Some(&setup::demo_tokens_json()),
-                &ManagerOptions::default(),
-            )
-            .await?;
-        let webapi = self
-            .programs
-            .webapi(&dir, manager.addr, emulator.addr)
-            .await?;
-        let folder = "BD-another";
-        let host = webapi.addr.to_string();
-        let realtime = http1::get(
-            &host,
-            &format!("/api/files?folder={folder}&realtime=true"),
-            "",
-        );
-        let cached = http1::get(&host, &format!("/api/files?folder={folder}"), "");
-        check_source(webapi.addr, &realtime, "\"source\":\"realtime\"").await?;
-        check_source(webapi.addr, &cached, "\"source\":\"cache\"").await?;
-        let token = tokenlb_wopan::emulator::DEMO_TOKENS[0].access_token;
-        let direct = setup::direct_query_all_files(
-            &format!("http://{}", emulator.addr),
-            &emulator.addr.to_string(),
-            token,
-            folder,
-        )
-        .await?;
-        for c in self.plan.webapi_conns.clone() {
-            self.measure(Target {
-                group: "webapi cached",
-                label: format!("web API /api/files, cached ({folder})"),
-                tokens: None,
-                strategy: None,
-                conns: c,
-                addr: webapi.addr,
-                work: fixed(cached.clone()),
-                reference: self.baseline_ref(c),
-            })
-            .await?;
-        }
-        for c in self.plan.realtime_conns.clone() {
-            self.measure(Target {
-                group: "wopan direct",
-                label: format!("emulator direct QueryAllFiles ({} entries)", direct.entries),
-                tokens: None,
-                strategy: None,
-                conns: c,
-                addr: emulator.addr,
-                work: fixed(direct.request.clone()),
-                reference: None,
-            })
-            .await?;
-            self.measure(Target {
-                group: "webapi realtime",
-                label: format!("web API /api/files, realtime ({folder})"),
-                tokens: None,
-                strategy: None,
-                conns: c,
-                addr: webapi.addr,
-                work: fixed(realtime.clone()),
-                reference: Some(Row::key("wopan direct", None, None, c)),
-            })
-            .await?;
-        }
-        check_source(webapi.addr, &realtime, "\"source\":\"realtime\"").await?;
-        self.remember_rss(&webapi, "webapi", None, "after the load runs");
         Ok(())
     }
 
@@ -398,7 +275,8 @@ impl Bench {
             .baseline("baseline", &self.scratch(), false)
             .await?;
         let conns = self.plan.conns.clone();
-        self.baseline(baseline.addr, &conns, "baseline").await?;
+        self.baseline(baseline.addr, baseline.pid(), &conns, "baseline")
+            .await?;
         self.managers().await?;
         if self.plan.variants {
             self.variants().await?;
@@ -406,7 +284,8 @@ impl Bench {
         self.webapi().await?;
         eprintln!("baseline again (drift)");
         let c = [self.plan.matrix_conns];
-        self.baseline(baseline.addr, &c, "baseline again").await?;
+        self.baseline(baseline.addr, baseline.pid(), &c, "baseline again")
+            .await?;
         drop(baseline);
         self.results.goals = goals::evaluate(&self.results);
         self.write()?;
@@ -427,20 +306,4 @@ impl Bench {
         )?;
         Ok(())
     }
-}
-
-/// One request must answer 200 with `marker` in its body (the web API falls back to its
-/// cache silently, so a realtime measurement must prove it was realtime).
-async fn check_source(addr: SocketAddr, request: &[u8], marker: &str) -> anyhow::Result<()> {
-    let mut c = http1::Conn::connect(addr).await?;
-    let r = c.send(request).await?;
-    let body = String::from_utf8_lossy(c.body(&r)).to_string();
-    if r.status != 200 || !body.contains(marker) {
-        bail!(
-            "expected 200 with {marker}, got {} {}",
-            r.status,
-            body.chars().take(300).collect::<String>()
-        );
-    }
-    Ok(())
 }

@@ -24,6 +24,9 @@ pub struct Summary {
     pub p999_us: f64,
     pub max_us: f64,
     pub mean_us: f64,
+    /// CPU time the servers under test used per unit in the window (µs), when measured:
+    /// the cost of a request independent of how busy the machine was.
+    pub server_cpu_us: Option<f64>,
 }
 
 /// The nearest-rank percentile `q` (0–100) of sorted samples; 0 for none.
@@ -57,6 +60,7 @@ impl Summary {
             p999_us: percentile(&samples, 99.9),
             max_us: samples.last().map_or(0.0, |&s| f64::from(s)),
             mean_us,
+            server_cpu_us: None,
         }
     }
 }

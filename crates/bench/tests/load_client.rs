@@ -30,6 +30,7 @@ fn load(addr: SocketAddr, connections: usize, work: Work) -> Load {
         max_units: None,
         timeout: Duration::from_secs(5),
         work,
+        cpu_pids: vec![],
     }
 }
 
@@ -60,6 +61,29 @@ async fn fixed_requests_against_the_baseline_stop_at_the_budget() {
     let s = load::run(&l).await.unwrap();
     assert_eq!(s.count, 0);
     assert_eq!(s.errors, 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_cpu_per_request_is_measured_over_the_window() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(baseline::serve(listener, std::future::pending()));
+    let request = Arc::new(http1::get(&addr.to_string(), "/", ""));
+    let mut l = load(
+        addr,
+        2,
+        Work::Fixed {
+            request,
+            expect: 200,
+        },
+    );
+    l.duration = Duration::from_millis(400);
+    l.cpu_pids = vec![std::process::id()];
+    let s = load::run(&l).await.unwrap();
+    assert!(s.count > 0);
+    assert!(s.server_cpu_us.is_some_and(|us| us > 0.0), "{s:?}");
+    l.cpu_pids.clear();
+    assert_eq!(load::run(&l).await.unwrap().server_cpu_us, None);
 }
 
 #[derive(Default)]
