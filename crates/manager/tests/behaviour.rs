@@ -222,3 +222,45 @@ async fn shutdown_releases_waiting_gets() {
     assert_eq!(r.status(), 503);
     assert_eq!(error_code(r).await, "shutting_down");
 }
+
+#[tokio::test]
+async fn minute_series_show_flushed_requests_and_failures() {
+    let s = TestServer::start().await;
+    let id = s.add(T1, "one").await;
+    for outcome in ["success", "success", "transient"] {
+        let l: Value = s.lease("").await.json().await.unwrap();
+        s.report(json!({"lease": l["lease"], "outcome": outcome}))
+            .await;
+    }
+    let s = &s;
+    let id = &id;
+    for query in [
+        String::new(),
+        format!("&token={id}"),
+        "&pool=default".to_string(),
+    ] {
+        let query = &query;
+        until("the minute rows are flushed", || async move {
+            let m: Value = s
+                .admin(s.get(&format!("/api/stats/minutes?window=24h{query}")))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let minutes = m["minutes"].as_array().unwrap();
+            assert_eq!(minutes.len(), 24 * 60);
+            let requests: u64 = minutes
+                .iter()
+                .map(|x| x["requests"].as_u64().unwrap())
+                .sum();
+            let failures: u64 = minutes
+                .iter()
+                .map(|x| x["failures"].as_u64().unwrap())
+                .sum();
+            requests == 3 && failures == 1
+        })
+        .await;
+    }
+}
