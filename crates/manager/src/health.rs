@@ -2,7 +2,8 @@
 //!
 //! A probe is anything implementing [`HealthProbe`]: given a token's secret it returns an
 //! [`Outcome`]. [`probe_for`] builds the probe of a pool from its `[pools.NAME.health]`
-//! table — `none` (no probe), `http` ([`HttpProbe`]); the Wopan probe plugs in there.
+//! table — `none` (no probe), `http` ([`HttpProbe`]), `wopan`
+//! ([`crate::wopan_health::WopanProbe`]).
 //!
 //! The [`prober`] task runs once a second: it probes cooling and invalid tokens at most once
 //! per `probe_interval_s`, and every token once per `sweep_interval_s` when that is set.
@@ -39,9 +40,9 @@ pub fn probe_for(
     match health.kind {
         HealthKind::None => Ok(None),
         HealthKind::Http => Ok(Some(Arc::new(HttpProbe::new(pool, health)?))),
-        HealthKind::Wopan => Err(format!(
-            "pool {pool}: health kind \"wopan\" is not supported by this build yet; use \"http\" or \"none\""
-        )),
+        HealthKind::Wopan => Ok(Some(Arc::new(crate::wopan_health::WopanProbe::new(
+            pool, health,
+        )?))),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod health;
 pub mod import;
 pub mod metrics;
 pub mod openapi;
+pub mod refresh;
 pub mod routes;
 pub mod server;
 pub mod session;
@@ -24,6 +25,7 @@ pub mod state;
 pub mod tasks;
 pub mod validate;
 pub mod views;
+pub mod wopan_health;
 
 pub use app::app;
 pub use error::ApiError;

@@ -86,6 +86,8 @@ pub struct Inner {
     /// Set when the server begins to shut down, so `get` callers waiting for a token stop
     /// waiting and graceful shutdown is not held up by long `wait_ms`.
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// Token refresh (`wopan` pools): refresh tokens in memory, running refreshes, retries.
+    pub refresh: crate::refresh::Refresher,
     /// Tests only: treat every peer as this address (the loopback rule cannot otherwise be
     /// exercised from a loopback test client).
     peer_override: RwLock<Option<IpAddr>>,
@@ -121,6 +123,7 @@ impl AppState {
             last_probe: Mutex::new(HashMap::new()),
             state_writes: tokio::sync::Mutex::new(()),
             closing: tokio::sync::watch::Sender::new(false),
+            refresh: Default::default(),
             peer_override: RwLock::new(None),
         }))
     }
@@ -207,6 +210,7 @@ impl AppState {
     pub(crate) fn forget_token(&self, id: &TokenId) {
         self.tokens.write().remove(id);
         self.last_probe.lock().remove(id);
+        self.refresh.forget(id);
     }
 
     pub fn token_count(&self) -> usize {

@@ -88,6 +88,7 @@ impl AppState {
         }
         for event in events {
             log_change(&event);
+            crate::refresh::after_change(self, handle, &event);
             let _ = self.events.send(Recorded {
                 event,
                 persist_state: true,
@@ -145,7 +146,8 @@ impl Tasks {
             tokio::spawn(event_writer(state.clone(), events, rx.clone())),
             tokio::spawn(flusher(state.clone(), rx.clone())),
             tokio::spawn(pruner(state.clone(), rx.clone())),
-            tokio::spawn(crate::health::prober(state.clone(), rx)),
+            tokio::spawn(crate::health::prober(state.clone(), rx.clone())),
+            tokio::spawn(crate::refresh::refresher(state.clone(), rx)),
         ];
         let mut handles = handles;
         handles.extend(crate::cluster::Cluster::spawn(state, rx_cluster));
@@ -286,6 +288,7 @@ pub async fn flush(state: &AppState, pending: StatsBatch) -> StatsBatch {
         }
     }
     counters.retain(|id, _| state.token_meta(id).is_some());
+    crate::cluster::stats::to_cluster_totals(state, &mut counters).await;
     minutes.retain(|m| state.token_meta(&m.token_id).is_some());
     let batch = StatsBatch {
         counters: counters.into_iter().collect(),

@@ -59,6 +59,12 @@ pub struct HealthConfig {
     pub wopan_base_url: String,
     /// `wopan` probes also list the root folder. false.
     pub wopan_deep: bool,
+    /// Family id whose root the deep `wopan` probe lists; unset = the personal space. unset.
+    pub wopan_family_id: Option<u64>,
+    /// `wopan` pools: refresh a token that has a refresh token this many seconds before its
+    /// `expires_at` (Wopan web tokens live 7 days); 0 = only when the upstream rejects it.
+    /// 86400.
+    pub refresh_before_s: u64,
 }
 
 impl Default for HealthConfig {
@@ -75,6 +81,8 @@ impl Default for HealthConfig {
             timeout_ms: 5000,
             wopan_base_url: "https://panservice.mail.wo.cn".to_string(),
             wopan_deep: false,
+            wopan_family_id: None,
+            refresh_before_s: 86_400,
         }
     }
 }

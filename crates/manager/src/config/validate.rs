@@ -152,6 +152,7 @@ fn check_health(prefix: &str, h: &HealthConfig) -> Result<(), Problem> {
     range(&key("probe_interval_s"), h.probe_interval_s, 1, 86_400)?;
     range(&key("sweep_interval_s"), h.sweep_interval_s, 0, 86_400)?;
     range(&key("timeout_ms"), h.timeout_ms, 1, 600_000)?;
+    range(&key("refresh_before_s"), h.refresh_before_s, 0, 30 * 86_400)?;
     match (&h.kind, &h.url) {
         (HealthKind::Http, None) => {
             return Err(problem(key("url"), "is required when kind = \"http\""))

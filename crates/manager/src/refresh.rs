@@ -1,0 +1,396 @@
+//! Token refresh for `wopan` pools: a token added with a refresh token gets a new access
+//! token (Wopan `AppRefreshToken`) before it expires and as soon as the upstream rejects it.
+//!
+//! Triggers:
+//! - **expiring**: `expires_at` is within the pool's `refresh_before_s` (default 24 h; Wopan
+//!   web tokens live 7 days), found by the [`refresher`] task every [`TICK`];
+//! - **rejected**: the token went `invalid` (an `auth` report: Wopan's 9999/1001, or a failing
+//!   `wopan` health check) or `expired` — [`after_change`] is called for every state change
+//!   and starts a refresh at once; the task also retries such tokens later;
+//! - **manual**: [`refresh_now`] (tests, tools).
+//!
+//! A refresh is: call `AppRefreshToken` with the stored refresh token; write the new access
+//! token, the (maybe rotated) refresh token and the new `expires_at` to the store — encrypted
+//! there, and durable before anything uses them, which also moves the store's lookup by value
+//! (`find_by_secret`: duplicate detection, seed-form reports by token) to the new value; only
+//! then `Pool::replace_secret` swaps the secret in place (same id, stats kept, invalid /
+//! expired → active). Every refresh is an event of kind `refreshed`; a failure is an event
+//! of kind `refresh_failed` with the upstream's reason. Neither ever carries a secret.
+//!
+//! A refresh the upstream refuses (`auth` class, e.g. 8005 for an unknown refresh token)
+//! marks the token invalid with that reason and is retried only after [`REFUSED_RETRY_MS`];
+//! other failures (outage, timeout, rate limit) leave the state alone — they are not the
+//! token's fault — and are retried with a growing delay. One refresh runs at a time per token:
+//! concurrent triggers are dropped while one is running.
+//!
+//! Refresh tokens are read from the store once (all at once, on the first refresh after a
+//! start) and kept in memory afterwards, updated on every rotation.
+
+use crate::config::HealthKind;
+use crate::state::{now_ms, AppState, PoolHandle};
+use crate::tasks::{admin_event, change_events, stopped};
+use futures::StreamExt;
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use tokenlb_core::{Millis, Outcome, OutcomeClass, Secret, TokenId, TokenState};
+use tokenlb_store::{EventRecord, StoreError, TokenUpdate};
+use tokenlb_wopan::{TokenPair, WopanError};
+use tokio::sync::watch;
+
+/// How often the refresher looks for tokens due for a refresh.
+pub const TICK: Duration = Duration::from_secs(5);
+/// Refreshes running at once from one pass of the refresher.
+pub const MAX_CONCURRENT: usize = 8;
+/// First retry delay after a failed (not refused) refresh; doubles per failure.
+pub const RETRY_BASE_MS: u64 = 30_000;
+/// Longest retry delay after failed refreshes.
+pub const RETRY_CAP_MS: u64 = 3_600_000;
+/// Retry delay after the upstream refused the refresh token.
+pub const REFUSED_RETRY_MS: u64 = 3_600_000;
+
+/// Why a refresh was started (shown in its event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// `expires_at` is within `refresh_before_s`.
+    Expiring,
+    /// The token is invalid or expired (the upstream rejected it).
+    Rejected,
+    /// Asked for directly.
+    Manual,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Expiring => "expires soon",
+            Trigger::Rejected => "rejected by the upstream",
+            Trigger::Manual => "requested",
+        }
+    }
+}
+
+/// Why a refresh did not happen or did not work. Messages never contain a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("no token with id {0}")]
+    UnknownToken(TokenId),
+    #[error("pool {0} does not refresh tokens (its health kind is not \"wopan\")")]
+    NotWopan(String),
+    #[error("the token has no refresh token")]
+    NoRefreshToken,
+    #[error("a refresh of this token is already running")]
+    InProgress,
+    #[error("refresh refused by the upstream: {0}")]
+    Refused(WopanError),
+    #[error("refresh failed: {0}")]
+    Upstream(WopanError),
+    #[error("cannot store the refreshed token: {0}")]
+    Store(String),
+}
+
+/// A successful refresh.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refreshed {
+    pub id: TokenId,
+    pub expires_at: Millis,
+    /// The upstream issued a new refresh token too.
+    pub rotated: bool,
+}
+
+/// The refresher's memory, one per manager (a field of the shared state).
+#[derive(Default)]
+pub struct Refresher {
+    /// Refresh tokens by token id; filled from the store on first use, kept current.
+    secrets: Mutex<HashMap<TokenId, Secret>>,
+    /// Tokens with a refresh running now.
+    running: Mutex<HashSet<TokenId>>,
+    /// After a failure: no automatic retry before this time; failures in a row.
+    retry: Mutex<HashMap<TokenId, (Millis, u32)>>,
+}
+
+impl Refresher {
+    /// Forgets a removed token.
+    pub fn forget(&self, id: &TokenId) {
+        self.secrets.lock().remove(id);
+        self.retry.lock().remove(id);
+    }
+
+    /// Not running and not waiting for a retry.
+    fn may_start(&self, id: &TokenId, now: Millis) -> bool {
+        !self.running.lock().contains(id)
+            && self.retry.lock().get(id).is_none_or(|(at, _)| *at <= now)
+    }
+}
+
+/// Marks a token's refresh as running until dropped.
+struct Running<'a>(&'a Refresher, TokenId);
+
+impl<'a> Running<'a> {
+    fn claim(r: &'a Refresher, id: &TokenId) -> Option<Self> {
+        r.running
+            .lock()
+            .insert(id.clone())
+            .then(|| Running(r, id.clone()))
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.lock().remove(&self.1);
+    }
+}
+
+/// Refreshes one token now (if its pool is a `wopan` pool and it has a refresh token).
+pub async fn refresh_now(
+    state: &AppState,
+    id: &TokenId,
+    trigger: Trigger,
+) -> Result<Refreshed, RefreshError> {
+    let unknown = || RefreshError::UnknownToken(id.clone());
+    let handle = state.token_pool(id).ok_or_else(unknown)?;
+    if handle.health.kind != HealthKind::Wopan {
+        return Err(RefreshError::NotWopan(handle.name.clone()));
+    }
+    if !state.token_meta(id).ok_or_else(unknown)?.has_refresh {
+        return Err(RefreshError::NoRefreshToken);
+    }
+    let _running = Running::claim(&state.refresh, id).ok_or(RefreshError::InProgress)?;
+    let refresh = refresh_secret(state, id).await?;
+    let client =
+        crate::wopan_health::wopan_client(&handle.health).map_err(RefreshError::Upstream)?;
+    match client.refresh_token(&refresh).await {
+        Ok(pair) => apply(state, &handle, id, trigger, &refresh, pair).await,
+        Err(e) => Err(failed(state, &handle, id, trigger, e)),
+    }
+}
+
+/// The refresh token of `id`: from memory, else from the store (which loads every stored
+/// refresh token into memory at once: after a start, or for a token added since).
+async fn refresh_secret(state: &AppState, id: &TokenId) -> Result<Secret, RefreshError> {
+    if let Some(s) = state.refresh.secrets.lock().get(id) {
+        return Ok(s.clone());
+    }
+    load_all(state, id).await
+}
+
+async fn load_all(state: &AppState, id: &TokenId) -> Result<Secret, RefreshError> {
+    let tokens = state
+        .store
+        .load_tokens()
+        .await
+        .map_err(|e| RefreshError::Store(e.to_string()))?;
+    let mut map = state.refresh.secrets.lock();
+    for t in tokens {
+        if let Some(r) = t.refresh_secret {
+            // A rotation that finished meanwhile is newer than what this read saw.
+            map.entry(t.id).or_insert(r);
+        }
+    }
+    map.get(id).cloned().ok_or(RefreshError::NoRefreshToken)
+}
+
+/// Stores the new pair, then swaps the secret in the pool; events for both.
+async fn apply(
+    state: &AppState,
+    handle: &PoolHandle,
+    id: &TokenId,
+    trigger: Trigger,
+    old_refresh: &Secret,
+    pair: TokenPair,
+) -> Result<Refreshed, RefreshError> {
+    let rotated = pair.refresh_token.expose() != old_refresh.expose();
+    let update = TokenUpdate {
+        secret: Some(pair.access_token.clone()),
+        refresh_secret: Some(Some(pair.refresh_token.clone())),
+        expires_at: Some(Some(pair.expires_at)),
+        ..TokenUpdate::default()
+    };
+    let stored = state.store.update_token(id, &update).await;
+    // Whatever happened to the store, the old refresh token may be spent now: keep the new
+    // one in memory so a retry can use it.
+    state
+        .refresh
+        .secrets
+        .lock()
+        .insert(id.clone(), pair.refresh_token);
+    match stored {
+        Ok(()) => {}
+        Err(StoreError::NotFound(_)) => return Err(RefreshError::UnknownToken(id.clone())),
+        Err(e) => {
+            let err = RefreshError::Store(e.to_string());
+            note_failure(state, handle, id, trigger, false, &err.to_string());
+            return Err(err);
+        }
+    }
+    let now = now_ms();
+    let (name, events) = {
+        let mut pool = handle.pool.lock();
+        let changes = pool
+            .replace_secret(id, pair.access_token, Some(pair.expires_at), now)
+            .map_err(|_| RefreshError::UnknownToken(id.clone()))?;
+        let name = pool.get(id).map(|v| v.name).unwrap_or_default();
+        (name, change_events(&pool, &handle.name, &changes))
+    };
+    state.refresh.retry.lock().remove(id);
+    let expires = crate::views::time(pair.expires_at);
+    let reason = format!(
+        "access token refreshed ({}); expires at {}; refresh token {}",
+        trigger.as_str(),
+        expires.as_str().unwrap_or("?"),
+        if rotated { "rotated" } else { "kept" }
+    );
+    tracing::info!(token = %id, pool = %handle.name, "token {name} ({id}) refreshed: {reason}");
+    state.record_admin(admin_event("refreshed", id, &name, &handle.name, reason));
+    state.record_changes(handle, events);
+    Ok(Refreshed {
+        id: id.clone(),
+        expires_at: pair.expires_at,
+        rotated,
+    })
+}
+
+/// A failed refresh: backoff, event, and for a refusal the token becomes invalid.
+fn failed(
+    state: &AppState,
+    handle: &PoolHandle,
+    id: &TokenId,
+    trigger: Trigger,
+    e: WopanError,
+) -> RefreshError {
+    let refused = e.outcome_class() == OutcomeClass::Auth;
+    let err = if refused {
+        RefreshError::Refused(e)
+    } else {
+        RefreshError::Upstream(e)
+    };
+    note_failure(state, handle, id, trigger, refused, &err.to_string());
+    err
+}
+
+fn note_failure(
+    state: &AppState,
+    handle: &PoolHandle,
+    id: &TokenId,
+    trigger: Trigger,
+    refused: bool,
+    message: &str,
+) {
+    let now = now_ms();
+    let delay = {
+        let mut retry = state.refresh.retry.lock();
+        let n = retry.get(id).map_or(0, |(_, n)| *n).saturating_add(1);
+        let delay = if refused {
+            REFUSED_RETRY_MS
+        } else {
+            RETRY_BASE_MS
+                .saturating_mul(1 << (n - 1).min(16))
+                .min(RETRY_CAP_MS)
+        };
+        retry.insert(id.clone(), (now.saturating_add(delay), n));
+        delay
+    };
+    let reason = format!(
+        "{message} ({}); next automatic try in {} s",
+        trigger.as_str(),
+        delay / 1000
+    );
+    let (name, events) = {
+        let mut pool = handle.pool.lock();
+        let name = pool.get(id).map(|v| v.name).unwrap_or_default();
+        let mut events = Vec::new();
+        if refused {
+            let mut outcome = Outcome::new(OutcomeClass::Auth);
+            outcome.error = Some(message.to_string());
+            if let Ok(changes) = pool.health_result(id, &outcome, now, &mut rand::thread_rng()) {
+                events = change_events(&pool, &handle.name, &changes);
+            }
+        }
+        (name, events)
+    };
+    tracing::warn!(token = %id, pool = %handle.name, "token {name} ({id}): {reason}");
+    let mut event = admin_event("refresh_failed", id, &name, &handle.name, reason);
+    event.sample_error = Some(message.to_string());
+    state.record_admin(event);
+    state.record_changes(handle, events);
+}
+
+/// Called for every state-change event: a token of a `wopan` pool that has a refresh token
+/// and just became invalid or expired is refreshed at once (in the background).
+pub fn after_change(state: &AppState, handle: &PoolHandle, event: &EventRecord) {
+    if handle.health.kind != HealthKind::Wopan
+        || !matches!(event.to, Some(TokenState::Invalid | TokenState::Expired))
+        || !state
+            .token_meta(&event.token_id)
+            .is_some_and(|m| m.has_refresh)
+        || !state.refresh.may_start(&event.token_id, now_ms())
+    {
+        return;
+    }
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let (state, id) = (state.clone(), event.token_id.clone());
+    rt.spawn(async move {
+        if let Err(e) = refresh_now(&state, &id, Trigger::Rejected).await {
+            tracing::debug!(token = %id, "refresh after rejection: {e}");
+        }
+    });
+}
+
+/// Tokens due for a refresh now: in `wopan` pools, with a refresh token, not disabled, not
+/// running or waiting for a retry, and expiring within `refresh_before_s` or rejected.
+pub fn due(state: &AppState, now: Millis) -> Vec<(TokenId, Trigger)> {
+    let mut out = Vec::new();
+    for handle in state.pools() {
+        if handle.health.kind != HealthKind::Wopan {
+            continue;
+        }
+        let before = handle.health.refresh_before_s.saturating_mul(1000);
+        let views = handle.pool.lock().views();
+        for v in views {
+            let trigger = match v.state {
+                TokenState::Disabled => continue,
+                TokenState::Invalid | TokenState::Expired => Trigger::Rejected,
+                _ if before > 0
+                    && v.expires_at
+                        .is_some_and(|e| e <= now.saturating_add(before)) =>
+                {
+                    Trigger::Expiring
+                }
+                _ => continue,
+            };
+            let has_refresh = state.token_meta(&v.id).is_some_and(|m| m.has_refresh);
+            if has_refresh && state.refresh.may_start(&v.id, now) {
+                out.push((v.id, trigger));
+            }
+        }
+    }
+    out
+}
+
+/// One pass: refreshes every due token (at most [`MAX_CONCURRENT`] at once) and waits for
+/// them. Returns how many were refreshed. The background task runs it every [`TICK`].
+pub async fn refresh_due(state: &AppState) -> usize {
+    let due = due(state, now_ms());
+    futures::stream::iter(due)
+        .map(|(id, trigger)| async move { refresh_now(state, &id, trigger).await.is_ok() })
+        .buffer_unordered(MAX_CONCURRENT)
+        .filter(|ok| std::future::ready(*ok))
+        .count()
+        .await
+}
+
+/// The background refresher. A pass that has started runs to its end (a refresh is never
+/// cut between the upstream's answer and the store write); then it stops.
+pub async fn refresher(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(TICK);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stopped(&mut stop) => return,
+        }
+        refresh_due(&state).await;
+    }
+}
