@@ -176,6 +176,7 @@ fn remove_local(state: &AppState, c: &Cluster, id: &TokenId) {
     if let Some(handle) = state.token_pool(id) {
         handle.pool.lock().remove(id);
         state.forget_token(id);
+        c.forget_counters(id);
         c.invalidate(&handle.name);
         handle.notify.notify_waiters();
     }

@@ -211,3 +211,47 @@ pub async fn merge(state: &AppState, body: &mut StatsBody) {
         success as f64 / (success + failures) as f64
     };
 }
+
+/// Turns the stats flusher's counter snapshots into cluster totals before they are written,
+/// so instances sharing one database write the same numbers instead of overwriting each
+/// other's. No-op outside cluster mode or while Redis is down (local values are written; the
+/// next flush after reconnection writes the totals again).
+pub async fn to_cluster_totals(state: &AppState, counters: &mut HashMap<TokenId, Counters>) {
+    let Some(c) = state.cluster().filter(|c| c.ready()) else {
+        return;
+    };
+    if counters.is_empty() {
+        return;
+    }
+    let ids: Vec<TokenId> = counters.keys().cloned().collect();
+    let mut pipe = redis::pipe();
+    for id in &ids {
+        pipe.hgetall(c.key(&format!("ctr:{id}")));
+    }
+    let Some(totals) = c
+        .link
+        .call(|mut conn| async move {
+            pipe.query_async::<Vec<HashMap<String, u64>>>(&mut conn)
+                .await
+        })
+        .await
+    else {
+        return;
+    };
+    let pushed = c.pushed.lock().clone();
+    for (id, total) in ids.iter().zip(totals) {
+        let Some(local) = counters.get_mut(id) else {
+            continue;
+        };
+        let base = pushed.get(id).map(values).unwrap_or_default();
+        let cur = values(local);
+        let v: Vec<u64> = FIELDS
+            .iter()
+            .enumerate()
+            .map(|(i, f)| total.get(*f).copied().unwrap_or(0) + cur[i].saturating_sub(base[i]))
+            .collect();
+        (local.success, local.auth, local.rate_limited) = (v[0], v[1], v[2]);
+        (local.quota_exhausted, local.transient) = (v[3], v[4]);
+        (local.client_error, local.unknown) = (v[5], v[6]);
+    }
+}
