@@ -297,8 +297,6 @@ pub async fn flush(state: &AppState, pending: StatsBatch) -> StatsBatch {
         }
     }
     counters.retain(|id, _| state.token_meta(id).is_some());
-    crate::cluster::stats::to_cluster_totals(state, &mut counters).await;
-    crate::cluster::stats::to_cluster_totals(state, &mut counters).await;
     minutes.retain(|m| state.token_meta(&m.token_id).is_some());
     let batch = StatsBatch {
         counters: counters.into_iter().collect(),
