@@ -17,10 +17,6 @@ pub fn time(ms: Millis) -> Value {
     }
 }
 
-pub fn opt_time(ms: Option<Millis>) -> Value {
-    ms.map_or(Value::Null, time)
-}
-
 /// Parses an RFC 3339 time into epoch ms.
 pub fn parse_time(text: &str) -> Result<Millis, String> {
     let t = DateTime::parse_from_rfc3339(text)
