@@ -11,7 +11,6 @@
 pub mod app;
 pub mod auth;
 pub mod cluster;
-pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod health;

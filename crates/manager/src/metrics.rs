@@ -128,9 +128,6 @@ pub fn render(state: &AppState) -> String {
     if let Some(c) = state.cluster() {
         c.link.render(&mut out);
     }
-    if let Some(c) = state.cluster() {
-        c.link.render(&mut out);
-    }
     header(
         &mut out,
         "tokenlb_http_requests_total",

@@ -58,16 +58,6 @@ impl Manager {
             );
             let _ = state.cluster_link.set(Arc::new(cluster));
         }
-        if let Some(url) = &config.redis {
-            let cluster = crate::cluster::Cluster::connect(url).await?;
-            tracing::info!(
-                "cluster mode: instance {} on redis {} (prefix {})",
-                cluster.instance,
-                cluster.link.target,
-                cluster.prefix
-            );
-            let _ = state.cluster_link.set(Arc::new(cluster));
-        }
         load_tokens(&state).await?;
         import_tokens_file(&state).await?;
         let tasks = Tasks::spawn(&state, source);
@@ -133,16 +123,6 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 );
             }
         }
-    }
-    if let Some(url) = &config.store {
-        let options = PgOptions {
-            acquire_timeout: std::time::Duration::from_secs(2),
-            ..PgOptions::default()
-        };
-        let store = PgStore::connect_with(url, cipher, options)
-            .await
-            .with_context(|| format!("opening the store {}", redact_url(url)))?;
-        return Ok(Arc::new(store));
     }
     if let Some(url) = &config.store {
         let options = PgOptions {

@@ -74,8 +74,6 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Cluster mode (`--redis`): shared live state in Redis; unset in single-node mode.
     pub cluster_link: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
-    /// Cluster mode (`--redis`): shared live state in Redis; unset in single-node mode.
-    pub cluster_link: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     /// Where state changes and admin events go to be logged and persisted.
     pub events: EventSink,
     /// Tokens with a health probe running now (one probe at a time per token).
@@ -120,7 +118,6 @@ impl AppState {
             keys,
             metrics: Metrics::default(),
             cluster_link: std::sync::OnceLock::new(),
-            cluster_link: std::sync::OnceLock::new(),
             events,
             probing: Mutex::new(HashSet::new()),
             last_probe: Mutex::new(HashMap::new()),
@@ -138,11 +135,6 @@ impl AppState {
 
     pub(crate) fn peer_override(&self) -> Option<IpAddr> {
         *self.peer_override.read()
-    }
-
-    /// The cluster side, in cluster mode.
-    pub fn cluster(&self) -> Option<&crate::cluster::Cluster> {
-        self.cluster_link.get().map(|c| &**c)
     }
 
     /// The cluster side, in cluster mode.

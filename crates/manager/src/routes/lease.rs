@@ -43,7 +43,7 @@ pub fn named_pool(state: &AppState, name: Option<&str>) -> ApiResult<Arc<PoolHan
     })
 }
 
-pub(crate) pub(crate) fn lease_string(pool: usize, lease: LeaseId) -> String {
+pub(crate) fn lease_string(pool: usize, lease: LeaseId) -> String {
     format!("{pool}.{}", lease.0)
 }
 
@@ -167,11 +167,6 @@ pub async fn report(
     ApiJson(b): ApiJson<ReportBody>,
 ) -> ApiResult<Json<Value>> {
     let outcome = outcome_of(&b)?;
-    if let Some(lease) = &b.lease {
-        if let Some(answer) = crate::cluster::report::report(&state, lease, &outcome).await {
-            return answer;
-        }
-    }
     if let Some(lease) = &b.lease {
         if let Some(answer) = crate::cluster::report::report(&state, lease, &outcome).await {
             return answer;

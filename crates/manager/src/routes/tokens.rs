@@ -210,9 +210,6 @@ pub async fn import(
     if let (Some(c), true) = (state.cluster(), summary.added > 0) {
         c.send(crate::cluster::feed::Body::Resync);
     }
-    if let (Some(c), true) = (state.cluster(), summary.added > 0) {
-        c.send(crate::cluster::feed::Body::Resync);
-    }
     tracing::info!(
         pool = %pool,
         "imported {} tokens ({} skipped, {} errors) in {} ms",
