@@ -12,7 +12,7 @@
 //! master key with distinct labels, so neither use weakens the other.
 //!
 //! The master key comes from configuration (base64 of 32 bytes) or from `secret.key` in the data
-//! directory, generated on first start and written atomically with mode 0600 (see [`keyfile`]).
+//! directory, generated on first start and written atomically with mode 0600 (see the `keyfile` module).
 
 pub(crate) mod keyfile;
 

@@ -8,8 +8,14 @@
 //! Every write method is durable when it returns `Ok` (the transaction committed with the
 //! backend's full-sync setting), which is what lets the API acknowledge an add, a remove or a
 //! patch only after it will survive a crash.
+//!
+//! Opening: [`keys::open_sqlite`] (data dir + optional configured key: finds or creates the
+//! key, opens `tokenlb.db`, settles an interrupted key rotation) or, by hand,
+//! [`Cipher::load_or_create`] + [`SqliteStore::open`]; for cluster mode
+//! [`PgStore::connect`]. Key rotation: [`keys::rotate_key_file`] (key file) or
+//! [`Store::reencrypt`] (a key from configuration).
 
-/// The backend conformance story (test code shared by every backend's tests).
+// The backend conformance story: test code shared by every backend's tests.
 #[doc(hidden)]
 pub mod conformance;
 pub mod crypto;
@@ -154,6 +160,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Inserts the tokens whose secret is not yet stored and returns the ids of those skipped
     /// as duplicates (merge by token value, for imports). One transaction; durable on return.
+    /// The ids returned are those of the *given* tokens that were skipped (stored already, or
+    /// repeating an earlier token of the same call), in no particular order.
     async fn merge_tokens(&self, tokens: &[StoredToken]) -> StoreResult<Vec<TokenId>>;
 
     /// Finds a token's id by its secret value (the backend keeps a keyed hash for this).

@@ -5,7 +5,7 @@
 //! pool of exactly one connection, which serialises them inside the process (no `SQLITE_BUSY`
 //! between our own writers, no lost upgrades from read to write); reads use a separate small
 //! pool and, thanks to WAL, never wait for a writer. Opening checks that the file is a
-//! database, brings the schema up to date (see [`migrate`]), and checks that the key matches
+//! database, brings the schema up to date (see the `migrate` module), and checks that the key matches
 //! the one the secrets were sealed with, so each of those problems is one clear error naming
 //! the file at start-up rather than a surprise later.
 
