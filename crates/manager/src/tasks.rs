@@ -86,9 +86,6 @@ impl AppState {
         if let Some(c) = self.cluster() {
             c.publish_changes(&events);
         }
-        if let Some(c) = self.cluster() {
-            c.publish_changes(&events);
-        }
         for event in events {
             log_change(&event);
             crate::refresh::after_change(self, handle, &event);
@@ -102,9 +99,6 @@ impl AppState {
 
     /// Queues an admin event (the caller has already persisted what it changed).
     pub fn record_admin(&self, event: EventRecord) {
-        if let Some(c) = self.cluster() {
-            c.publish_admin(&event);
-        }
         if let Some(c) = self.cluster() {
             c.publish_admin(&event);
         }
@@ -147,7 +141,6 @@ impl Tasks {
     pub fn spawn(state: &AppState, events: EventSource) -> Tasks {
         let (stop, rx) = watch::channel(false);
         let rx_cluster = rx.clone();
-        let rx_cluster = rx.clone();
         let handles = vec![
             tokio::spawn(ticker(state.clone(), rx.clone())),
             tokio::spawn(event_writer(state.clone(), events, rx.clone())),
@@ -156,8 +149,6 @@ impl Tasks {
             tokio::spawn(crate::health::prober(state.clone(), rx.clone())),
             tokio::spawn(crate::refresh::refresher(state.clone(), rx)),
         ];
-        let mut handles = handles;
-        handles.extend(crate::cluster::Cluster::spawn(state, rx_cluster));
         let mut handles = handles;
         handles.extend(crate::cluster::Cluster::spawn(state, rx_cluster));
         Tasks { stop, handles }
