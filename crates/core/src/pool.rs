@@ -191,10 +191,6 @@ impl Pool {
         let t = self.slots[slot as usize].as_ref().expect("live slot");
         let eligible = t.eligible(now);
         let blocked = t.health.serviceable() && t.in_flight_full();
-        let (score, last_used) = (t.score(now, window), t.counters.last_used);
-        let t = self.tok_mut(slot);
-        t.score = score as f32;
-        let t = self.tok(slot);
         if blocked != t.blocked {
             if blocked {
                 self.in_flight_blocked += 1;
@@ -203,7 +199,14 @@ impl Pool {
             }
             self.tok_mut(slot).blocked = blocked;
         }
-        self.eligible.set_best_key(slot, score, last_used);
+        if self.eligible.is_active(Strategy::Best) {
+            // Only `best` needs the score on every touch; otherwise reports keep it fresh.
+            let t = self.tok_mut(slot);
+            let score = t.score(now, window);
+            t.score = score as f32;
+            let last_used = t.counters.last_used;
+            self.eligible.set_best_key(slot, score, last_used);
+        }
         if eligible {
             self.eligible.insert(slot);
         } else {

@@ -34,24 +34,26 @@ pub(crate) const ERROR_BUCKETS: usize = 6;
 /// Upper bound for a rate-limit / quota cooling, whatever the upstream says (31 days).
 pub(crate) const MAX_RETRY_AFTER_S: u64 = 31 * 86_400;
 
-/// What the state machine knows about one token.
+/// What the state machine knows about one token. `repr(C)`: the fields a pick reads
+/// (state, half-open) come first, next to the token's hot line.
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct Health {
     pub state: TokenState,
-    /// Why the token is in its state (always set when it is out of rotation).
-    pub reason: Option<String>,
-    /// End of cooling (cooling only).
-    pub until: Option<Millis>,
     /// Cooling has ended and the token is on probation: one request at a time.
     pub half_open: bool,
+    /// This cooling was caused by transient errors (it counts against `max_cooling_percent`).
+    pub transient_cooling: bool,
     /// Token failures since the last success.
     pub consec_fail: u32,
     /// Coolings for transient errors in a row (drives the growing cooling time).
     pub streak: u32,
+    /// Why the token is in its state (always set when it is out of rotation).
+    pub reason: Option<String>,
+    /// End of cooling (cooling only).
+    pub until: Option<Millis>,
     /// When the token last became active (the streak resets after a quiet `cooling_cap_s`).
     pub active_since: Millis,
-    /// This cooling was caused by transient errors (it counts against `max_cooling_percent`).
-    pub transient_cooling: bool,
     /// Successes / token failures in the error-rate window.
     pub errors: Window<ERROR_BUCKETS>,
 }

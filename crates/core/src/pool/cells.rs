@@ -8,11 +8,12 @@ use crate::outcome::OutcomeClass;
 use crate::types::{Counters, Millis};
 
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub(crate) struct Cells {
+    /// 0 = never. First: written on every pick.
+    pub last_used: Millis,
     /// Outcomes per class, in `OutcomeClass::ALL` order.
     pub by_class: [u64; 7],
-    /// 0 = never.
-    pub last_used: Millis,
     /// 0 = never.
     pub last_error_at: Millis,
     pub last_error: Option<Box<str>>,

@@ -172,6 +172,9 @@ impl Pool {
         if let Some(c) = self.with_health(slot, now, |h, ctx| h.on_outcome(outcome, ctx, rng)) {
             self.pending.push(c);
         }
+        let window = self.policy.best_window_s;
+        let t = self.tok_mut(slot);
+        t.score = t.score(now, window) as f32;
     }
 
     /// Per-minute counts (token delta and pool ring) and the dirty mark for one request.

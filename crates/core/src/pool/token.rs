@@ -17,34 +17,39 @@ use std::sync::Arc;
 /// Buckets of `best`'s success-rate window (300 s default → 60 s buckets).
 pub(crate) const BEST_BUCKETS: usize = 5;
 
+/// Field order is deliberate (`repr(C)`, 64-byte aligned): the first cache line holds what
+/// every pick reads and writes, the second the strings a lease copies and the start of the
+/// health; what only reports touch (windows, counters, latency) follows. With 100,000 tokens
+/// a random pick is dominated by cache misses, so fewer lines touched is faster picks.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct Token {
+    /// Leases out now.
+    pub in_flight: u32,
+    pub rpm_count: u32,
+    /// The minute `rpm_count` counts picks in.
+    pub rpm_minute: u64,
+    pub limits: Limits,
+    pub expires_at: Option<Millis>,
+    pub weight: u32,
+    /// `best`'s score as of the last touch.
+    pub score: f32,
+    /// In the pool's dirty list (counters changed since the last `take_dirty`).
+    pub dirty: bool,
+    /// Counted in the pool's `in_flight_blocked` (serviceable, at its in-flight limit).
+    pub blocked: bool,
     /// The id, shared with the pool's id map (one allocation for both).
     pub id: Arc<str>,
     pub name: Box<str>,
     pub secret: Secret,
-    pub weight: u32,
-    pub expires_at: Option<Millis>,
-    pub limits: Limits,
     pub health: Health,
     pub counters: Cells,
-    /// Leases out now.
-    pub in_flight: u32,
-    /// The minute `rpm_count` counts picks in.
-    pub rpm_minute: u64,
-    pub rpm_count: u32,
     /// Successes / token failures for `best`.
     pub best: Window<BEST_BUCKETS>,
     /// Latency estimate for `latency`.
     pub latency: PeakEwma,
     /// This minute's counts not yet taken by `take_dirty`.
     pub delta: MinuteDelta,
-    /// Counters changed since the last `take_dirty`.
-    pub dirty: bool,
-    /// `best`'s score as of the last touch.
-    pub score: f32,
-    /// Counted in the pool's `in_flight_blocked` (serviceable, at its in-flight limit).
-    pub blocked: bool,
 }
 
 impl Token {
