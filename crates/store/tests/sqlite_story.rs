@@ -108,13 +108,46 @@ async fn no_secret_in_any_file_of_the_data_dir() {
 #[tokio::test]
 async fn a_corrupt_file_is_a_clear_error_naming_it() {
     let h = SqliteHarness::new();
-    std::fs::write(h.db(), vec![0x5a_u8; 64 * 1024]).unwrap();
+    let garbage = vec![0x5a_u8; 64 * 1024];
+    std::fs::write(h.db(), &garbage).unwrap();
     let err = SqliteStore::open(&h.db(), conformance::key(1))
         .await
         .unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains(&h.db().display().to_string()), "{msg}");
     assert!(msg.contains("not a SQLite database"), "{msg}");
+    assert_eq!(
+        std::fs::read(h.db()).unwrap(),
+        garbage,
+        "the file must be left as it was"
+    );
+}
+
+/// Damage past the header (pages of tables and indexes overwritten): opening or reading fails
+/// with an error naming the file — never a panic, never an empty answer taken for the truth.
+#[tokio::test]
+async fn a_database_damaged_inside_is_an_error_naming_it() {
+    let h = SqliteHarness::new();
+    let s = conformance::open(&h).await;
+    let toks: Vec<_> = (0..400).map(|i| conformance::token(i, "default")).collect();
+    s.insert_tokens(&toks).await.unwrap();
+    s.close().await;
+    drop(s);
+    let mut bytes = std::fs::read(h.db()).unwrap();
+    assert!(bytes.len() > 16 * 4096, "expected a multi-page database");
+    for b in &mut bytes[4096..] {
+        *b = 0xa5;
+    }
+    std::fs::write(h.db(), &bytes).unwrap();
+    let result = match SqliteStore::open(&h.db(), conformance::key(1)).await {
+        Ok(s) => s.load_tokens().await.map(|t| t.len()),
+        Err(e) => Err(e),
+    };
+    let err = result.expect_err("a damaged database must not load");
+    assert!(
+        err.to_string().contains(&h.db().display().to_string()),
+        "{err}"
+    );
 }
 
 #[tokio::test]
