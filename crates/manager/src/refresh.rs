@@ -24,7 +24,10 @@
 //! concurrent triggers are dropped while one is running.
 //!
 //! Refresh tokens are read from the store once (all at once, on the first refresh after a
-//! start) and kept in memory afterwards, updated on every rotation.
+//! start) and kept in memory afterwards, updated on every rotation. When the upstream refuses
+//! the remembered one, the store is read again first: another manager sharing the store
+//! (cluster mode) may have rotated it, and its `refreshed` event swaps the new access token
+//! into this instance's pool.
 
 use crate::config::HealthKind;
 use crate::state::{now_ms, AppState, PoolHandle};
@@ -156,13 +159,39 @@ pub async fn refresh_now(
         return Err(RefreshError::NoRefreshToken);
     }
     let _running = Running::claim(&state.refresh, id).ok_or(RefreshError::InProgress)?;
-    let refresh = refresh_secret(state, id).await?;
+    let mut refresh = refresh_secret(state, id).await?;
     let client =
         crate::wopan_health::wopan_client(&handle.health).map_err(RefreshError::Upstream)?;
-    match client.refresh_token(&refresh).await {
+    let mut result = client.refresh_token(&refresh).await;
+    if result
+        .as_ref()
+        .is_err_and(|e| e.outcome_class() == OutcomeClass::Auth)
+    {
+        // Another manager sharing the store (cluster mode) may have rotated it: re-read the
+        // stored one, and try once more if it is newer than what we sent.
+        if let Some(stored) = reload(state, id).await {
+            if stored.expose() != refresh.expose() {
+                refresh = stored;
+                result = client.refresh_token(&refresh).await;
+            }
+        }
+    }
+    match result {
         Ok(pair) => apply(state, &handle, id, trigger, &refresh, pair).await,
         Err(e) => Err(failed(state, &handle, id, trigger, e)),
     }
+}
+
+/// The stored refresh token of `id`, read again from the store (and remembered).
+async fn reload(state: &AppState, id: &TokenId) -> Option<Secret> {
+    let tokens = state.store.load_tokens().await.ok()?;
+    let stored = tokens.into_iter().find(|t| &t.id == id)?.refresh_secret?;
+    state
+        .refresh
+        .secrets
+        .lock()
+        .insert(id.clone(), stored.clone());
+    Some(stored)
 }
 
 /// The refresh token of `id`: from memory, else from the store (which loads every stored

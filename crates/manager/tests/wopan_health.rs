@@ -343,3 +343,37 @@ async fn the_rotated_pair_survives_a_restart_with_its_stats() {
     assert!(again.rotated);
     assert_ne!(stored(&s, &id).await.0, secret);
 }
+
+#[tokio::test]
+async fn a_refresh_token_rotated_elsewhere_is_read_again_from_the_store() {
+    let emu = emulator().await;
+    let s = start(&emu, 0).await;
+    let t = &DEMO_TOKENS[2];
+    let id = TokenId(add_refreshable(&s, t.access_token, t.refresh_token, "shared").await);
+    refresh::refresh_now(&s.state, &id, Trigger::Manual)
+        .await
+        .expect("first refresh");
+    // Another manager sharing the store refreshes the token: the pair this one remembers is
+    // spent at the upstream.
+    let (_, remembered) = stored(&s, id.as_str()).await;
+    let pair = emu
+        .client()
+        .refresh_token(&tokenlb_core::Secret::new(remembered.unwrap()))
+        .await
+        .expect("refresh elsewhere");
+    let update = tokenlb_store::TokenUpdate {
+        secret: Some(pair.access_token.clone()),
+        refresh_secret: Some(Some(pair.refresh_token.clone())),
+        ..Default::default()
+    };
+    s.state.store.update_token(&id, &update).await.unwrap();
+
+    let done = refresh::refresh_now(&s.state, &id, Trigger::Manual)
+        .await
+        .expect("the stored refresh token is used after the remembered one is refused");
+    assert!(done.rotated);
+    assert_eq!(state_of(&s, id.as_str()).await, "active");
+    let (secret, _) = stored(&s, id.as_str()).await;
+    emu.works(&secret).await.expect("newest token works");
+    assert!(!has_event(&s, id.as_str(), "refresh_failed").await);
+}
