@@ -210,6 +210,41 @@ async fn seed_commands(webapi: &str) {
     assert_eq!(resp.bytes().await.expect("bytes").len(), 100);
 }
 
+/// Fault injection: the emulator calls every demo token expired; web API requests get each
+/// reported as `auth`, so the manager marks all of them invalid (and keeps that on disk).
+async fn expire_every_demo_token(up: &Up) {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let expired: serde_json::Map<String, Value> = DEMO_TOKENS
+        .iter()
+        .map(|t| (t.access_token.to_string(), Value::from("expired")))
+        .collect();
+    let control = format!("{}/_emulator/control", up.url_of("Wopan emulator"));
+    let resp = http
+        .post(control)
+        .json(&serde_json::json!({ "tokens": expired }))
+        .send()
+        .await
+        .expect("control");
+    assert!(resp.status().is_success());
+    let stats = format!("{}/api/token/stats?pool=demo", up.url_of("Manager UI"));
+    let folders = format!(
+        "{}/api/folders?realtime=true&folder=Docs",
+        up.url_of("Web API")
+    );
+    for _ in 0..10 {
+        let _ = http.get(&folders).send().await.expect("folders");
+        let s = get_json(&http, &stats).await;
+        let rows = s["tokens"].as_array().expect("tokens");
+        if rows.iter().all(|t| t["state"] == "invalid") {
+            return;
+        }
+    }
+    panic!("the demo tokens did not all become invalid");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_starts_self_tests_answers_the_seed_commands_and_restarts() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -225,6 +260,7 @@ async fn demo_starts_self_tests_answers_the_seed_commands_and_restarts() {
     assert!(out.contains("password in data/admin-password"), "{out}");
     assert!(out.contains("curl \"http://127.0.0.1:"), "{out}");
     seed_commands(&up.url_of("Web API")).await;
+    expire_every_demo_token(&up).await;
     let (code, output) = up.terminate();
     assert_eq!(code, 0, "{output}");
     assert!(output.contains("Stopped (stats flushed)."), "{output}");
@@ -239,11 +275,10 @@ async fn demo_starts_self_tests_answers_the_seed_commands_and_restarts() {
     let up = Up::spawn(dir.path(), &args);
     up.wait_for("self-test passed (4 of 4 steps)");
     up.wait_for("Press Ctrl-C to stop.");
-    assert!(
-        up.stdout().contains("(0 added now, 3 already there)"),
-        "{}",
-        up.stdout()
-    );
+    let out = up.stdout();
+    assert!(out.contains("(0 added now, 3 already there)"), "{out}");
+    // The fresh emulator knows the demo tokens again, so the demo made them active again.
+    assert!(out.contains("demo tokens made active again: 3"), "{out}");
     seed_commands(&up.url_of("Web API")).await;
     let (code, output) = up.terminate();
     assert_eq!(code, 0, "{output}");

@@ -4,10 +4,15 @@
 //! holds real tokens keeps them apart, so the web API never sends a real token to the
 //! emulator (which would reject it and get it marked invalid) and a later run without --demo
 //! never leases a demo token. They are imported like `tokens.json` — merged by value in one
-//! store transaction — so starting again on the same data dir adds nothing twice.
+//! store transaction — so starting again on the same data dir adds nothing twice. The
+//! emulator starts fresh each time, so demo tokens an earlier demo left `invalid` or
+//! `cooling` (fault injection) work again: [`reactivate`] enables them through the admin API
+//! like an admin would (with an event); tokens an admin disabled stay disabled.
 
 use anyhow::Context;
+use serde_json::Value;
 use std::future::Future;
+use tokenlb_core::secret::mask;
 use tokenlb_core::Secret;
 use tokenlb_manager::import::{self, ImportItem, ImportSummary, Parsed, Position};
 use tokenlb_manager::AppState;
@@ -41,6 +46,41 @@ pub async fn add_tokens(state: &AppState) -> anyhow::Result<ImportSummary> {
     import::apply(state, parsed, DEMO_POOL)
         .await
         .map_err(|e| anyhow::anyhow!("adding the demo tokens: {}", e.message))
+}
+
+/// Enables the demo tokens of pool `demo` that are `invalid` or `cooling`; how many.
+pub async fn reactivate(manager_url: &str, admin_key: &Secret) -> anyhow::Result<usize> {
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let list: Value = http
+        .get(format!("{manager_url}/api/tokens"))
+        .query(&[("pool", DEMO_POOL)])
+        .bearer_auth(admin_key.expose())
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .context("listing the demo tokens")?
+        .json()
+        .await
+        .context("reading the token list")?;
+    let demo: Vec<String> = DEMO_TOKENS.iter().map(|t| mask(t.access_token)).collect();
+    let mut enabled = 0;
+    for row in list["tokens"].as_array().into_iter().flatten() {
+        let shown = row["token"].as_str().unwrap_or("");
+        let stuck = matches!(row["state"].as_str(), Some("invalid" | "cooling"));
+        let (Some(id), true, true) = (row["id"].as_str(), stuck, demo.iter().any(|m| m == shown))
+        else {
+            continue;
+        };
+        http.patch(format!("{manager_url}/api/tokens/{id}"))
+            .bearer_auth(admin_key.expose())
+            .json(&serde_json::json!({"enabled": true}))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .with_context(|| format!("enabling the demo token {id}"))?;
+        enabled += 1;
+    }
+    Ok(enabled)
 }
 
 /// Runs the emulator with the built-in demo data on `listener` until `stop` resolves.

@@ -83,11 +83,23 @@ pub async fn up(args: Args, config: Config) -> Result<(), CliError> {
             .context("the web API stopped")
     });
 
+    let mut demo_enabled = 0;
+    if args.demo {
+        let reactivated = match admin_key(&config) {
+            Ok(k) => demo::reactivate(&manager_url, &k).await,
+            Err(e) => Err(anyhow::anyhow!("{}", error_text(e))),
+        };
+        match reactivated {
+            Ok(n) => demo_enabled = n,
+            Err(e) => println!("warning: demo tokens left invalid or cooling stay so: {e:#}"),
+        }
+    }
     let services = summary::Services {
         manager: manager_addr,
         webapi: webapi_addr,
         emulator: emulator_addr,
         demo_added,
+        demo_enabled,
     };
     summary::started(&services, &config, &wargs.pool);
     let plan = selftest::Plan {
@@ -249,6 +261,13 @@ fn client_access(config: &Config, manager: SocketAddr) -> Access {
         Access::Loopback
     } else {
         Access::AdminKey
+    }
+}
+
+fn error_text(e: CliError) -> String {
+    match e {
+        CliError::Usage(m) => m,
+        CliError::Runtime(e) => format!("{e:#}"),
     }
 }
 

@@ -18,6 +18,8 @@ pub struct Services {
     pub emulator: Option<SocketAddr>,
     /// With --demo: what adding the demo tokens did.
     pub demo_added: Option<ImportSummary>,
+    /// With --demo: demo tokens made active again (left invalid or cooling by an earlier run).
+    pub demo_enabled: usize,
 }
 
 fn url(addr: SocketAddr) -> String {
@@ -40,6 +42,12 @@ pub fn started(s: &Services, config: &Config, pool: &str) {
             added.added,
             added.skipped
         );
+        if s.demo_enabled > 0 {
+            println!(
+                "  demo tokens made active again: {} (an earlier demo left them invalid or cooling)",
+                s.demo_enabled
+            );
+        }
     }
 }
 
