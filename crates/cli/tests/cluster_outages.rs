@@ -152,7 +152,7 @@ async fn postgres_cut_writes_answer_503_picks_go_on() {
     let (s, t) = add(&a.url, "pg-cut-secret-abcdefgh", "t", json!({})).await;
     assert_eq!(s, 201, "{t}");
 
-    proxy.cut();
+    proxy.cut().await;
     let (s, body) = add(&a.url, "pg-cut-second-abcdefgh", "u", json!({})).await;
     assert_eq!(s, 503, "{body}");
     assert_eq!(body["error"]["code"], "store_unavailable", "{body}");

@@ -2,7 +2,7 @@
 //! open connections are closed and new ones are accepted and closed at once, which is what a
 //! manager sees when the database server goes away.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -11,6 +11,8 @@ pub struct Proxy {
     cut: Arc<AtomicBool>,
     /// Bumped on each cut, so connections opened before it end.
     epoch: Arc<AtomicU64>,
+    /// Connections being forwarded now.
+    active: Arc<AtomicUsize>,
 }
 
 impl Proxy {
@@ -20,23 +22,42 @@ impl Proxy {
         let port = listener.local_addr().expect("proxy addr").port();
         let cut = Arc::new(AtomicBool::new(false));
         let epoch = Arc::new(AtomicU64::new(0));
-        let (c, e) = (cut.clone(), epoch.clone());
+        let active = Arc::new(AtomicUsize::new(0));
+        let (c, e, n) = (cut.clone(), epoch.clone(), active.clone());
         tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
                 if c.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
                 }
-                let (c, e) = (c.clone(), e.clone());
-                tokio::spawn(pipe(inbound, target, c, e));
+                let (c, e, n) = (c.clone(), e.clone(), n.clone());
+                n.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    pipe(inbound, target, c, e).await;
+                    n.fetch_sub(1, Ordering::SeqCst);
+                });
             }
         });
-        Proxy { port, cut, epoch }
+        Proxy {
+            port,
+            cut,
+            epoch,
+            active,
+        }
     }
 
-    pub fn cut(&self) {
+    /// Cuts the line and waits until every forwarded connection is closed.
+    pub async fn cut(&self) {
         self.cut.store(true, Ordering::SeqCst);
         self.epoch.fetch_add(1, Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.active.load(Ordering::SeqCst) > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "proxy connections did not close"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     pub fn restore(&self) {

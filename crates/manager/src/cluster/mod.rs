@@ -53,6 +53,8 @@ pub struct Snapshot {
     /// (rpm, max in flight), 0 = none; only tokens with a limit.
     pub limits: HashMap<TokenId, (u32, u32)>,
     pub names: HashMap<TokenId, String>,
+    /// Earliest end of a cooling period (0 = a token is half-open now), if any is cooling.
+    pub recovery_at: Option<Millis>,
 }
 
 /// The cluster side of one manager. Held by [`AppState`] when `--redis` is given.
@@ -67,8 +69,9 @@ pub struct Cluster {
     outbox: mpsc::UnboundedSender<Message>,
     /// Taken by the publisher task at start.
     outbox_rx: Mutex<Option<mpsc::UnboundedReceiver<Message>>>,
-    /// Rotation lists per pool name; `None` = rebuild on the next pick.
-    snapshots: Mutex<HashMap<String, Option<Arc<Snapshot>>>>,
+    /// Rotation lists per pool name, with a generation bumped by every invalidation (a list
+    /// built while a change happened is not kept); `None` = rebuild on the next pick.
+    snapshots: Mutex<HashMap<String, Versioned>>,
     /// Numbers for `round_robin` leases (which hold no core lease).
     next_lease: std::sync::atomic::AtomicU64,
     /// Counter values last pushed to Redis, per token ([`stats`]).
@@ -82,6 +85,9 @@ pub struct Cluster {
     /// When each token last changed here (own or applied), so older news never wins.
     changed_at: Mutex<HashMap<TokenId, Millis>>,
 }
+
+/// A pool's rotation list and its generation.
+type Versioned = (u64, Option<Arc<Snapshot>>);
 
 /// Messages kept while Redis is down.
 #[derive(Default)]
@@ -136,7 +142,9 @@ impl Cluster {
 
     /// Marks a pool's rotation list stale (a token changed state, joined or left).
     pub fn invalidate(&self, pool: &str) {
-        self.snapshots.lock().insert(pool.to_string(), None);
+        let mut all = self.snapshots.lock();
+        let entry = all.entry(pool.to_string()).or_default();
+        *entry = (entry.0 + 1, None);
     }
 
     /// Remembers that `token` changed at `at` (keeps the newest).

@@ -13,6 +13,10 @@
 //! the core lease is closed as `unknown` and the pick retried, at most a few times).
 //! Lease ids are `INSTANCE.POOL.N` (core lease N) or `INSTANCE.POOL.rN` (rotation lease).
 //!
+//! A cooled token whose cooling has ended is probed (half-open: one request at a time) only by
+//! the core's own pick, so while one is due, rotation picks go through the core's rotation on
+//! each instance (still admitted by Redis) until the probe settles it.
+//!
 //! When Redis is down (or this instance is still reconciling) picks are local and lease ids
 //! have the single-node form `POOL.N`.
 
@@ -63,6 +67,11 @@ fn limits_full(now: u64) -> Unavailable {
 
 async fn rotation_pick(c: &Cluster, handle: &PoolHandle) -> Result<Picked, Unavailable> {
     let snap = c.snapshot(handle);
+    if snap.recovery_at.is_some_and(|t| t <= now_ms()) {
+        // A cooled token is due for its half-open probe, which only the core's own pick lets
+        // through (one request at a time): rotate locally until it is back or cooled again.
+        return core_pick(c, handle, Strategy::RoundRobin).await;
+    }
     if snap.ids.is_empty() {
         // Nothing active: the local pool says why and when (or leases a half-open probe).
         return local_pick(handle, Strategy::RoundRobin);
@@ -151,9 +160,11 @@ impl Cluster {
 
     /// The pool's rotation list, rebuilt when a change made it stale.
     pub fn snapshot(&self, handle: &PoolHandle) -> Arc<Snapshot> {
-        if let Some(Some(s)) = self.snapshots.lock().get(&handle.name) {
-            return s.clone();
-        }
+        let generation = match self.snapshots.lock().get(&handle.name) {
+            Some((_, Some(s))) => return s.clone(),
+            Some((g, None)) => *g,
+            None => 0,
+        };
         let mut snap = Snapshot::default();
         for v in handle.pool.lock().views() {
             let l = (
@@ -166,13 +177,23 @@ impl Cluster {
             if v.state == TokenState::Active {
                 snap.ids.push(v.id.clone());
             }
+            if v.state == TokenState::Cooling {
+                let at = if v.half_open {
+                    0
+                } else {
+                    v.state_until.unwrap_or(0)
+                };
+                snap.recovery_at = Some(snap.recovery_at.map_or(at, |r: u64| r.min(at)));
+            }
             snap.names.insert(v.id, v.name);
         }
         snap.ids.sort();
         let snap = Arc::new(snap);
-        self.snapshots
-            .lock()
-            .insert(handle.name.clone(), Some(snap.clone()));
+        let mut all = self.snapshots.lock();
+        let entry = all.entry(handle.name.clone()).or_default();
+        if entry.0 == generation {
+            entry.1 = Some(snap.clone());
+        }
         snap
     }
 
