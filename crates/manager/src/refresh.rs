@@ -31,47 +31,22 @@
 
 use crate::config::HealthKind;
 use crate::state::{now_ms, AppState, PoolHandle};
-use crate::tasks::{admin_event, change_events, stopped};
-use futures::StreamExt;
+use crate::tasks::{admin_event, change_events};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
-use tokenlb_core::{Millis, Outcome, OutcomeClass, Secret, TokenId, TokenState};
-use tokenlb_store::{EventRecord, StoreError, TokenUpdate};
+use tokenlb_core::{Millis, Outcome, OutcomeClass, Secret, TokenId};
+use tokenlb_store::{StoreError, TokenUpdate};
 use tokenlb_wopan::{TokenPair, WopanError};
-use tokio::sync::watch;
 
-/// How often the refresher looks for tokens due for a refresh.
-pub const TICK: Duration = Duration::from_secs(5);
-/// Refreshes running at once from one pass of the refresher.
-pub const MAX_CONCURRENT: usize = 8;
+mod triggers;
+pub use triggers::{after_change, due, refresh_due, refresher, Trigger, MAX_CONCURRENT, TICK};
+
 /// First retry delay after a failed (not refused) refresh; doubles per failure.
 pub const RETRY_BASE_MS: u64 = 30_000;
 /// Longest retry delay after failed refreshes.
 pub const RETRY_CAP_MS: u64 = 3_600_000;
 /// Retry delay after the upstream refused the refresh token.
 pub const REFUSED_RETRY_MS: u64 = 3_600_000;
-
-/// Why a refresh was started (shown in its event).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Trigger {
-    /// `expires_at` is within `refresh_before_s`.
-    Expiring,
-    /// The token is invalid or expired (the upstream rejected it).
-    Rejected,
-    /// Asked for directly.
-    Manual,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Expiring => "expires soon",
-            Trigger::Rejected => "rejected by the upstream",
-            Trigger::Manual => "requested",
-        }
-    }
-}
 
 /// Why a refresh did not happen or did not work. Messages never contain a secret.
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +95,7 @@ impl Refresher {
     }
 
     /// Not running and not waiting for a retry.
-    fn may_start(&self, id: &TokenId, now: Millis) -> bool {
+    pub(crate) fn may_start(&self, id: &TokenId, now: Millis) -> bool {
         !self.running.lock().contains(id)
             && self.retry.lock().get(id).is_none_or(|(at, _)| *at <= now)
     }
@@ -342,84 +317,4 @@ fn note_failure(
     event.sample_error = Some(message.to_string());
     state.record_admin(event);
     state.record_changes(handle, events);
-}
-
-/// Called for every state-change event: a token of a `wopan` pool that has a refresh token
-/// and just became invalid or expired is refreshed at once (in the background).
-pub fn after_change(state: &AppState, handle: &PoolHandle, event: &EventRecord) {
-    if handle.health.kind != HealthKind::Wopan
-        || !matches!(event.to, Some(TokenState::Invalid | TokenState::Expired))
-        || !state
-            .token_meta(&event.token_id)
-            .is_some_and(|m| m.has_refresh)
-        || !state.refresh.may_start(&event.token_id, now_ms())
-    {
-        return;
-    }
-    let Ok(rt) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    let (state, id) = (state.clone(), event.token_id.clone());
-    rt.spawn(async move {
-        if let Err(e) = refresh_now(&state, &id, Trigger::Rejected).await {
-            tracing::debug!(token = %id, "refresh after rejection: {e}");
-        }
-    });
-}
-
-/// Tokens due for a refresh now: in `wopan` pools, with a refresh token, not disabled, not
-/// running or waiting for a retry, and expiring within `refresh_before_s` or rejected.
-pub fn due(state: &AppState, now: Millis) -> Vec<(TokenId, Trigger)> {
-    let mut out = Vec::new();
-    for handle in state.pools() {
-        if handle.health.kind != HealthKind::Wopan {
-            continue;
-        }
-        let before = handle.health.refresh_before_s.saturating_mul(1000);
-        let views = handle.pool.lock().views();
-        for v in views {
-            let trigger = match v.state {
-                TokenState::Disabled => continue,
-                TokenState::Invalid | TokenState::Expired => Trigger::Rejected,
-                _ if before > 0
-                    && v.expires_at
-                        .is_some_and(|e| e <= now.saturating_add(before)) =>
-                {
-                    Trigger::Expiring
-                }
-                _ => continue,
-            };
-            let has_refresh = state.token_meta(&v.id).is_some_and(|m| m.has_refresh);
-            if has_refresh && state.refresh.may_start(&v.id, now) {
-                out.push((v.id, trigger));
-            }
-        }
-    }
-    out
-}
-
-/// One pass: refreshes every due token (at most [`MAX_CONCURRENT`] at once) and waits for
-/// them. Returns how many were refreshed. The background task runs it every [`TICK`].
-pub async fn refresh_due(state: &AppState) -> usize {
-    let due = due(state, now_ms());
-    futures::stream::iter(due)
-        .map(|(id, trigger)| async move { refresh_now(state, &id, trigger).await.is_ok() })
-        .buffer_unordered(MAX_CONCURRENT)
-        .filter(|ok| std::future::ready(*ok))
-        .count()
-        .await
-}
-
-/// The background refresher. A pass that has started runs to its end (a refresh is never
-/// cut between the upstream's answer and the store write); then it stops.
-pub async fn refresher(state: AppState, mut stop: watch::Receiver<bool>) {
-    let mut every = tokio::time::interval(TICK);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            _ = stopped(&mut stop) => return,
-        }
-        refresh_due(&state).await;
-    }
 }
