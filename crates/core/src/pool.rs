@@ -32,6 +32,7 @@ pub use types::{
     Lease, LeaseId, PoolError, StateChange, TokenPatch, TokenSpec, TokenView, Unavailable,
 };
 
+use crate::ewma::PeakEwma;
 use crate::policy::Policy;
 use crate::state::{Ctx, Health, Transition};
 use crate::stats::MinuteRing;
@@ -56,6 +57,9 @@ pub struct Pool {
     /// Rotation order for the next inserted token.
     next_seq: u64,
     eligible: Eligible,
+    /// Per slot: (in flight, latency estimate) — a dense copy of what P2C compares, so
+    /// `least_in_flight` and `latency` read two small entries instead of two cold tokens.
+    loads: Vec<(u32, PeakEwma)>,
     /// Cooling ends and rpm-window rolls.
     recover: BinaryHeap<Timer>,
     /// `expires_at` times.
@@ -106,6 +110,7 @@ impl Pool {
             by_id: HashMap::new(),
             next_seq: 0,
             eligible,
+            loads: Vec::new(),
             recover: BinaryHeap::new(),
             expiry: BinaryHeap::new(),
             lease_heap: BinaryHeap::new(),
@@ -148,7 +153,7 @@ impl Pool {
         let slots = &self.slots;
         self.eligible.activate(strategy, |s| {
             let t = slots[s as usize].as_ref().expect("member is live");
-            (f64::from(t.score), t.counters.last_used)
+            (f64::from(t.score), t.last_used)
         });
     }
 
@@ -204,7 +209,7 @@ impl Pool {
             let t = self.tok_mut(slot);
             let score = t.score(now, window);
             t.score = score as f32;
-            let last_used = t.counters.last_used;
+            let last_used = t.last_used;
             self.eligible.set_best_key(slot, score, last_used);
         }
         if eligible {

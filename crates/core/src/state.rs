@@ -23,6 +23,8 @@
 //!
 //! `client_error` and `unknown` never change anything.
 
+#[cfg(test)]
+mod tests;
 mod transitions;
 
 use crate::policy::Policy;

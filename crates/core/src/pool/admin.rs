@@ -73,10 +73,10 @@ impl Pool {
             health,
             counters: Cells::from_counters(&spec.counters),
             in_flight: 0,
+            last_used: spec.counters.last_used.unwrap_or(0),
             rpm_minute: 0,
             rpm_count: 0,
             best: Window::default(),
-            latency,
             delta: MinuteDelta::default(),
             dirty: false,
             score: 0.5,
@@ -95,6 +95,11 @@ impl Pool {
             }
         };
         self.by_id.insert(key, slot);
+        if self.loads.len() <= slot as usize {
+            self.loads
+                .resize(slot as usize + 1, (0, PeakEwma::new(now)));
+        }
+        self.loads[slot as usize] = (0, latency);
         self.counts[super::state_index(spec.state)] += 1;
         self.eligible.register(slot, self.next_seq);
         self.next_seq += 1;

@@ -44,6 +44,9 @@ impl Pool {
                     t.id, t.in_flight
                 ));
             }
+            if self.loads[slot as usize].0 != t.in_flight {
+                return Err(format!("token {} load copy out of date", t.id));
+            }
             if self.by_id.get(&*t.id) != Some(&slot) {
                 return Err(format!("token {} missing from the id map", t.id));
             }

@@ -32,13 +32,14 @@ impl Pool {
         let lease_id = self.next_lease;
         let t = self.slots[slot as usize].as_mut().expect("live slot");
         t.in_flight = t.in_flight.saturating_add(1);
+        self.loads[slot as usize].0 = t.in_flight;
         if m > t.rpm_minute {
             t.rpm_minute = m;
             t.rpm_count = 0;
         }
         t.rpm_count = t.rpm_count.saturating_add(1);
         let rpm_full = t.limits.rpm.is_some_and(|r| t.rpm_count >= r);
-        t.counters.last_used = now;
+        t.last_used = now;
         let lease = Lease {
             id: LeaseId(lease_id),
             token_id: t.token_id(),
@@ -66,19 +67,18 @@ impl Pool {
         now: Millis,
         rng: &mut R,
     ) -> Option<u32> {
-        let slots = &self.slots;
-        let load = |s: u32| slots[s as usize].as_ref().expect("eligible slot is live");
+        let loads = &self.loads;
         match strategy {
             Strategy::RoundRobin => self.eligible.rr.pick_next(),
             Strategy::Best => self.eligible.best.first(),
             Strategy::Weighted => self.eligible.weighted.first(),
             Strategy::Random => self.eligible.random.sample(rng),
-            Strategy::LeastInFlight => {
-                p2c::pick(&self.eligible.random, rng, |s| f64::from(load(s).in_flight))
-            }
+            Strategy::LeastInFlight => p2c::pick(&self.eligible.random, rng, |s| {
+                f64::from(loads[s as usize].0)
+            }),
             Strategy::Latency => p2c::pick(&self.eligible.random, rng, |s| {
-                let t = load(s);
-                t.latency.cost_at(now, t.in_flight)
+                let (in_flight, latency) = &loads[s as usize];
+                latency.cost_at(now, *in_flight)
             }),
         }
     }
@@ -111,8 +111,11 @@ impl Pool {
             .leases
             .remove(&lease.0)
             .ok_or(PoolError::UnknownLease)?;
-        let t = self.tok_mut(rec.slot);
+        let t = self.slots[rec.slot as usize]
+            .as_mut()
+            .expect("leased slot is live");
         t.in_flight = t.in_flight.saturating_sub(1);
+        self.loads[rec.slot as usize].0 = t.in_flight;
         let id = t.token_id();
         self.in_flight = self.in_flight.saturating_sub(1);
         self.apply_outcome(rec.slot, outcome, now, rng);
@@ -144,7 +147,7 @@ impl Pool {
         let best_span = self.policy.best_window_s.max(1).saturating_mul(1000);
         let class = outcome.class;
         let failed = class.is_token_failure();
-        let t = self.tok_mut(slot);
+        let t = self.slots[slot as usize].as_mut().expect("live slot");
         let c = &mut t.counters;
         c.count(class);
         if failed {
@@ -157,7 +160,7 @@ impl Pool {
         }
         if let Some(ms) = outcome.latency_ms {
             c.latency_ewma_ms = ewma_step(c.latency(), f64::from(ms)) as f32;
-            t.latency.observe(now, f64::from(ms));
+            self.loads[slot as usize].1.observe(now, f64::from(ms));
         }
         if class == OutcomeClass::Success || failed {
             t.best.record(now, best_span, !failed);

@@ -98,8 +98,11 @@ impl Pool {
 
     /// A lease reached its deadline unreported: frees its slot, counts `unknown`.
     fn close_unknown(&mut self, slot: u32, now: Millis) {
-        let t = self.tok_mut(slot);
+        let t = self.slots[slot as usize]
+            .as_mut()
+            .expect("leased slot is live");
         t.in_flight = t.in_flight.saturating_sub(1);
+        self.loads[slot as usize].0 = t.in_flight;
         t.counters.count(crate::outcome::OutcomeClass::Unknown);
         self.in_flight = self.in_flight.saturating_sub(1);
         self.count_request(slot, now, false);

@@ -5,7 +5,6 @@
 //! minute's counts; no per-token history arrays.
 
 use super::cells::Cells;
-use crate::ewma::PeakEwma;
 use crate::secret::Secret;
 use crate::state::Health;
 use crate::stats::{minute_of, MinuteDelta};
@@ -24,13 +23,15 @@ pub(crate) const BEST_BUCKETS: usize = 5;
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub(crate) struct Token {
-    /// Leases out now.
-    pub in_flight: u32,
-    pub rpm_count: u32,
     /// The minute `rpm_count` counts picks in.
     pub rpm_minute: u64,
+    /// Last pick (0 = never); `Counters::last_used`.
+    pub last_used: Millis,
     pub limits: Limits,
     pub expires_at: Option<Millis>,
+    pub rpm_count: u32,
+    /// Leases out now (mirrored in the pool's dense `loads` for P2C).
+    pub in_flight: u32,
     pub weight: u32,
     /// `best`'s score as of the last touch.
     pub score: f32,
@@ -46,8 +47,6 @@ pub(crate) struct Token {
     pub counters: Cells,
     /// Successes / token failures for `best`.
     pub best: Window<BEST_BUCKETS>,
-    /// Latency estimate for `latency`.
-    pub latency: PeakEwma,
     /// This minute's counts not yet taken by `take_dirty`.
     pub delta: MinuteDelta,
 }
@@ -77,12 +76,10 @@ impl Token {
         self.in_flight >= self.max_in_flight()
     }
 
-    /// May be leased at `now`: serviceable state, not past `expires_at`, under both limits.
+    /// May be leased at `now`: serviceable state, under both limits. (`expires_at` is not
+    /// checked here: its timer runs before any pick at or after that time.)
     pub fn eligible(&self, now: Millis) -> bool {
-        self.health.serviceable()
-            && self.expires_at.is_none_or(|e| e > now)
-            && !self.rpm_full(now)
-            && !self.in_flight_full()
+        self.health.serviceable() && !self.rpm_full(now) && !self.in_flight_full()
     }
 
     /// `best`'s score at `now`.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 impl Pool {
     pub(super) fn view_of(&self, slot: u32) -> TokenView {
         let t = self.tok(slot);
-        let counters = t.counters.to_counters();
+        let counters = t.counters.to_counters(t.last_used);
         let success_rate = counters.success_rate();
         TokenView {
             id: t.token_id(),
@@ -85,7 +85,7 @@ impl Pool {
             minutes.extend(t.delta.take());
             out.push(Dirty {
                 token_id: t.token_id(),
-                counters: t.counters.to_counters(),
+                counters: t.counters.to_counters(t.last_used),
                 minutes,
             });
         }
