@@ -45,6 +45,8 @@ enum Command {
     Webapi(cmd::webapi::Args),
     /// Start manager and web API in one process and self-test them (--demo: with demo Wopan).
     Up(cmd::up::Args),
+    /// Rotate the key that encrypts stored secrets (offline; crash-safe).
+    Keys(cmd::keys::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::WopanEmulator(args) => cmd::wopan_emulator::main(args, &cli.global),
         Command::Webapi(args) => cmd::webapi::run(args, &cli.global),
         Command::Up(args) => cmd::up::run(args, &cli.global),
+        Command::Keys(args) => cmd::keys::run(args, &cli.global),
     };
     cmd::exit_code(result)
 }

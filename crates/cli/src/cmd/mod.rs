@@ -7,6 +7,7 @@
 //! stderr, never a backtrace.
 
 pub mod config;
+pub mod keys;
 pub mod manager;
 pub mod token;
 pub mod up;

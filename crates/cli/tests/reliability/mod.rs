@@ -151,7 +151,7 @@ pub fn manager_cmd(dir: &Path, extra: &[&str]) -> Command {
     cmd.env("TOKENLB_ADMIN_KEY", ADMIN_KEY)
         .args(["manager", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"));
-    if !extra.iter().any(|a| *a == "--tokens-file") {
+    if !extra.contains(&"--tokens-file") {
         cmd.arg("--tokens-file").arg(dir.join("absent-tokens.json"));
     }
     cmd.args(extra);
