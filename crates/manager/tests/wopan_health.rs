@@ -377,3 +377,22 @@ async fn a_refresh_token_rotated_elsewhere_is_read_again_from_the_store() {
     emu.works(&secret).await.expect("newest token works");
     assert!(!has_event(&s, id.as_str(), "refresh_failed").await);
 }
+
+#[tokio::test]
+async fn an_expired_token_is_refreshed_by_the_background_tasks() {
+    let emu = emulator().await;
+    let s = start(&emu, 0).await;
+    let t = &DEMO_TOKENS[0];
+    let id = s
+        .add_json(json!({"token": t.access_token, "name": "lapsing", "refresh_token": t.refresh_token, "expires_at": rfc3339_in(1)}))
+        .await;
+    // The ticker expires it, the state change starts the refresh: no call from the test.
+    until("expired, then refreshed", || async {
+        let ev = events(&s, &id).await;
+        ev.iter().any(|e| e["to"] == "expired") && ev.iter().any(|e| e["kind"] == "refreshed")
+    })
+    .await;
+    until("active", || async { state_of(&s, &id).await == "active" }).await;
+    let (secret, _) = stored(&s, &id).await;
+    emu.works(&secret).await.expect("the refreshed token works");
+}
