@@ -15,7 +15,7 @@ function stateName(s) {
   return s && STATES.has(s) ? t(`state.${s}`) : s || t("time.none");
 }
 
-const KINDS = new Set(["added", "removed", "patched", "imported"]);
+const KINDS = new Set(["added", "removed", "patched", "imported", "refreshed", "refresh_failed"]);
 
 /** "active → cooling" as two badges, or what an admin did ("Added", "Edited", …). */
 function change(e) {
