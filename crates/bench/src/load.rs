@@ -135,7 +135,11 @@ pub async fn run(load: &Load) -> Result<Summary, LoadError> {
     let tasks: Vec<_> = (0..load.connections)
         .map(|_| tokio::spawn(connection(load.clone(), shared.clone())))
         .collect();
-    let cpu = tokio::spawn(cpu_over_window(load.cpu_pids.clone(), shared.clone()));
+    // CPU over the window only for timed runs (a unit budget may end the run early).
+    let timed = load.max_units.is_none();
+    let pids = |p: Vec<u32>| if timed { p } else { vec![] };
+    let cpu = tokio::spawn(cpu_over_window(pids(load.cpu_pids.clone()), shared.clone()));
+    let own = tokio::spawn(cpu_over_window(pids(vec![std::process::id()]), shared.clone()));
     let mut samples = Vec::new();
     let mut errors = 0;
     let mut last_done = None;
@@ -153,10 +157,13 @@ pub async fn run(load: &Load) -> Result<Summary, LoadError> {
         _ => load.duration,
     };
     let mut summary = Summary::from_samples(samples, errors, window);
-    if let Ok(Some(cpu)) = cpu.await {
-        if summary.count > 0 && load.max_units.is_none() {
-            summary.server_cpu_us = Some(cpu * 1e6 / summary.count as f64);
-        }
+    let per_unit = |cpu: f64| cpu * 1e6 / summary.count.max(1) as f64;
+    let timed = timed && summary.count > 0;
+    if let (true, Ok(Some(cpu))) = (timed, cpu.await) {
+        summary.server_cpu_us = Some(per_unit(cpu));
+    }
+    if let (true, Ok(Some(cpu))) = (timed, own.await) {
+        summary.client_cpu_us = Some(per_unit(cpu));
     }
     Ok(summary)
 }

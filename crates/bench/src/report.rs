@@ -99,14 +99,14 @@ fn ms(us: f64) -> String {
 /// The measurement table in Markdown.
 pub fn rows_table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| measurement | conns | tokens | strategy | req/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU µs/req | ×rate | ×p99 | Δp50 ms | vs |\n\
-         |---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "| measurement | conns | tokens | strategy | req/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU µs/req | client CPU µs/req | ×rate | ×p99 | Δp50 ms | vs |\n\
+         |---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for r in rows {
         let m = &r.summary;
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.label,
             r.connections,
             r.tokens.map_or("—".into(), |n| n.to_string()),
@@ -117,6 +117,7 @@ pub fn rows_table(rows: &[Row]) -> String {
             ms(m.p999_us),
             m.errors,
             opt(m.server_cpu_us, |v| format!("{v:.1}")),
+            opt(m.client_cpu_us, |v| format!("{v:.1}")),
             opt(r.rate_ratio, |v| format!("{v:.2}")),
             opt(r.p99_ratio, |v| format!("{v:.2}")),
             opt(r.p50_delta_us, |v| format!("{:+.3}", v / 1000.0)),

@@ -103,7 +103,7 @@ impl Bench {
             row.compare(reference);
         }
         eprintln!(
-            "  {:<44} c{:<4} {:>9.0}/s  p50 {:>7.3} ms  p99 {:>7.3} ms  errors {}  cpu {} µs{}",
+            "  {:<44} c{:<4} {:>9.0}/s  p50 {:>7.3} ms  p99 {:>7.3} ms  errors {}  cpu server {} / client {} µs{}",
             row.label,
             row.connections,
             row.summary.rate,
@@ -112,6 +112,9 @@ impl Bench {
             row.summary.errors,
             row.summary
                 .server_cpu_us
+                .map_or("—".to_string(), |v| format!("{v:.1}")),
+            row.summary
+                .client_cpu_us
                 .map_or("—".to_string(), |v| format!("{v:.1}")),
             row.rate_ratio
                 .map_or(String::new(), |r| format!("  ×{r:.2}")),

@@ -27,6 +27,9 @@ pub struct Summary {
     /// CPU time the servers under test used per unit in the window (µs), when measured:
     /// the cost of a request independent of how busy the machine was.
     pub server_cpu_us: Option<f64>,
+    /// CPU time the load client itself used per unit in the window (µs): when it nears the
+    /// server's, the client, not the server, sets the pace.
+    pub client_cpu_us: Option<f64>,
 }
 
 /// The nearest-rank percentile `q` (0–100) of sorted samples; 0 for none.
@@ -61,6 +64,7 @@ impl Summary {
             max_us: samples.last().map_or(0.0, |&s| f64::from(s)),
             mean_us,
             server_cpu_us: None,
+            client_cpu_us: None,
         }
     }
 }

@@ -154,6 +154,19 @@ fn fmt_k(v: f64) -> String {
     }
 }
 
+/// `100000` as `100,000`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The panels side by side as one SVG document.
 pub fn render(panels: &[Panel]) -> String {
     let width = W * panels.len() as f64;
@@ -230,7 +243,7 @@ pub fn plot(
     let second = Panel {
         title: "Throughput vs pool size".into(),
         x_title: format!("tokens in the pool ({matrix_conns} connections)"),
-        categories: sizes.iter().map(|n| n.to_string()).collect(),
+        categories: sizes.iter().map(|&n| thousands(n)).collect(),
         series,
     };
     render(&[first, second])
@@ -239,6 +252,14 @@ pub fn plot(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(10), "10");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(100_000), "100,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 
     #[test]
     fn nice_ceilings() {

@@ -163,5 +163,5 @@ fn table_has_a_line_per_row() {
         ),
     ]);
     assert_eq!(t.lines().count(), 4);
-    assert!(t.contains("| — | 0.50 | 1.25 | +0.500 | baseline |"));
+    assert!(t.contains("| — | — | 0.50 | 1.25 | +0.500 | baseline |"));
 }
