@@ -139,7 +139,10 @@ pub async fn run(load: &Load) -> Result<Summary, LoadError> {
     let timed = load.max_units.is_none();
     let pids = |p: Vec<u32>| if timed { p } else { vec![] };
     let cpu = tokio::spawn(cpu_over_window(pids(load.cpu_pids.clone()), shared.clone()));
-    let own = tokio::spawn(cpu_over_window(pids(vec![std::process::id()]), shared.clone()));
+    let own = tokio::spawn(cpu_over_window(
+        pids(vec![std::process::id()]),
+        shared.clone(),
+    ));
     let mut samples = Vec::new();
     let mut errors = 0;
     let mut last_done = None;
