@@ -64,7 +64,8 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Spawns `cmd` with stdout+stderr into `log` and waits (≤ 60 s) for "listening on http://".
+    /// Spawns `cmd` with stdout+stderr into `log` and waits (≤ 60 s) for a log line with
+    /// "listening" and its `http://` address.
     pub fn spawn(mut cmd: Command, log: PathBuf) -> Result<Proc, String> {
         let out = std::fs::File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
@@ -72,7 +73,10 @@ impl Proc {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(rest) = text.split("listening on http://").nth(1) {
+            let line = text
+                .lines()
+                .find(|l| l.contains("listening") && l.contains("http://"));
+            if let Some(rest) = line.and_then(|l| l.split("http://").nth(1)) {
                 let addr: String = rest
                     .chars()
                     .take_while(|c| !c.is_whitespace() && *c != '"')
