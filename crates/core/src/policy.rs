@@ -9,34 +9,34 @@
 use crate::types::Strategy;
 use serde::{Deserialize, Serialize};
 
-/// How a pool picks tokens and treats failures (DESIGN §2). Defaults in brackets.
+/// How a pool picks tokens and treats failures (DESIGN §2).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Policy {
-    /// Strategy used when a request names none [`Strategy::Best`].
+    /// Strategy used when a request names none (default `Strategy::Best`).
     pub strategy: Strategy,
-    /// Consecutive token failures after which a transient error cools the token [5].
+    /// Consecutive token failures after which a transient error cools the token (default 5).
     pub consecutive_failures: u32,
-    /// Windowed error rate above which a transient error cools the token [0.5].
+    /// Windowed error rate above which a transient error cools the token (default 0.5).
     pub error_rate_threshold: f64,
-    /// The error rate counts only with at least this many requests in the window [20].
+    /// The error rate counts only with at least this many requests in the window (default 20).
     pub error_rate_min_requests: u32,
-    /// Length of the error-rate window in seconds [60].
+    /// Length of the error-rate window in seconds (default 60).
     pub error_window_s: u64,
-    /// Cooling time for transient failures: base × times cooled in a row [30 s] …
+    /// Cooling time for transient failures: base × times cooled in a row (default 30 s) …
     pub cooling_base_s: u64,
-    /// … capped at this [600 s] …
+    /// … capped at this (default 600 s) …
     pub cooling_cap_s: u64,
-    /// … then spread by ± this fraction, drawn from the pool's RNG [0.1].
+    /// … then spread by ± this fraction, drawn from the pool's RNG (default 0.1).
     pub cooling_jitter: f64,
-    /// Cooling for `rate_limited` / `quota_exhausted` without a retry-after or reset [60 s].
+    /// Cooling for `rate_limited` / `quota_exhausted` without a retry-after or reset (default 60 s).
     pub rate_limit_default_s: u64,
     /// At most this percentage of the pool's serviceable (active + cooling) tokens may be
-    /// cooling for transient errors at once; beyond it a failing token stays active [50].
+    /// cooling for transient errors at once; beyond it a failing token stays active (default 50).
     pub max_cooling_percent: u32,
-    /// A lease not reported within this many seconds is closed as `unknown` [60].
+    /// A lease not reported within this many seconds is closed as `unknown` (default 60).
     pub lease_ttl_s: u64,
-    /// Sliding window of `best`'s smoothed success rate, in seconds [300].
+    /// Sliding window of `best`'s smoothed success rate, in seconds (default 300).
     pub best_window_s: u64,
 }
 

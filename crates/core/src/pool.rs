@@ -8,16 +8,18 @@
 //! - tokens live in a slot vector (`slots`, reused through a free list, each reuse bumping a
 //!   generation so stale timers are recognised) with a `TokenId → slot` map;
 //! - [`crate::strategy::Eligible`] indexes the tokens that may be leased *now*; every change
-//!   to a token ends in [`Pool::refresh`], which moves it in or out — so a pick never scans;
-//! - timers are min-heaps with lazy deletion ([`timers`]): cooling ends and rpm-window rolls
+//!   to a token ends in `Pool::refresh`, which moves it in or out — so a pick never scans;
+//! - timers are min-heaps with lazy deletion (`timers`): cooling ends and rpm-window rolls
 //!   (recoveries), `expires_at`, lease deadlines. `tick` processes what is due; `pick`,
 //!   `report` and friends do the same first, so a caller that forgets to tick still never
 //!   gets an expired token. State changes found that way are kept and returned by the next
 //!   call that returns changes (`tick`, `report`, `patch`, …): the returned list may include
 //!   other tokens' changes — each carries its token id.
 //!
-//! Submodules: [`admin`] (insert, remove, patch, refresh, health results), [`lease`] (pick,
-//! report), [`timers`], [`view`] (views, stats, dirty counters), [`token`], [`types`].
+//! Submodules: `admin` (insert, remove, patch, refresh, health results), `lease` (pick,
+//! report), `timers`, `view` (views, stats, dirty counters), `token` (one token's data, laid
+//! out for cache locality), `cells` (compact counters), `check` (a brute-force self-check for
+//! tests), `types` (the public data types).
 
 mod admin;
 mod cells;

@@ -1,5 +1,6 @@
 //! Memory per token: 100,000 tokens must fit the manager's budget (well under 150 MiB in
-//! all), so the core's share is measured with a counting allocator and bounded here.
+//! all), so the core's share is measured and bounded here (a per-token 24-hour array, for
+//! example, would cost over a gigabyte and fail this at once).
 //!
 //! Measured as the growth of the process's resident set (Linux), with a generous bound; the
 //! figure is printed for the record.

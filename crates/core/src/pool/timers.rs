@@ -109,8 +109,10 @@ impl Pool {
         self.refresh(slot, now);
     }
 
-    /// Time passes: see [`Pool::advance`]. Returns every change since the last call that
-    /// returned changes, and the number of leases expired.
+    /// Time passes: leases past their deadline are closed as `unknown` (freeing their slots),
+    /// cooling that has ended turns half-open, rpm windows roll, `expires_at` that passed
+    /// makes tokens expired. Returns every state change since the last call that returned
+    /// changes, and the number of leases expired.
     pub fn tick<R: rand::Rng + ?Sized>(
         &mut self,
         now: Millis,
