@@ -39,9 +39,14 @@ const FREE_PORTS: [&str; 6] = [
 
 impl Up {
     fn spawn(dir: &Path, args: &[&str]) -> Up {
+        Up::spawn_env(dir, args, &[])
+    }
+
+    fn spawn_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Up {
         let mut child = tokenlb(dir)
             .arg("up")
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -288,7 +293,8 @@ async fn demo_starts_self_tests_answers_the_seed_commands_and_restarts() {
 #[test]
 fn without_tokens_it_keeps_serving_and_says_how_to_add_them() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut up = Up::spawn(
+    let password = "a-password-from-the-environment";
+    let mut up = Up::spawn_env(
         dir.path(),
         &[
             "--data-dir",
@@ -298,6 +304,7 @@ fn without_tokens_it_keeps_serving_and_says_how_to_add_them() {
             "--webapi-listen",
             "127.0.0.1:0",
         ],
+        &[("TOKENLB_ADMIN_PASSWORD", password)],
     );
     up.wait_for("warning: self-test failed");
     up.wait_for("Press Ctrl-C to stop.");
@@ -305,6 +312,14 @@ fn without_tokens_it_keeps_serving_and_says_how_to_add_them() {
     assert!(out.contains("✗ get a token"), "{out}");
     assert!(out.contains("tokenlb token add"), "{out}");
     assert!(out.contains("tokens.json"), "{out}");
+    assert!(
+        out.contains("password from TOKENLB_ADMIN_PASSWORD"),
+        "{out}"
+    );
+    assert!(
+        !up.all_output().contains(password),
+        "the admin password was printed"
+    );
     assert!(
         up.child.try_wait().expect("status").is_none(),
         "it must keep running"
@@ -318,6 +333,55 @@ fn without_tokens_it_keeps_serving_and_says_how_to_add_them() {
         up.wait_exit()
     };
     assert_eq!(code, 0, "{}", up.all_output());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_demo_self_test_stops_with_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut args = vec!["--demo", "--data-dir", "data"];
+    args.extend_from_slice(&FREE_PORTS);
+    let up = Up::spawn(dir.path(), &args);
+    up.wait_for("Press Ctrl-C to stop.");
+    // An admin disables every demo token; the demo never enables those again.
+    let manager = up.url_of("Manager UI");
+    let key = std::fs::read_to_string(dir.path().join("data/admin-key")).expect("admin key");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let list = http
+        .get(format!("{manager}/api/tokens?pool=demo"))
+        .bearer_auth(key.trim())
+        .send()
+        .await
+        .expect("list");
+    let list: Value = list.json().await.expect("JSON");
+    for t in list["tokens"].as_array().expect("tokens") {
+        let id = t["id"].as_str().expect("id");
+        let resp = http
+            .patch(format!("{manager}/api/tokens/{id}"))
+            .bearer_auth(key.trim())
+            .json(&serde_json::json!({"enabled": false}))
+            .send()
+            .await
+            .expect("patch");
+        assert!(resp.status().is_success(), "{}", resp.status());
+    }
+    let (code, output) = up.terminate();
+    assert_eq!(code, 0, "{output}");
+
+    let mut up = Up::spawn(dir.path(), &args);
+    let code = up.wait_exit();
+    let output = up.all_output();
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("✗ get a token"), "{output}");
+    assert!(output.contains("self-test failed"), "{output}");
+    assert!(
+        output.contains("error: the demo self-test failed"),
+        "{output}"
+    );
+    assert!(!output.contains("Press Ctrl-C to stop."), "{output}");
+    assert_no_demo_secret(&output);
 }
 
 #[test]

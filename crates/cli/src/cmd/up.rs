@@ -58,7 +58,8 @@ pub struct Args {
     /// [env: TOKENLB_TOKENS_FILE]
     #[arg(long, value_name = "PATH")]
     pub tokens_file: Option<PathBuf>,
-    /// Pool the web API leases Wopan tokens from. [default: default, or demo with --demo]
+    /// Pool the web API leases Wopan tokens from (and --demo adds its tokens to).
+    /// [default: default, or demo with --demo]
     #[arg(long, value_name = "NAME", env = "TOKENLB_POOL")]
     pub pool: Option<String>,
     /// Wopan space: personal or family (family needs --family-id).
@@ -122,6 +123,17 @@ pub fn run(args: Args, global: &Global) -> Result<(), CliError> {
     runtime.block_on(services::up(args, config))
 }
 
+/// The pool the web API leases from (and, with --demo, the demo tokens go to).
+fn pool(args: &Args) -> String {
+    args.pool.clone().unwrap_or_else(|| {
+        if args.demo {
+            demo::DEMO_POOL.to_string()
+        } else {
+            tokenlb_manager::config::DEFAULT_POOL.to_string()
+        }
+    })
+}
+
 /// The web API's flags as `tokenlb webapi` would see them, so both commands check them alike.
 fn webapi_args(
     args: &Args,
@@ -130,18 +142,11 @@ fn webapi_args(
     wopan_base_url: String,
     data_dir: PathBuf,
 ) -> webapi::Args {
-    let pool = args.pool.clone().unwrap_or_else(|| {
-        if args.demo {
-            demo::DEMO_POOL.to_string()
-        } else {
-            tokenlb_manager::config::DEFAULT_POOL.to_string()
-        }
-    });
     webapi::Args {
         listen: args.webapi_listen,
         manager_url,
         client_key,
-        pool,
+        pool: pool(args),
         strategy: None,
         space: args.space.clone(),
         family_id: args.family_id.clone(),

@@ -1,6 +1,7 @@
 //! The demo of `tokenlb up --demo`: the built-in Wopan emulator and its demo tokens.
 //!
-//! The demo tokens go to their own pool, `demo`, never to `default`: a data dir that also
+//! The demo tokens go to their own pool, `demo` (unless --pool names another), not to
+//! `default`: a data dir that also
 //! holds real tokens keeps them apart, so the web API never sends a real token to the
 //! emulator (which would reject it and get it marked invalid) and a later run without --demo
 //! never leases a demo token. They are imported like `tokens.json` — merged by value in one
@@ -23,8 +24,8 @@ use tokio::task::JoinHandle;
 /// The pool the demo tokens are added to and the demo web API leases from.
 pub const DEMO_POOL: &str = "demo";
 
-/// Adds the demo tokens (with their refresh tokens) to pool `demo`; known ones are skipped.
-pub async fn add_tokens(state: &AppState) -> anyhow::Result<ImportSummary> {
+/// Adds the demo tokens (with their refresh tokens) to `pool`; known ones are skipped.
+pub async fn add_tokens(state: &AppState, pool: &str) -> anyhow::Result<ImportSummary> {
     let items = DEMO_TOKENS
         .iter()
         .enumerate()
@@ -33,7 +34,7 @@ pub async fn add_tokens(state: &AppState) -> anyhow::Result<ImportSummary> {
             secret: Secret::new(t.access_token),
             name: Some(t.name.to_string()),
             active: true,
-            pool: Some(DEMO_POOL.to_string()),
+            pool: Some(pool.to_string()),
             weight: None,
             expires_at: None,
             refresh: Some(Secret::new(t.refresh_token)),
@@ -43,17 +44,21 @@ pub async fn add_tokens(state: &AppState) -> anyhow::Result<ImportSummary> {
         items,
         errors: Vec::new(),
     };
-    import::apply(state, parsed, DEMO_POOL)
+    import::apply(state, parsed, pool)
         .await
         .map_err(|e| anyhow::anyhow!("adding the demo tokens: {}", e.message))
 }
 
-/// Enables the demo tokens of pool `demo` that are `invalid` or `cooling`; how many.
-pub async fn reactivate(manager_url: &str, admin_key: &Secret) -> anyhow::Result<usize> {
+/// Enables the demo tokens of `pool` that are `invalid` or `cooling`; how many.
+pub async fn reactivate(
+    manager_url: &str,
+    admin_key: &Secret,
+    pool: &str,
+) -> anyhow::Result<usize> {
     let http = reqwest::Client::builder().no_proxy().build()?;
     let list: Value = http
         .get(format!("{manager_url}/api/tokens"))
-        .query(&[("pool", DEMO_POOL)])
+        .query(&[("pool", pool)])
         .bearer_auth(admin_key.expose())
         .send()
         .await

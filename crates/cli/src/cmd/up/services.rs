@@ -6,7 +6,7 @@
 //! through two watch channels: the web API first, then the manager and the emulator, so the
 //! web API's last reports reach a manager that then flushes them.
 
-use super::{demo, selftest, summary, webapi_args, Args};
+use super::{demo, pool, selftest, summary, webapi_args, Args};
 use crate::cmd::{manager::shutdown_signal, webapi, CliError};
 use anyhow::Context;
 use std::io::ErrorKind;
@@ -53,7 +53,7 @@ pub async fn up(args: Args, config: Config) -> Result<(), CliError> {
     let access = client_access(&config, manager_addr);
     let manager = Manager::open(config.clone()).await?;
     let demo_added = match args.demo {
-        true => Some(demo::add_tokens(manager.state()).await?),
+        true => Some(demo::add_tokens(manager.state(), &pool(&args)).await?),
         false => None,
     };
     let manager_task: Task = tokio::spawn(manager.serve(manager_listener, stopped(core_rx)));
@@ -86,7 +86,7 @@ pub async fn up(args: Args, config: Config) -> Result<(), CliError> {
     let mut demo_enabled = 0;
     if args.demo {
         let reactivated = match admin_key(&config) {
-            Ok(k) => demo::reactivate(&manager_url, &k).await,
+            Ok(k) => demo::reactivate(&manager_url, &k, &wargs.pool).await,
             Err(e) => Err(anyhow::anyhow!("{}", error_text(e))),
         };
         match reactivated {

@@ -68,6 +68,11 @@ pub fn self_test_result(r: &Report, demo: bool, config: &Config, manager_url: &s
     }
     if demo {
         println!("self-test failed ({failed} of {total} steps)");
+        println!(
+            "  The demo runs on {}: check pool {pool:?} in the admin UI (tokens disabled by an \
+             admin stay disabled), or start it with a new --data-dir.",
+            config.data_dir.display()
+        );
         return;
     }
     println!("warning: self-test failed ({failed} of {total} steps); the services keep running");
