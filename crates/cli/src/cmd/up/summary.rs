@@ -77,13 +77,18 @@ pub fn self_test_result(r: &Report, demo: bool, config: &Config, manager_url: &s
     }
     println!("warning: self-test failed ({failed} of {total} steps); the services keep running");
     if r.no_token {
-        println!("  The pool {pool:?} has no usable token. Add your Wopan tokens, then try again:");
         println!(
-            "    echo 'YOUR_TOKEN' | tokenlb token add - --name main --pool {pool} --manager-url {manager_url} --data-dir {}",
+            "  The pool {pool:?} has no usable token. Add your Wopan tokens (no restart needed),"
+        );
+        println!(
+            "  then try the commands below. One token (paste it after this command, then Enter):"
+        );
+        println!(
+            "    tokenlb token add - --name main --pool {pool} --manager-url {manager_url} --data-dir {}",
             config.data_dir.display()
         );
         println!(
-            "  or list them in {} ({{\"tokens\":[{{\"token\":\"…\",\"name\":\"…\",\"is_active\":true}}]}}) and restart.",
+            "  or many: list them in {} ({{\"tokens\":[{{\"token\":\"…\",\"name\":\"…\",\"is_active\":true}}]}}) and start again.",
             config.tokens_file.display()
         );
         println!("  To see the whole system work without a Wopan account: tokenlb up --demo");
