@@ -15,9 +15,17 @@ fn main() {
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|n| !n.starts_with('.'))
             .collect(),
-        Err(_) => Vec::new(),
+        Err(e) => panic!("cannot read the UI assets in {}: {e}", dir.display()),
     };
     names.sort();
+    // A binary without its pages would serve 404 at / and /login: refuse to build one.
+    for required in ["index.html", "login.html"] {
+        assert!(
+            names.iter().any(|n| n == required),
+            "the UI asset {required} is missing from {}",
+            dir.display()
+        );
+    }
     let mut out = String::from("/// Embedded UI assets: (file name, contents).\npub static ASSETS: &[(&str, &[u8])] = &[\n");
     for name in &names {
         let path = dir.join(name);

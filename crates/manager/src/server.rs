@@ -15,7 +15,7 @@ use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokenlb_store::{Cipher, KeySource, PgOptions, PgStore, SqliteStore, Store};
+use tokenlb_store::{Cipher, KeySource, PgOptions, PgStore, Store};
 use tokio::net::TcpListener;
 
 /// An opened manager: state and running background tasks, not yet serving.
@@ -104,8 +104,33 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             config.data_dir.display()
         )
     })?;
-    let (cipher, source) = Cipher::load_or_create(&config.data_dir, config.encryption_key.as_ref())
-        .context("loading the encryption key")?;
+    if let Some(url) = &config.store {
+        let (cipher, source) =
+            Cipher::load_or_create(&config.data_dir, config.encryption_key.as_ref())
+                .context("loading the encryption key")?;
+        log_key_source(source);
+        let options = PgOptions {
+            acquire_timeout: std::time::Duration::from_secs(2),
+            ..PgOptions::default()
+        };
+        let store = PgStore::connect_with(url, cipher, options)
+            .await
+            .with_context(|| format!("opening the store {}", redact_url(url)))?;
+        return Ok(Arc::new(store));
+    }
+    // `open_sqlite` also finishes (or discards) a key rotation that a crash interrupted, and
+    // refuses to invent a new key for a database whose key file is missing.
+    let path = config.data_dir.join(tokenlb_store::sqlite::DEFAULT_FILE);
+    let (store, source) =
+        tokenlb_store::keys::open_sqlite(&config.data_dir, config.encryption_key.as_ref())
+            .await
+            .with_context(|| format!("opening the store {}", path.display()))?;
+    log_key_source(source);
+    Ok(Arc::new(store))
+}
+
+/// Says where the encryption key came from: the path of the key file, never the key.
+fn log_key_source(source: KeySource) {
     match source {
         KeySource::Configured => tracing::info!("encryption key from the configuration"),
         KeySource::File {
@@ -124,21 +149,6 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             }
         }
     }
-    if let Some(url) = &config.store {
-        let options = PgOptions {
-            acquire_timeout: std::time::Duration::from_secs(2),
-            ..PgOptions::default()
-        };
-        let store = PgStore::connect_with(url, cipher, options)
-            .await
-            .with_context(|| format!("opening the store {}", redact_url(url)))?;
-        return Ok(Arc::new(store));
-    }
-    let path = config.data_dir.join(tokenlb_store::sqlite::DEFAULT_FILE);
-    let store = SqliteStore::open(&path, cipher)
-        .await
-        .with_context(|| format!("opening the store {}", path.display()))?;
-    Ok(Arc::new(store))
 }
 
 fn redact_url(url: &str) -> String {

@@ -62,6 +62,18 @@ pub fn weight(value: u32) -> Result<(), String> {
     }
 }
 
+/// Per-token limits: each one, when set, must be at least 1 (0 would make the token
+/// unusable; unlimited is "not set").
+pub fn limits(value: &tokenlb_core::Limits) -> Result<(), String> {
+    if value.rpm == Some(0) {
+        return Err("limits.rpm must be at least 1 (omit it for no limit)".into());
+    }
+    if value.max_in_flight == Some(0) {
+        return Err("limits.max_in_flight must be at least 1 (omit it for no limit)".into());
+    }
+    Ok(())
+}
+
 /// Runs of at least this many token-like characters in an error sample are masked.
 const OPAQUE_RUN: usize = 24;
 
@@ -95,6 +107,27 @@ pub fn error_sample(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_limits_are_refused() {
+        use tokenlb_core::Limits;
+        assert!(limits(&Limits::default()).is_ok());
+        assert!(limits(&Limits {
+            rpm: Some(1),
+            max_in_flight: Some(1)
+        })
+        .is_ok());
+        assert!(limits(&Limits {
+            rpm: Some(0),
+            max_in_flight: None
+        })
+        .is_err());
+        assert!(limits(&Limits {
+            rpm: None,
+            max_in_flight: Some(0)
+        })
+        .is_err());
+    }
 
     #[test]
     fn rules() {

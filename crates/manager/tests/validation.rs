@@ -156,3 +156,31 @@ async fn unknown_remove_and_report_are_404() {
     assert_eq!(r.status(), 404);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn zero_limits_are_refused_before_anything_is_stored() {
+    let s = TestServer::start().await;
+    for limits in [json!({"rpm": 0}), json!({"max_in_flight": 0})] {
+        let r = s
+            .admin(s.post("/api/token/add"))
+            .json(&json!({"token": T1, "limits": limits}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "limits {limits}");
+        assert_eq!(error_code(r).await, "invalid");
+    }
+    assert_eq!(s.stats().await["total_tokens"], 0);
+    // Nothing half-stored: a restart on the same data dir starts and still has no token.
+    let dir = s.stop().await;
+    let config = common::test_config(&dir);
+    let s = TestServer::start_in(dir, config).await;
+    assert_eq!(s.stats().await["total_tokens"], 0);
+    s.admin(s.post("/api/token/add"))
+        .json(&json!({"token": T1, "limits": {"rpm": 1, "max_in_flight": 1}}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+}

@@ -56,6 +56,9 @@ pub async fn add(
         .map(views::parse_time)
         .transpose()
         .map_err(ApiError::invalid)?;
+    if let Some(l) = &b.limits {
+        validate::limits(l).map_err(ApiError::invalid)?;
+    }
     if let Some(r) = &b.refresh_token {
         validate::secret(r).map_err(|m| ApiError::invalid(format!("refresh_token: {m}")))?;
     }
