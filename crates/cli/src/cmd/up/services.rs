@@ -120,7 +120,7 @@ pub async fn up(args: Args, config: Config) -> Result<(), CliError> {
                 "the demo self-test failed (see the steps above); stopping",
             ));
         } else {
-            summary::running(&services, &config, report);
+            summary::running(&services, &config, report, &wargs.pool);
         }
     }
 

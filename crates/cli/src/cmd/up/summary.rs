@@ -100,7 +100,7 @@ pub fn self_test_result(r: &Report, demo: bool, config: &Config, manager_url: &s
 }
 
 /// The addresses, the credentials' whereabouts and the commands to try.
-pub fn running(s: &Services, config: &Config, r: &Report) {
+pub fn running(s: &Services, config: &Config, r: &Report, pool: &str) {
     let manager = url(s.manager);
     let webapi = url(s.webapi);
     println!();
@@ -122,6 +122,13 @@ pub fn running(s: &Services, config: &Config, r: &Report) {
     let folder = r.folder.clone().unwrap_or_else(|| "BD-another".into());
     let file = r.file.clone().unwrap_or_else(|| "01.mp4".into());
     println!("Try:");
+    // The seed's first command, asking the pool the web API leases from.
+    let pool_arg = if pool == tokenlb_manager::config::DEFAULT_POOL {
+        String::new()
+    } else {
+        format!("&pool={}", encode(pool))
+    };
+    println!("  curl \"{manager}/api/token/get?strategy=best{pool_arg}\"");
     println!("  curl \"{webapi}/api/folders?realtime=true\"");
     println!(
         "  curl \"{webapi}/api/files?folder={}&realtime=true\"",
