@@ -118,6 +118,10 @@ for s in round_robin best; do
 done
 kill "$MPID"
 
+redis_usage() {
+  redis-cli -p "$REDIS_PORT" info | tr -d '\r' | awk -F: '/^total_commands_processed/{c=$2} /^used_cpu_(sys|user):/{t+=$2} END{print c, t}'
+}
+read -r RC0 RT0 < <(redis_usage)
 STORE="$PGURL/$DB"
 REDIS="redis://127.0.0.1:$REDIS_PORT/0?prefix=bench"
 start_manager a --store "$STORE" --redis "$REDIS"
@@ -137,5 +141,7 @@ done
 for n in a b; do
   if grep -q unreachable "$WORK/$n.log"; then echo "manager $n lost Redis during the run: figures invalid" >&2; exit 1; fi
 done
+read -r RC1 RT1 < <(redis_usage)
 echo
+echo "Redis over the four cluster rows: $((RC1 - RC0)) commands, $(python3 -c "print(f'{$RT1 - $RT0:.1f}')") CPU-seconds"
 echo "duration ${DURATION}s per row after 1 s warm-up, $CONNS connections in all, $TOKENS tokens, $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
