@@ -63,6 +63,8 @@ impl Pool {
     }
 
     /// Tokens whose counters changed since the last call, with their per-minute deltas.
+    /// Call it regularly (the manager's flush, at least once a second): finished minutes wait
+    /// in a list until taken.
     pub fn take_dirty(&mut self) -> Vec<Dirty> {
         let slots = std::mem::take(&mut self.dirty);
         let mut rolled: HashMap<u32, Vec<(u64, u32, u32)>> = HashMap::new();
