@@ -37,7 +37,8 @@ pub struct Args {
     /// Durable store URL (postgres://…). [default: SQLite in the data dir] [env: TOKENLB_STORE]
     #[arg(long, value_name = "URL")]
     store: Option<String>,
-    /// Redis URL for live state shared by several managers. [env: TOKENLB_REDIS]
+    /// Redis URL for live state shared by several managers (cluster mode, docs/cluster.md);
+    /// `?prefix=NAME` namespaces its keys [default prefix: tokenlb]. [env: TOKENLB_REDIS]
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
 }
