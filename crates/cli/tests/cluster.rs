@@ -8,7 +8,7 @@
 
 mod cluster_support;
 
-use cluster_support::http::{add, events, get, remove, report, row, stats};
+use cluster_support::http::{add, events, get, remove, report, report_body, row, stats};
 use cluster_support::{within, Pair};
 use serde_json::json;
 use std::collections::HashMap;
@@ -221,4 +221,77 @@ async fn stats_and_events_from_both_appear_in_each() {
         .await;
         assert!(ok.is_some(), "{}: {:?}", node.url, events(&node.url).await);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_flight_limit_holds_across_both() {
+    let _one = SERIAL.lock().await;
+    let p = Pair::start();
+    let (s, t) = add(
+        &p.a.url,
+        "in-flight-limited-secret-abcdefgh",
+        "limited",
+        json!({"limits": {"max_in_flight": 2}}),
+    )
+    .await;
+    assert_eq!(s, 201, "{t}");
+    assert!(within(PROPAGATION * 5, || async {
+        stats(&p.b.url).await["total_tokens"] == 1
+    })
+    .await
+    .is_some());
+    let (s1, l1) = get(&p.a.url, "round_robin").await;
+    let (s2, l2) = get(&p.b.url, "best").await;
+    assert_eq!((s1, s2), (200, 200), "{l1} {l2}");
+    for (node, strategy) in [(&p.a, "best"), (&p.b, "round_robin")] {
+        let (s, l) = get(&node.url, strategy).await;
+        assert_eq!(s, 503, "a third lease while two are out: {l}");
+    }
+    // A lease taken on B and reported on A frees its slot for everyone.
+    let (s, r) = report(&p.a.url, l2["lease"].as_str().expect("lease"), "success").await;
+    assert_eq!(s, 200, "{r}");
+    let (s, l) = get(&p.b.url, "round_robin").await;
+    assert_eq!(s, 200, "{l}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cooling_token_and_its_deadline_are_shared() {
+    let _one = SERIAL.lock().await;
+    let p = Pair::start();
+    let ids = tokens(&p, 2).await;
+    let (s, l) = get(&p.a.url, "round_robin").await;
+    assert_eq!(s, 200, "{l}");
+    let cooled = l["id"].as_str().expect("id").to_string();
+    let body = json!({"lease": l["lease"], "outcome": "rate_limited", "retry_after_s": 120});
+    let (s, r) = report_body(&p.a.url, body).await;
+    assert_eq!((s, r["state"].clone()), (200, json!("cooling")), "{r}");
+    let on_a = row(&p.a.url, &cooled).await.expect("row on A");
+    let took = within(PROPAGATION, || async {
+        row(&p.b.url, &cooled)
+            .await
+            .is_some_and(|r| r["state"] == "cooling")
+    })
+    .await;
+    assert!(took.is_some(), "B did not cool {cooled}");
+    println!("cooling A -> B visible after {took:?}");
+    let on_b = row(&p.b.url, &cooled).await.expect("row on B");
+    // The end is shared (to the second: the replay rounds up to whole seconds).
+    let gap = ms_of_day(&on_b["state_until"]).abs_diff(ms_of_day(&on_a["state_until"]));
+    assert!(gap.min(86_400_000 - gap) <= 1_000, "{on_a} vs {on_b}");
+    let other = ids.iter().find(|i| **i != cooled).expect("the other token");
+    for _ in 0..4 {
+        let (s, l) = get(&p.b.url, "round_robin").await;
+        assert_eq!((s, l["id"].as_str()), (200, Some(other.as_str())), "{l}");
+    }
+}
+
+/// Milliseconds since midnight of an RFC 3339 UTC time (`…THH:MM:SS.mmmZ`).
+fn ms_of_day(t: &serde_json::Value) -> u64 {
+    let text = t.as_str().expect("a time");
+    let time = text.split('T').nth(1).expect("a time of day");
+    let mut parts = time.trim_end_matches('Z').split(':');
+    let h: u64 = parts.next().and_then(|x| x.parse().ok()).expect("hours");
+    let m: u64 = parts.next().and_then(|x| x.parse().ok()).expect("minutes");
+    let sec: f64 = parts.next().and_then(|x| x.parse().ok()).expect("seconds");
+    (h * 3600 + m * 60) * 1000 + (sec * 1000.0) as u64
 }

@@ -98,3 +98,14 @@ pub async fn row(base: &str, id: &str) -> Option<Value> {
         .find(|t| t["id"] == id)
         .cloned()
 }
+
+/// `POST /api/token/report` with a body of one's own.
+pub async fn report_body(base: &str, body: Value) -> (u16, Value) {
+    let r = client()
+        .post(format!("{base}/api/token/report"))
+        .json(&body)
+        .send()
+        .await
+        .expect("report");
+    answer(r).await
+}
