@@ -8,7 +8,7 @@
 
 mod cluster_support;
 
-use cluster_support::http::{add, events, get, remove, report, report_body, row, stats};
+use cluster_support::http::{add, admin, events, get, remove, report, report_body, row, stats};
 use cluster_support::{within, Pair};
 use serde_json::json;
 use std::collections::HashMap;
@@ -294,4 +294,62 @@ fn ms_of_day(t: &serde_json::Value) -> u64 {
     let m: u64 = parts.next().and_then(|x| x.parse().ok()).expect("minutes");
     let sec: f64 = parts.next().and_then(|x| x.parse().ok()).expect("seconds");
     (h * 3600 + m * 60) * 1000 + (sec * 1000.0) as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_and_patches_on_a_reach_b() {
+    let _one = SERIAL.lock().await;
+    let p = Pair::start();
+    let body = json!({"tokens": [
+        {"token": "imported-one-secret-abcdefgh", "name": "i1"},
+        {"token": "imported-two-secret-abcdefgh", "name": "i2"},
+    ]});
+    let (s, r) = admin(&p.a.url, "POST", "/api/tokens/import", body).await;
+    assert_eq!(s, 200, "{r}");
+    let took = within(PROPAGATION, || async {
+        stats(&p.b.url).await["total_tokens"] == 2
+    })
+    .await;
+    assert!(took.is_some(), "B did not load the tokens imported on A");
+    println!("import on A loaded by B after {took:?}");
+    let rows = stats(&p.b.url).await["tokens"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let id = rows[0]["id"].as_str().expect("id").to_string();
+    let (s, r) = admin(
+        &p.a.url,
+        "PATCH",
+        &format!("/api/tokens/{id}"),
+        json!({"enabled": false, "name": "renamed"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    let took = within(PROPAGATION, || async {
+        row(&p.b.url, &id)
+            .await
+            .is_some_and(|r| r["state"] == "disabled" && r["name"] == "renamed")
+    })
+    .await;
+    assert!(took.is_some(), "B: {:?}", row(&p.b.url, &id).await);
+    for _ in 0..4 {
+        let (s, l) = get(&p.b.url, "round_robin").await;
+        assert_eq!(s, 200, "{l}");
+        assert_ne!(l["id"], json!(id), "B handed out a token disabled on A");
+    }
+    let (s, r) = admin(
+        &p.a.url,
+        "PATCH",
+        &format!("/api/tokens/{id}"),
+        json!({"enabled": true}),
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    let back = within(PROPAGATION, || async {
+        row(&p.b.url, &id)
+            .await
+            .is_some_and(|r| r["state"] == "active")
+    })
+    .await;
+    assert!(back.is_some(), "B did not re-enable {id}");
 }

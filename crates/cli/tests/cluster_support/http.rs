@@ -109,3 +109,16 @@ pub async fn report_body(base: &str, body: Value) -> (u16, Value) {
         .expect("report");
     answer(r).await
 }
+
+/// An admin call with a JSON body: `POST /api/tokens/import`, `PATCH /api/tokens/{id}`.
+pub async fn admin(base: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let r = client()
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&body)
+        .send()
+        .await
+        .expect("admin call");
+    answer(r).await
+}
