@@ -74,6 +74,9 @@ pub struct Cluster {
     snapshots: Mutex<HashMap<String, Versioned>>,
     /// Numbers for `round_robin` leases (which hold no core lease).
     next_lease: std::sync::atomic::AtomicU64,
+    /// This instance's open rotation leases (number → token, deadline), so their reports can
+    /// still be applied here while Redis is unreachable.
+    pub(crate) own_rotation: Mutex<HashMap<u64, (TokenId, Millis)>>,
     /// Counter values last pushed to Redis, per token ([`stats`]).
     pushed: Mutex<HashMap<TokenId, tokenlb_core::Counters>>,
     /// Set once [`stats::seed`] has settled who seeds the totals; pushes wait for it.
@@ -119,6 +122,7 @@ impl Cluster {
             outbox_rx: Mutex::new(Some(rx)),
             snapshots: Mutex::new(HashMap::new()),
             next_lease: std::sync::atomic::AtomicU64::new(1),
+            own_rotation: Mutex::new(HashMap::new()),
             pushed: Mutex::new(HashMap::new()),
             seeded: AtomicBool::new(false),
             reconciling: AtomicBool::new(false),

@@ -107,7 +107,10 @@ async fn rotation_pick(c: &Cluster, handle: &PoolHandle) -> Result<Picked, Unava
             deadline: now + ttl,
         };
         match c.admit(&snap, handle, &lease, &lease_id, false).await {
-            Some(Admit::Ok) => return Ok(Picked { lease, lease_id }),
+            Some(Admit::Ok) => {
+                c.remember_rotation(number, &lease.token_id, lease.deadline, now);
+                return Ok(Picked { lease, lease_id });
+            }
             Some(_) => continue,
             None => return local_pick(handle, Strategy::RoundRobin),
         }
@@ -195,6 +198,22 @@ impl Cluster {
             entry.1 = Some(snap.clone());
         }
         snap
+    }
+
+    /// Keeps an own rotation lease until reported or past its deadline (expired ones are
+    /// dropped whenever the map has grown by a thousand since the last sweep).
+    fn remember_rotation(
+        &self,
+        number: u64,
+        token: &tokenlb_core::TokenId,
+        deadline: u64,
+        now: u64,
+    ) {
+        let mut own = self.own_rotation.lock();
+        if own.len() % 1024 == 1023 {
+            own.retain(|_, (_, d)| *d > now);
+        }
+        own.insert(number, (token.clone(), deadline));
     }
 
     /// Runs [`ADMIT`] for a lease; `None` when Redis failed.

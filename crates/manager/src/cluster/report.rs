@@ -8,8 +8,9 @@
 //! - a core lease held by another instance: forwarded to it on the feed, so its core lease
 //!   closes with the outcome (the answer says `"forwarded": true`).
 //!
-//! When Redis is down, a core lease held here is reported locally; any other cluster lease
-//! answers 503 `cluster_unavailable` (nothing can say which token it was).
+//! When Redis is down, a lease taken here (core or rotation: this instance remembers its
+//! own) is reported locally; another instance's lease answers 503 `cluster_unavailable`
+//! (nothing here can say which token it was).
 
 use super::feed::Body;
 use super::scripts::{LeaseRecord, RELEASE};
@@ -90,6 +91,15 @@ pub async fn report(
         None if parsed.owner == c.instance && !parsed.rotation => {
             return Some(local(state, lease, parsed.number, None, outcome));
         }
+        None if parsed.owner == c.instance => {
+            let own = c.own_rotation.lock().remove(&parsed.number);
+            return Some(match own {
+                Some((token, deadline)) if deadline > now_ms() => {
+                    local(state, "", 0, Some(token), outcome)
+                }
+                _ => Err(unknown()),
+            });
+        }
         None => {
             return Some(Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -100,6 +110,9 @@ pub async fn report(
         }
     };
     let token = TokenId(record.token.clone());
+    if parsed.rotation && parsed.owner == c.instance {
+        c.own_rotation.lock().remove(&parsed.number);
+    }
     if record.core && record.owner != c.instance {
         c.send(Body::Report {
             owner: record.owner,
