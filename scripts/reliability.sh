@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Reliability and security checks that need more than `cargo test` (RELIABILITY.md):
+#   1. cargo-fuzz: every target in fuzz/fuzz_targets/ for FUZZ_SECS seconds (default 20);
+#   2. schemathesis against a running manager's /api/openapi.json (tests/schemathesis/run.sh).
+# The Rust reliability tests (crates/cli/tests/reliability_*.rs: crash, storage, upstream, load,
+# limits, access, secrets, keys) run with every other test under nextest; set
+# RELIABILITY_RUST=1 to run them here too and print their figures (the RELIABILITY lines).
+#
+#   bash scripts/reliability.sh                 # fuzz + schemathesis
+#   FUZZ_SECS=60 RELIABILITY_RUST=1 bash scripts/reliability.sh
+#   SKIP_FUZZ=1 / SKIP_SCHEMATHESIS=1           # leave a part out
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+FUZZ_SECS=${FUZZ_SECS:-20}
+FUZZ_TARGETS="import_parse config_parse wopan_envelope api_bodies"
+
+if [ "${RELIABILITY_RUST:-0}" = 1 ]; then
+  log "Rust reliability tests (figures below)"
+  tests=""
+  for f in crates/cli/tests/reliability_*.rs; do tests="$tests --test $(basename "$f" .rs)"; done
+  # shellcheck disable=SC2086
+  cargo test -p tokenlb $tests -- --nocapture --test-threads 2 2>&1 | tee target/reliability-rust.log \
+    | grep -E '^RELIABILITY|^test result|FAILED|panicked' || true
+  ! grep -q -E 'FAILED|^error' target/reliability-rust.log
+fi
+
+if [ "${SKIP_FUZZ:-0}" != 1 ]; then
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    log "installing cargo-fuzz from crates.io"
+    cargo install cargo-fuzz --locked
+  fi
+  # cargo-fuzz passes nightly-only flags; the stable toolchain accepts them with RUSTC_BOOTSTRAP.
+  # No sanitizer: the code is `forbid(unsafe_code)`; coverage-guided fuzzing finds the panics.
+  export RUSTC_BOOTSTRAP=1
+  log "building the fuzz targets"
+  (cd fuzz && cargo fuzz build -s none)
+  for t in $FUZZ_TARGETS; do
+    log "fuzzing $t for ${FUZZ_SECS} s"
+    mkdir -p "fuzz/corpus/$t"
+    (cd fuzz && cargo fuzz run -s none "$t" "corpus/$t" -- \
+      -max_total_time="$FUZZ_SECS" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 2>&1 \
+      | tee "target/fuzz-$t.log" | grep -E 'stat::number_of_executed_units|Done|ERROR|panicked' || true)
+    if grep -q -E 'ERROR: libFuzzer|panicked|deadly signal' "target/fuzz-$t.log"; then
+      echo "fuzz target $t crashed; the input is in fuzz/artifacts/$t/" >&2
+      exit 1
+    fi
+    grep -q 'Done ' "target/fuzz-$t.log" || { echo "fuzz target $t did not finish" >&2; exit 1; }
+  done
+fi
+
+if [ "${SKIP_SCHEMATHESIS:-0}" != 1 ]; then
+  log "schemathesis against the manager's OpenAPI document"
+  bash tests/schemathesis/run.sh
+fi
