@@ -98,12 +98,22 @@ pub struct Redis {
 
 impl Redis {
     pub fn start() -> Redis {
-        let mut r = Redis {
-            port: free_port(),
-            child: None,
-        };
-        r.restart();
-        r
+        for _ in 0..5 {
+            let mut r = Redis {
+                port: free_port(),
+                child: None,
+            };
+            r.restart();
+            // Another test process may have taken the port in between: then our server
+            // exited and the one answering is theirs. Try another port.
+            if r.child
+                .as_mut()
+                .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+            {
+                return r;
+            }
+        }
+        panic!("could not start a private redis-server");
     }
 
     /// The URL managers use, with a key prefix of their own.
@@ -135,6 +145,8 @@ impl Redis {
             assert!(Instant::now() < deadline, "redis-server did not answer");
             std::thread::sleep(Duration::from_millis(20));
         }
+        // A server that failed to bind exits within moments of starting.
+        std::thread::sleep(Duration::from_millis(50));
     }
 
     fn answers(&self) -> bool {
