@@ -353,3 +353,38 @@ async fn imports_and_patches_on_a_reach_b() {
     .await;
     assert!(back.is_some(), "B did not re-enable {id}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cooled_token_comes_back_after_its_probe_under_round_robin() {
+    let _one = SERIAL.lock().await;
+    let p = Pair::start();
+    tokens(&p, 2).await;
+    let (s, l) = get(&p.a.url, "round_robin").await;
+    assert_eq!(s, 200, "{l}");
+    let cooled = l["id"].as_str().expect("id").to_string();
+    let body = json!({"lease": l["lease"], "outcome": "rate_limited", "retry_after_s": 1});
+    let (s, r) = report_body(&p.a.url, body).await;
+    assert_eq!((s, r["state"].clone()), (200, json!("cooling")), "{r}");
+    // After the cooling, rotation traffic on both instances (every lease reported as a
+    // success) lets the half-open probe through, and the token is active everywhere again.
+    let back = within(Duration::from_secs(10), || async {
+        for node in [&p.a, &p.b] {
+            let (s, l) = get(&node.url, "round_robin").await;
+            if s == 200 {
+                report(&node.url, l["lease"].as_str().unwrap_or(""), "success").await;
+            }
+        }
+        let on_a = row(&p.a.url, &cooled)
+            .await
+            .is_some_and(|r| r["state"] == "active");
+        let on_b = row(&p.b.url, &cooled)
+            .await
+            .is_some_and(|r| r["state"] == "active");
+        on_a && on_b
+    })
+    .await;
+    assert!(
+        back.is_some(),
+        "{cooled} stayed out of rotation after its cooling"
+    );
+}
