@@ -49,7 +49,7 @@ async fn start(dir: &Path, run: u32) -> Running {
             cmd.env_remove(k);
         }
     }
-    let child = cmd
+    let mut child = cmd
         .current_dir(dir)
         .env("TOKENLB_ADMIN_KEY", ADMIN_KEY)
         .env("RUST_LOG", "debug")
@@ -77,6 +77,8 @@ async fn start(dir: &Path, run: u32) -> Running {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!(
         "the manager did not start: {}",
         std::fs::read_to_string(&log).unwrap_or_default()
