@@ -20,6 +20,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// When the memory the goal is about is read.
+pub const AFTER_LOAD: &str = "after the load runs";
+
 /// A run in progress.
 pub struct Bench {
     pub plan: Plan,
@@ -263,7 +266,12 @@ impl Bench {
             }
             self.manager_loads(m.addr, m.pid(), n, &runs, "get+report", "get")
                 .await?;
-            self.remember_rss(&m, "manager", Some(n), "after the load runs");
+            self.remember_rss(&m, "manager", Some(n), AFTER_LOAD);
+            if i + 1 == plan.sizes.len() && plan.mode == "full" {
+                // The allocator returns freed pages with a delay: show where it settles.
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                self.remember_rss(&m, "manager", Some(n), "10 s after the load runs");
+            }
         }
         Ok(())
     }
