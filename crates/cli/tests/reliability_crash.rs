@@ -1,7 +1,8 @@
 //! Crash safety (RELIABILITY.md §1): under concurrent gets, reports, adds, removes and patches,
 //! the manager is SIGKILLed at seeded random moments and restarted on the same data directory,
 //! `TOKENLB_CRASH_KILLS` times (default 24). After each restart:
-//! - the database opens (the manager starts and lists its tokens);
+//! - the database opens (the manager starts and lists its tokens) and, where the sqlite3
+//!   shell is installed, passes `PRAGMA integrity_check`;
 //! - every add, remove and patch the API acknowledged is there (a request in flight at the
 //!   kill may land either way, and is accepted either way);
 //! - no token is left with a lease in flight (leases do not survive a restart);
@@ -267,6 +268,28 @@ fn verify(
     (lost, oldest_lost)
 }
 
+/// `PRAGMA integrity_check` through the sqlite3 shell, read-only beside the running manager
+/// (WAL allows it). Returns false when no sqlite3 shell is installed; fails on any answer
+/// other than `ok`.
+fn integrity_ok(db: &std::path::Path, round: usize) -> bool {
+    let Ok(out) = std::process::Command::new("sqlite3")
+        .arg("-readonly")
+        .arg(db)
+        .arg("PRAGMA integrity_check;")
+        .output()
+    else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.trim(),
+        "ok",
+        "round {round}: integrity_check: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_writes_survive_sigkill_under_load() {
     let kills: usize = std::env::var("TOKENLB_CRASH_KILLS")
@@ -301,6 +324,7 @@ async fn acknowledged_writes_survive_sigkill_under_load() {
     let mut proc = first;
     let (mut total_lost, mut total_ops, mut max_lost) = (0u64, 0u64, 0u64);
     let mut max_age = Duration::ZERO;
+    let mut integrity_checks = 0usize;
     for round in 1..=kills {
         let model_arc: Shared = Arc::new(Mutex::new(std::mem::take(&mut model)));
         let stop = Arc::new(AtomicBool::new(false));
@@ -331,6 +355,7 @@ async fn acknowledged_writes_survive_sigkill_under_load() {
             .unwrap();
         proc = start_manager(dir, &format!("run-{round}"), &[]);
         let listed = list_tokens(&client, &proc.url).await;
+        integrity_checks += usize::from(integrity_ok(&dir.join("data/tokenlb.db"), round));
         let acks = model.report_acks.len();
         let ops = model.ops;
         let (lost, age) = verify(&mut model, &listed, killed_at, round);
@@ -355,7 +380,7 @@ async fn acknowledged_writes_survive_sigkill_under_load() {
     assert_eq!(r.status(), 200);
     proc.kill();
     println!(
-        "RELIABILITY crash: {kills} kills, {total_ops} ops, {total_lost} success reports lost in total (max {max_lost} in one kill; the oldest lost was acknowledged ≥ {} ms before its kill), {:.1} s",
+        "RELIABILITY crash: {kills} kills, {total_ops} ops, {total_lost} success reports lost in total (max {max_lost} in one kill; the oldest lost was acknowledged ≥ {} ms before its kill), PRAGMA integrity_check ok after {integrity_checks} restarts, {:.1} s",
         max_age.as_millis(),
         began.elapsed().as_secs_f64()
     );
