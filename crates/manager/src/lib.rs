@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod import;
+pub mod listen;
 pub mod metrics;
 pub mod openapi;
 pub mod refresh;

@@ -13,7 +13,6 @@ use crate::state::AppState;
 use crate::tasks::Tasks;
 use anyhow::Context;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokenlb_store::{Cipher, KeySource, PgOptions, PgStore, Store};
 use tokio::net::TcpListener;
@@ -84,16 +83,11 @@ impl Manager {
             shutdown.await;
             state.closing.send_replace(true);
         };
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP");
+        // Not `axum::serve`: it offers no header-read timeout and no request-head cap.
+        crate::listen::serve(listener, app, shutdown).await;
         tracing::info!("shutting down: flushing stats and events");
         self.tasks.shutdown().await;
-        served
+        Ok(())
     }
 }
 

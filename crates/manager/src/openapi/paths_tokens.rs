@@ -92,6 +92,8 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
                 responses: vec![
                     ("200", ok("Recorded.", s("Reported"))),
                     ("400", r("BadRequest")),
+                    // A session cookie without its X-CSRF-Token (bearer keys need none).
+                    ("403", r("Csrf")),
                     ("404", r("NotFound")),
                     ("413", r("TooLarge")),
                 ],
