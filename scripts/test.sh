@@ -5,6 +5,7 @@
 #
 #   bash scripts/test.sh            # everything
 #   SKIP_BROWSER=1 bash scripts/test.sh   # Rust tests only
+#   SKIP_RELIABILITY=1 bash scripts/test.sh   # without fuzzing and schemathesis
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,4 +45,9 @@ cargo test --workspace --doc
 if [ "${SKIP_BROWSER:-0}" != 1 ] && [ -x tests/browser/run.sh ]; then
   log "browser tests (Debian chromium + playwright-core)"
   TOKENLB_BIN="$PWD/target/debug/tokenlb" tests/browser/run.sh
+fi
+
+if [ "${SKIP_RELIABILITY:-0}" != 1 ]; then
+  log "reliability: fuzzing and schemathesis (RELIABILITY.md)"
+  bash scripts/reliability.sh
 fi
