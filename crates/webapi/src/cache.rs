@@ -1,11 +1,15 @@
 //! The listing cache: every folder listing fetched from Wopan, kept in memory and on disk.
 //!
 //! Storage choice: one JSON file per folder listing, written atomically (temporary file in
-//! the same directory, `fsync`, `rename`, `fsync` of the directory), rather than SQLite. A
-//! listing is a document that is always read and replaced whole and never queried inside, so
-//! a key-value layout of files fits it exactly: a crash leaves the old file or the new one,
-//! never a torn one; there is no schema to migrate and no connection pool; a user can look
-//! at a listing with `cat`. File names are the SHA-256 of the space and the folder path, so
+//! the same directory, then `rename` over the old one), rather than SQLite. A listing is a
+//! document that is always read and replaced whole and never queried inside, so a key-value
+//! layout of files fits it exactly: a crash of the process leaves the old file or the new
+//! one, never a torn one; there is no schema to migrate and no connection pool; a user can
+//! look at a listing with `cat`. There is deliberately no `fsync`: every realtime answer
+//! waits for its listing's write, and the two `fsync`s cost 5–8 ms on this project's
+//! machines, ten times the rest of the realtime path (tokenlb-bench, BENCHMARKS.md). This is
+//! a cache: what an operating-system crash can lose is the newest listing of a folder, which
+//! is fetched again; a file left unreadable is ignored at start (with a warning). File names are the SHA-256 of the space and the folder path, so
 //! any Wopan name (slashes, Chinese, spaces) maps to a safe file name. Everything is loaded
 //! into memory at start (listings are small), so a lookup never touches the disk; writes go
 //! through to disk in a blocking task, one at a time.
@@ -190,9 +194,7 @@ impl ListingCache {
             self.tmp_seq.fetch_add(1, Ordering::Relaxed)
         ));
         let data = listing.clone();
-        let dir = self.dir.clone();
-        let written =
-            tokio::task::spawn_blocking(move || write_atomic(&dir, &tmp, &file, &data)).await;
+        let written = tokio::task::spawn_blocking(move || write_atomic(&tmp, &file, &data)).await;
         match written {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
@@ -221,15 +223,15 @@ fn load_file(path: &Path) -> Result<Listing, String> {
     serde_json::from_slice(&bytes).map_err(|e| format!("not a listing: {e}"))
 }
 
-/// Temp file, fsync, rename over the target, fsync the directory.
-fn write_atomic(dir: &Path, tmp: &Path, target: &Path, listing: &Listing) -> std::io::Result<()> {
+/// Temp file in the same directory, then rename over the target (no `fsync`: see the module
+/// documentation).
+fn write_atomic(tmp: &Path, target: &Path, listing: &Listing) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(listing).map_err(std::io::Error::other)?;
     let result = (|| {
         let mut f = std::fs::File::create(tmp)?;
         f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(tmp, target)?;
-        std::fs::File::open(dir)?.sync_all()
+        drop(f);
+        std::fs::rename(tmp, target)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(tmp);
