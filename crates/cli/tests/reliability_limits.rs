@@ -1,11 +1,12 @@
-//! Request limits of the manager (RELIABILITY.md §5): a 100 KiB request header is refused
-//! with 431, a 2 MiB body with 413 (JSON error), and a slow client that sends its headers one
-//! byte per second is cut off by the header-read timeout while other clients are served
-//! normally meanwhile. Raw TCP on purpose: HTTP client libraries refuse to send such requests.
+//! Request limits of the manager and the web API (RELIABILITY.md §5): a 100 KiB request header
+//! is refused with 431, a 2 MiB body with 413 (manager, JSON error), and a slow client that
+//! sends its headers one byte per second is cut off by the header-read timeout while other
+//! clients are served normally meanwhile. Raw TCP on purpose: HTTP client libraries refuse to
+//! send such requests.
 
 mod reliability;
 
-use reliability::{start_manager, Scratch, ADMIN_KEY};
+use reliability::{start_manager, tokenlb, Proc, Scratch, ADMIN_KEY};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -58,11 +59,45 @@ fn oversized_headers_and_bodies_are_refused() {
     assert!(status.contains(" 200 "), "{status}");
 }
 
+/// A web API whose upstreams are unreachable: enough to serve `/healthz`.
+fn start_webapi(dir: &std::path::Path) -> Proc {
+    let mut cmd = tokenlb(dir);
+    cmd.args(["--log-level", "info", "webapi", "--listen", "127.0.0.1:0"])
+        .args(["--manager-url", "http://127.0.0.1:1"])
+        .args(["--wopan-base-url", "http://127.0.0.1:1"])
+        .arg("--data-dir")
+        .arg(dir.join("webapi"));
+    Proc::spawn(cmd, dir.join("webapi.log")).expect("webapi starts")
+}
+
+#[test]
+fn the_web_api_refuses_oversized_headers() {
+    let scratch = Scratch::new("limits-webapi");
+    let w = start_webapi(scratch.path());
+    let big = "x".repeat(100 * 1024);
+    let status = exchange(
+        &addr(&w.url),
+        format!("GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: {big}\r\n\r\n").as_bytes(),
+    );
+    assert!(status.contains(" 431 "), "a 100 KiB header: {status}");
+}
+
 #[test]
 fn a_slow_header_client_is_cut_off_and_blocks_no_one() {
     let scratch = Scratch::new("slowloris");
     let m = start_manager(scratch.path(), "slowloris", &[]);
-    let a = addr(&m.url);
+    slowloris(&addr(&m.url), "manager");
+}
+
+#[test]
+fn a_slow_header_client_of_the_web_api_is_cut_off() {
+    let scratch = Scratch::new("slowloris-webapi");
+    let w = start_webapi(scratch.path());
+    slowloris(&addr(&w.url), "web API");
+}
+
+fn slowloris(a: &str, what: &str) {
+    let a = a.to_string();
     // Several slow clients at once, each trickling one header byte per second.
     let slow: Vec<_> = (0..4)
         .map(|_| {
@@ -111,7 +146,7 @@ fn a_slow_header_client_is_cut_off_and_blocks_no_one() {
         let cut = h.join().expect("slow client thread");
         let cut = cut.expect("the slow client was never cut off (no header-read timeout)");
         println!(
-            "RELIABILITY slowloris: slow client cut off after {:.1} s; {served} normal requests served meanwhile",
+            "RELIABILITY slowloris ({what}): slow client cut off after {:.1} s; {served} normal requests served meanwhile",
             cut.as_secs_f64()
         );
     }

@@ -29,6 +29,7 @@ pub mod download;
 pub mod error;
 pub mod flight;
 pub mod links;
+pub mod listen;
 pub mod metrics;
 pub mod names;
 pub mod proxy;
@@ -138,8 +139,7 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "web API listening on http://{addr}");
     }
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    // Not `axum::serve`: it offers no header-read timeout and no request-head cap.
+    listen::serve(listener, app(state), shutdown).await;
     Ok(())
 }
