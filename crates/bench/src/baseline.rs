@@ -1,9 +1,10 @@
 //! The baseline server: the same HTTP stack as the manager and nothing else.
 //!
-//! It is the limit of any HTTP route on this machine: axum 0.8 on hyper 1, served with
-//! `axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())` on a
-//! default multi-threaded Tokio runtime, exactly as `tokenlb manager` serves, answering every
-//! GET with a fixed JSON body the size and shape of a `GET /api/token/get` answer. No
+//! It is the limit of any HTTP route on this machine: axum 0.8 on hyper 1, served by the
+//! manager's own accept loop (`tokenlb_manager::listen::serve`: hyper-util's HTTP/1 builder
+//! with its header-read timeout and head cap, `ConnectInfo` per request) on a default
+//! multi-threaded Tokio runtime, exactly as `tokenlb manager` serves, answering every GET
+//! with a fixed JSON body the size and shape of a `GET /api/token/get` answer. No
 //! middleware, no state, no allocation beyond the stack's own: whatever the manager costs
 //! above this is tokenlb's.
 
@@ -29,17 +30,14 @@ pub fn app() -> Router {
     Router::new().fallback(answer)
 }
 
-/// Serves the baseline on `listener` until `shutdown` resolves.
+/// Serves the baseline on `listener` until `shutdown` resolves, with the manager's serving
+/// loop.
 pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app().into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    tokenlb_manager::listen::serve(listener, app(), shutdown).await;
+    Ok(())
 }
 
 /// `tokenlb-bench serve-baseline`: the runtime the manager builds (multi-threaded, default

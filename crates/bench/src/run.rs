@@ -144,7 +144,11 @@ impl Bench {
         tokens: Option<usize>,
         when: &str,
     ) {
-        if let Some(rss_kib) = server.rss_kib() {
+        self.remember_rss_of(server.pid(), what, tokens, when);
+    }
+
+    fn remember_rss_of(&mut self, pid: u32, what: &str, tokens: Option<usize>, when: &str) {
+        if let Some(rss_kib) = crate::procs::rss_kib(pid) {
             eprintln!(
                 "  {what} with {tokens:?} tokens, {when}: {:.1} MiB",
                 rss_kib as f64 / 1024.0
@@ -199,6 +203,10 @@ impl Bench {
     ) -> anyhow::Result<()> {
         let host = addr.to_string();
         for get_only in [false, true] {
+            if get_only {
+                // Before the get-only runs, whose leases stay open until their deadline.
+                self.remember_rss_of(pid, "manager", Some(tokens), "after the get + report runs");
+            }
             for &(strategy, c) in runs {
                 let get = http1::get(&host, &format!("/api/token/get?strategy={strategy}"), "");
                 let (group, work) = if get_only {
