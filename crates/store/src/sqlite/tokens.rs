@@ -17,6 +17,9 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::{HashMap, HashSet};
 use tokenlb_core::{Secret, TokenId};
 
+/// Imports of at least this many tokens hand their page cache back afterwards.
+const BULK_ROWS: usize = 1_000;
+
 /// Ids of stored tokens by fingerprint, for the fingerprints given.
 async fn existing(
     conn: &mut SqliteConnection,
@@ -96,7 +99,11 @@ impl SqliteStore {
         }
         let mut tx = self.writer.begin().await.map_err(|e| self.err(e))?;
         match insert_rows(&mut tx, &rows, false).await {
-            Ok(_) => tx.commit().await.map_err(|e| self.err(e)),
+            Ok(_) => {
+                tx.commit().await.map_err(|e| self.err(e))?;
+                self.after_bulk_write(rows.len()).await;
+                Ok(())
+            }
             // The fast path failed on a uniqueness rule: roll back, then find out which value
             // (or id) was already there to name it.
             Err(e) if super::error::is_unique_violation(&e) => {
@@ -123,12 +130,24 @@ impl SqliteStore {
             .await
             .map_err(|e| self.insert_err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
+        self.after_bulk_write(rows.len()).await;
         skipped.extend(
             rows.into_iter()
                 .filter(|r| !inserted.contains(&r.id))
                 .map(|r| TokenId(r.id)),
         );
         Ok(skipped)
+    }
+
+    /// After a large import, gives back the writer's page cache: it is 64 MiB so that the
+    /// import does not spill (see `writer_options`), but kept full it was a third of a
+    /// 100,000-token manager's resident memory (tokenlb-bench, BENCHMARKS.md). Best effort.
+    async fn after_bulk_write(&self, rows: usize) {
+        if rows >= BULK_ROWS {
+            let _ = sqlx::query("PRAGMA shrink_memory")
+                .execute(&self.writer)
+                .await;
+        }
     }
 
     /// A unique violation left after the fingerprint check can only be a reused token id.
