@@ -181,6 +181,12 @@ impl SqliteStore {
     /// `Unavailable`.
     pub async fn close(&self) {
         self.reader.close().await;
+        // Copy the WAL into the database file before the last connection goes: sqlx closes
+        // connections on their worker threads, so SQLite's own checkpoint-on-close may not
+        // have run when `close` returns. A failure here only leaves the WAL for the next open.
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.writer)
+            .await;
         self.writer.close().await;
     }
 
