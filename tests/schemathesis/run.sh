@@ -24,7 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$WORK" && env -u TOKENLB_CLIENT_KEYS TOKENLB_ADMIN_KEY="$ADMIN_KEY" \
+(cd "$WORK" && exec env -u TOKENLB_CLIENT_KEYS TOKENLB_ADMIN_KEY="$ADMIN_KEY" \
   "$BIN" manager --listen 127.0.0.1:0 --data-dir "$WORK/data" --tokens-file "$WORK/none.json" \
   >"$WORK/manager.log" 2>&1) &
 PID=$!
