@@ -43,6 +43,16 @@ struct Cli {
     /// Do not pin processes to CPUs.
     #[arg(long)]
     no_pin: bool,
+    /// Leave out parts of the plan (comma list of managers, variants, webapi, sweep), for a
+    /// partial run while working on one path. The baseline is always measured.
+    #[arg(long, value_name = "PARTS", value_delimiter = ',')]
+    skip: Vec<String>,
+    /// Pool sizes of the manager matrix instead of 10,1000,100000.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    sizes: Vec<usize>,
+    /// Strategies of the manager matrix instead of round_robin,best.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    strategies: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -102,6 +112,9 @@ fn main() -> anyhow::Result<()> {
     } else {
         Plan::full()
     };
+    plan = plan
+        .skipping(&cli.skip)?
+        .with_matrix(cli.sizes.clone(), cli.strategies.clone())?;
     if let Some(secs) = cli.duration {
         if !(0.05..=600.0).contains(&secs) {
             bail!("--duration must be between 0.05 and 600 seconds");

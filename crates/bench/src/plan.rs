@@ -31,6 +31,10 @@ pub struct Plan {
     pub webapi_conns: Vec<usize>,
     /// Connections of the realtime-vs-direct comparison.
     pub realtime_conns: Vec<usize>,
+    /// Run the manager's pool-size matrix.
+    pub managers: bool,
+    /// Run the web API's cached and realtime measurements.
+    pub webapi: bool,
 }
 
 impl Plan {
@@ -48,6 +52,8 @@ impl Plan {
             variants: true,
             webapi_conns: vec![1, 32],
             realtime_conns: vec![1, 8],
+            managers: true,
+            webapi: true,
         }
     }
 
@@ -65,7 +71,61 @@ impl Plan {
             variants: false,
             webapi_conns: vec![8],
             realtime_conns: vec![1],
+            managers: true,
+            webapi: true,
         }
+    }
+
+    /// Leaves out the named parts (`managers`, `variants`, `webapi`, `sweep`) for a partial
+    /// run while working on one path; the baseline is always measured.
+    pub fn skipping(mut self, parts: &[String]) -> anyhow::Result<Plan> {
+        for part in parts {
+            match part.as_str() {
+                "managers" => self.managers = false,
+                "variants" => self.variants = false,
+                "webapi" => self.webapi = false,
+                "sweep" => self.conns.retain(|&c| c == self.matrix_conns),
+                other => {
+                    anyhow::bail!("cannot skip {other:?}: use managers, variants, webapi or sweep")
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    /// Overrides the pool sizes and strategies of the matrix (empty: keep the plan's).
+    pub fn with_matrix(
+        mut self,
+        sizes: Vec<usize>,
+        strategies: Vec<String>,
+    ) -> anyhow::Result<Plan> {
+        if !sizes.is_empty() {
+            if sizes.iter().any(|&n| n == 0 || n > 1_000_000) {
+                anyhow::bail!("pool sizes must be between 1 and 1,000,000");
+            }
+            self.sizes = sizes;
+        }
+        if !strategies.is_empty() {
+            const KNOWN: &[&str] = &[
+                "round_robin",
+                "best",
+                "weighted",
+                "random",
+                "least_in_flight",
+                "latency",
+            ];
+            self.strategies = strategies
+                .iter()
+                .map(|s| {
+                    KNOWN
+                        .iter()
+                        .copied()
+                        .find(|k| k == s)
+                        .ok_or_else(|| anyhow::anyhow!("unknown strategy {s:?}"))
+                })
+                .collect::<anyhow::Result<_>>()?;
+        }
+        Ok(self)
     }
 
     /// Overrides the measured window (and scales the warm-up to a fifth of it, ≥ 100 ms).

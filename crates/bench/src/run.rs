@@ -296,11 +296,15 @@ impl Bench {
         let conns = self.plan.conns.clone();
         self.baseline(baseline.addr, baseline.pid(), &conns, "baseline")
             .await?;
-        self.managers().await?;
+        if self.plan.managers {
+            self.managers().await?;
+        }
         if self.plan.variants {
             self.variants().await?;
         }
-        self.webapi().await?;
+        if self.plan.webapi {
+            self.webapi().await?;
+        }
         eprintln!("baseline again (drift)");
         let c = [self.plan.matrix_conns];
         self.baseline(baseline.addr, baseline.pid(), &c, "baseline again")
