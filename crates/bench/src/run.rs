@@ -149,10 +149,8 @@ impl Bench {
 
     fn remember_rss_of(&mut self, pid: u32, what: &str, tokens: Option<usize>, when: &str) {
         if let Some(rss_kib) = crate::procs::rss_kib(pid) {
-            eprintln!(
-                "  {what} with {tokens:?} tokens, {when}: {:.1} MiB",
-                rss_kib as f64 / 1024.0
-            );
+            let with = tokens.map_or(String::new(), |n| format!(" with {n} tokens"));
+            eprintln!("  {what}{with}, {when}: {:.1} MiB", rss_kib as f64 / 1024.0);
             self.results.memory.push(Memory {
                 server: what.to_string(),
                 when: when.to_string(),
