@@ -23,7 +23,8 @@ pub mod window;
 pub use outcome::{Outcome, OutcomeClass};
 pub use policy::Policy;
 pub use pool::{
-    Lease, LeaseId, Pool, PoolError, StateChange, TokenPatch, TokenSpec, TokenView, Unavailable,
+    DirtyTake, Lease, LeaseId, Pool, PoolError, StateChange, TokenPatch, TokenSpec, TokenView,
+    Unavailable,
 };
 pub use secret::Secret;
 pub use stats::{Dirty, PoolStats};

@@ -17,19 +17,21 @@
 //!   other tokens' changes — each carries its token id.
 //!
 //! Submodules: `admin` (insert, remove, patch, refresh, health results), `lease` (pick,
-//! report), `timers`, `view` (views, stats, dirty counters), `token` (one token's data, laid
-//! out for cache locality), `cells` (compact counters), `check` (a brute-force self-check for
-//! tests), `types` (the public data types).
+//! report), `timers`, `view` (views, stats), `dirty` (changed counters handed over in
+//! chunks), `token` (one token's data, laid out for cache locality), `cells` (compact
+//! counters), `check` (a brute-force self-check for tests), `types` (the public data types).
 
 mod admin;
 mod cells;
 mod check;
+mod dirty;
 mod lease;
 mod timers;
 mod token;
 mod types;
 mod view;
 
+pub use dirty::DirtyTake;
 pub use types::{
     Lease, LeaseId, PoolError, StateChange, TokenPatch, TokenSpec, TokenView, Unavailable,
 };
@@ -83,7 +85,7 @@ pub struct Pool {
     minutes: MinuteRing,
     dirty: Vec<u32>,
     /// Finished minutes of tokens not yet taken: (slot, generation, (minute, requests,
-    /// failures)). A flat list (appending is cheap); grouped by token in `take_dirty`.
+    /// failures)). A flat list (appending is cheap); grouped by token when taken (`dirty`).
     rolled: Vec<(u32, u32, (u64, u32, u32))>,
     /// Changes found while advancing time inside calls that cannot return them.
     pending: Vec<StateChange>,

@@ -1,10 +1,9 @@
-//! Read-side of the pool: token views, pool stats, dirty counters for the store, the
-//! pool's 24-hour minute series.
+//! Read-side of the pool: token views, pool stats, the pool's 24-hour minute series.
+//! (Dirty counters for the store: `dirty`.)
 
 use super::{Pool, TokenView};
-use crate::stats::{Dirty, PoolStats};
+use crate::stats::PoolStats;
 use crate::types::{Millis, TokenId, TokenState};
-use std::collections::HashMap;
 
 impl Pool {
     pub(super) fn view_of(&self, slot: u32) -> TokenView {
@@ -60,38 +59,6 @@ impl Pool {
                 self.success as f64 / n as f64
             },
         }
-    }
-
-    /// Tokens whose counters changed since the last call, with their per-minute deltas.
-    /// Call it regularly (the manager's flush, at least once a second): finished minutes wait
-    /// in a list until taken.
-    pub fn take_dirty(&mut self) -> Vec<Dirty> {
-        let slots = std::mem::take(&mut self.dirty);
-        let mut rolled: HashMap<u32, Vec<(u64, u32, u32)>> = HashMap::new();
-        for (slot, gen, m) in std::mem::take(&mut self.rolled) {
-            // Minutes of a removed token (or of a slot's previous token) are dropped.
-            if self.gens[slot as usize] == gen && self.slots[slot as usize].is_some() {
-                rolled.entry(slot).or_default().push(m);
-            }
-        }
-        let mut out = Vec::with_capacity(slots.len());
-        for slot in slots {
-            let mut minutes = rolled.remove(&slot).unwrap_or_default();
-            let Some(t) = self.slots[slot as usize].as_mut() else {
-                continue;
-            };
-            if !t.dirty {
-                continue;
-            }
-            t.dirty = false;
-            minutes.extend(t.delta.take());
-            out.push(Dirty {
-                token_id: t.token_id(),
-                counters: t.counters.to_counters(t.last_used),
-                minutes,
-            });
-        }
-        out
     }
 
     /// Pool-wide per-minute (minute since epoch, requests, failures) for the last 24 h,
