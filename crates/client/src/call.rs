@@ -1,7 +1,8 @@
 //! [`Client::call`]: run an operation with a leased token, report, and retry on another token.
 //!
 //! One attempt = lease, run the caller's operation under `attempt_timeout`, measure its
-//! latency, classify its result ([`Classify`]), report. Token failures (auth, rate limited,
+//! latency, classify its result ([`Classify`]), report (a success in the background, so the
+//! answer does not wait for the manager; a failure before the next attempt). Token failures (auth, rate limited,
 //! quota, transient) are retried on another token while the budget lasts: at most
 //! `max_attempts` attempts and `retry_budget` time in all. A request's own fault
 //! (`client_error`) or an unclassifiable failure is returned at once. If the manager hands
@@ -85,7 +86,7 @@ impl Client {
             let latency_ms = u32::try_from(t0.elapsed().as_millis()).unwrap_or(u32::MAX);
             let (outcome, failure) = outcome_of(result, latency_ms, limit);
             let class = outcome.class;
-            if let Err(e) = self.report(&lease, outcome).await {
+            if let Err(e) = self.report_attempt(&lease, outcome).await {
                 tracing::warn!(token_id = %lease.token_id(), error = %e, "report failed");
             }
             match failure {
@@ -124,7 +125,10 @@ impl Client {
                 // A cached token has no lease to release.
                 continue;
             }
-            if let Err(e) = self
+            if cfg.background_reports {
+                self.report_in_background(&lease, Outcome::new(OutcomeClass::Unknown))
+                    .await;
+            } else if let Err(e) = self
                 .report(&lease, Outcome::new(OutcomeClass::Unknown))
                 .await
             {
@@ -136,6 +140,27 @@ impl Client {
             message: "every token handed out was already tried in this call".into(),
             retry_after: None,
         }))
+    }
+}
+
+impl Client {
+    /// Reports one attempt: a success in the background (the caller gets its answer without
+    /// waiting for the manager), a failure waited for, so the manager has taken the token out
+    /// of rotation before the next attempt leases another. Both go through the background
+    /// reporter, so they reach the manager in order. With `background_reports` off, every
+    /// report is sent before returning, as [`Client::report`] does.
+    async fn report_attempt(
+        &self,
+        lease: &Lease,
+        outcome: Outcome,
+    ) -> Result<(), crate::ClientError> {
+        if !self.inner.config.background_reports {
+            return self.report(lease, outcome).await;
+        }
+        let wait = outcome.class != OutcomeClass::Success;
+        let item = self.prepare(lease, &outcome);
+        self.report_via_reporter(item, lease.is_cached(), wait)
+            .await
     }
 }
 

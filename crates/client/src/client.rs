@@ -11,10 +11,12 @@
 use crate::config::ClientConfig;
 use crate::error::ClientError;
 use crate::fallback::{Down, Fallback, Queued};
-use crate::lease::{Lease, LeaseSource};
+use crate::lease::Lease;
 use crate::manager_api::{ApiFailure, ManagerApi, ReportBody};
+use crate::reporter::Job;
 use parking_lot::Mutex;
-use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokenlb_core::{Outcome, OutcomeClass};
 
@@ -30,6 +32,10 @@ pub(crate) struct Inner {
     fallback: Mutex<Fallback>,
     /// Serialises background flushes so queued reports go out once, in order.
     flushing: tokio::sync::Mutex<()>,
+    /// The background reporter's channel ([`crate::reporter`]), made on first use.
+    pub(crate) reporter: OnceLock<tokio::sync::mpsc::Sender<Job>>,
+    /// Reports handed to the background reporter and not yet dealt with.
+    pub(crate) pending: AtomicUsize,
 }
 
 impl std::fmt::Debug for Client {
@@ -49,7 +55,8 @@ pub struct ClientStatus {
     pub manager_reachable: bool,
     /// How many tokens the client could use during the grace period.
     pub cached_tokens: usize,
-    /// Reports waiting for the manager.
+    /// Reports not delivered yet: waiting for the manager to come back, or handed to the
+    /// background reporter and not sent yet.
     pub queued_reports: usize,
 }
 
@@ -64,6 +71,8 @@ impl Client {
                 api,
                 fallback: Mutex::new(Fallback::default()),
                 flushing: tokio::sync::Mutex::new(()),
+                reporter: OnceLock::new(),
+                pending: AtomicUsize::new(0),
             }),
         })
     }
@@ -79,7 +88,7 @@ impl Client {
         ClientStatus {
             manager_reachable: !f.is_down(),
             cached_tokens: f.cached_count(),
-            queued_reports: f.queued(),
+            queued_reports: f.queued() + self.pending_reports(),
         }
     }
 
@@ -191,6 +200,23 @@ impl Client {
     /// not an error. A report the manager refuses for its lease (the lease already expired)
     /// is sent again by token id, so the outcome still counts.
     pub async fn report(&self, lease: &Lease, outcome: Outcome) -> Result<(), ClientError> {
+        let item = self.prepare(lease, &outcome);
+        self.deliver(item, lease.is_cached()).await
+    }
+
+    /// Hands the outcome of a lease to the background reporter and returns at once (it waits
+    /// only when `max_queued_reports` reports are already waiting for the reporter). The
+    /// report goes through the same path as [`Client::report`], in order with the others;
+    /// [`Client::flush`] waits for it. Refusals are logged instead of returned.
+    pub async fn report_in_background(&self, lease: &Lease, outcome: Outcome) {
+        let item = self.prepare(lease, &outcome);
+        let _ = self
+            .report_via_reporter(item, lease.is_cached(), false)
+            .await;
+    }
+
+    /// Learns from the outcome (for the grace period) and builds its report.
+    pub(crate) fn prepare(&self, lease: &Lease, outcome: &Outcome) -> Queued {
         let c = &self.inner.config;
         let retry_after = outcome.retry_after_s.map(Duration::from_secs);
         self.inner.fallback.lock().learn(
@@ -200,16 +226,18 @@ impl Client {
             c.failed_token_cooldown,
             Instant::now(),
         );
-        let body = report_body(lease, &outcome);
-        let item = Queued {
-            body,
+        Queued {
+            body: report_body(lease, outcome),
             token_id: lease.token_id().0.clone(),
-        };
+        }
+    }
+
+    /// Sends a report, or queues it while the manager is unreachable.
+    pub(crate) async fn deliver(&self, item: Queued, cached: bool) -> Result<(), ClientError> {
+        let c = &self.inner.config;
         let hold = {
             let f = self.inner.fallback.lock();
-            f.is_down()
-                && (lease.token.source == LeaseSource::Cache
-                    || !f.should_probe(c.probe_interval, Instant::now()))
+            f.is_down() && (cached || !f.should_probe(c.probe_interval, Instant::now()))
         };
         if hold {
             self.queue(item);

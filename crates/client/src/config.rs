@@ -59,12 +59,18 @@ pub struct ClientConfig {
     /// How long a cached token that failed is skipped during the grace period when the
     /// failure gave no retry-after (an auth failure drops it for good).
     pub failed_token_cooldown: Duration,
+    /// Whether [`crate::Client::call`] hands the report of a success to the background
+    /// reporter and returns at once (the default), instead of waiting for the manager's
+    /// answer. Failures are always reported before the next attempt. Call
+    /// [`crate::Client::flush`] before shutting down.
+    pub background_reports: bool,
 }
 
 impl ClientConfig {
     /// Defaults: pool `default`, the pool's own strategy, 5 s request timeout, 30 s per
     /// attempt, 3 attempts within 60 s, a 5-minute grace period probed every 2 s, 32 cached
-    /// tokens, 1000 queued reports, 30 s skip for failed cached tokens.
+    /// tokens, 1000 queued reports, 30 s skip for failed cached tokens, success reports of
+    /// `call` sent in the background.
     pub fn new(manager_url: impl Into<String>) -> Self {
         ClientConfig {
             manager_url: manager_url.into(),
@@ -81,6 +87,7 @@ impl ClientConfig {
             max_cached_tokens: 32,
             max_queued_reports: 1000,
             failed_token_cooldown: Duration::from_secs(30),
+            background_reports: true,
         }
     }
 

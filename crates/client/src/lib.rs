@@ -81,6 +81,7 @@ pub mod error;
 mod fallback;
 pub mod lease;
 mod manager_api;
+mod reporter;
 
 pub use classify::{is_retryable, Classify};
 pub use client::{Client, ClientStatus};
