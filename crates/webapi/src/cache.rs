@@ -5,26 +5,30 @@
 //! document that is always read and replaced whole and never queried inside, so a key-value
 //! layout of files fits it exactly: a crash of the process leaves the old file or the new
 //! one, never a torn one; there is no schema to migrate and no connection pool; a user can
-//! look at a listing with `cat`. There is deliberately no `fsync`: every realtime answer
-//! waits for its listing's write, and the two `fsync`s cost 5–8 ms on this project's
-//! machines, ten times the rest of the realtime path (tokenlb-bench, BENCHMARKS.md). This is
-//! a cache: what an operating-system crash can lose is the newest listing of a folder, which
-//! is fetched again; a file left unreadable is ignored at start (with a warning). File names are the SHA-256 of the space and the folder path, so
-//! any Wopan name (slashes, Chinese, spaces) maps to a safe file name. Everything is loaded
-//! into memory at start (listings are small), so a lookup never touches the disk; writes go
-//! through to disk in a blocking task, one at a time.
+//! look at a listing with `cat`. There is deliberately no `fsync` (two cost 5–8 ms on this
+//! project's machines, BENCHMARKS.md): this is a cache, and what an operating-system crash can
+//! lose is the newest listing of a folder, which is fetched again; a file left unreadable is
+//! ignored at start (with a warning). File names are the SHA-256 of the space and the folder
+//! path, so any Wopan name (slashes, Chinese, spaces) maps to a safe file name.
+//!
+//! The memory copy is what answers: everything is loaded at start (listings are small), a
+//! lookup never touches the disk, and each listing keeps its answer's JSON rendered once
+//! ([`crate::render`]), so a cached answer is a copy of bytes. The disk file is the durable
+//! copy, written after the answer by [`crate::writer`] (coalescing rapid rewrites of one
+//! folder); [`ListingCache::flush`] waits for it on shutdown.
 //!
 //! Freshness is the caller's business: entries carry `fetched_at`, and the service decides
 //! with its TTL whether that is fresh enough.
 
 use crate::names::DrivePath;
+use crate::render::RenderCache;
+use crate::writer::DiskWriter;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use std::sync::Arc;
 use tokenlb_core::Millis;
 
@@ -78,6 +82,9 @@ pub struct Listing {
     /// When it was fetched from Wopan, epoch ms.
     pub fetched_at: Millis,
     pub entries: Vec<Entry>,
+    /// The answer's JSON parts, rendered on first use (never stored).
+    #[serde(skip)]
+    pub(crate) rendered: RenderCache,
 }
 
 impl Listing {
@@ -95,6 +102,7 @@ impl Listing {
             dir_id,
             fetched_at,
             entries,
+            rendered: RenderCache::default(),
         }
     }
 
@@ -106,12 +114,9 @@ impl Listing {
 
 /// The cache of one space's listings.
 pub struct ListingCache {
-    dir: PathBuf,
     space: String,
     mem: RwLock<HashMap<String, Arc<Listing>>>,
-    /// One disk write at a time, so an older listing never lands after a newer one.
-    writes: tokio::sync::Mutex<()>,
-    tmp_seq: AtomicU64,
+    writer: Arc<DiskWriter>,
 }
 
 impl ListingCache {
@@ -141,11 +146,9 @@ impl ListingCache {
         }
         tracing::info!(dir = %dir.display(), listings = mem.len(), "listing cache opened");
         Ok(ListingCache {
-            dir: dir.to_path_buf(),
             space: space.to_string(),
             mem: RwLock::new(mem),
-            writes: tokio::sync::Mutex::new(()),
-            tmp_seq: AtomicU64::new(0),
+            writer: DiskWriter::new(dir.to_path_buf()),
         })
     }
 
@@ -154,7 +157,12 @@ impl ListingCache {
     }
 
     pub fn get(&self, path: &DrivePath) -> Option<Arc<Listing>> {
-        self.mem.read().get(&path.to_string()).cloned()
+        self.get_str(&path.to_string())
+    }
+
+    /// As [`ListingCache::get`], by the path's text (`A/B`, `""` for the root).
+    pub fn get_str(&self, path: &str) -> Option<Arc<Listing>> {
+        self.mem.read().get(path).cloned()
     }
 
     pub fn len(&self) -> usize {
@@ -165,8 +173,9 @@ impl ListingCache {
         self.len() == 0
     }
 
-    /// Stores a listing in memory and on disk. A listing older than the one held is ignored.
-    pub async fn put(&self, listing: Listing) -> Arc<Listing> {
+    /// Stores a listing in memory at once and schedules its file to be written in the
+    /// background. A listing older than the one held is ignored (the held one is returned).
+    pub fn put(&self, listing: Listing) -> Arc<Listing> {
         let listing = Arc::new(listing);
         {
             let mut mem = self.mem.write();
@@ -186,23 +195,19 @@ impl ListingCache {
             }
             mem.insert(listing.path.clone(), listing.clone());
         }
-        let _one = self.writes.lock().await;
-        let file = self.dir.join(file_name(&self.space, &listing.path));
-        let tmp = self.dir.join(format!(
-            "{}.{}.tmp",
-            std::process::id(),
-            self.tmp_seq.fetch_add(1, Ordering::Relaxed)
-        ));
-        let data = listing.clone();
-        let written = tokio::task::spawn_blocking(move || write_atomic(&tmp, &file, &data)).await;
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(path = %listing.path, error = %e, "could not write the listing to disk; kept in memory")
-            }
-            Err(e) => tracing::warn!(path = %listing.path, error = %e, "cache writer task failed"),
-        }
+        self.writer
+            .schedule(file_name(&self.space, &listing.path), listing.clone());
         listing
+    }
+
+    /// Waits until every listing stored so far is written to disk.
+    pub async fn flush(&self) {
+        self.writer.flush().await;
+    }
+
+    /// Listing files written so far (rewrites coalesced by the writer count once).
+    pub fn disk_writes(&self) -> u64 {
+        self.writer.written()
     }
 }
 
@@ -225,7 +230,7 @@ fn load_file(path: &Path) -> Result<Listing, String> {
 
 /// Temp file in the same directory, then rename over the target (no `fsync`: see the module
 /// documentation).
-fn write_atomic(tmp: &Path, target: &Path, listing: &Listing) -> std::io::Result<()> {
+pub(crate) fn write_atomic(tmp: &Path, target: &Path, listing: &Listing) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(listing).map_err(std::io::Error::other)?;
     let result = (|| {
         let mut f = std::fs::File::create(tmp)?;
@@ -261,19 +266,16 @@ mod tests {
         let path = DrivePath::parse("A/电影", "folder", false).unwrap();
         {
             let cache = ListingCache::open(dir.path(), "personal").unwrap();
-            cache
-                .put(Listing::new(
-                    "personal",
-                    &path,
-                    "d1".into(),
-                    10,
-                    vec![entry("x")],
-                ))
-                .await;
+            cache.put(Listing::new(
+                "personal",
+                &path,
+                "d1".into(),
+                10,
+                vec![entry("x")],
+            ));
             // An older fetch does not replace a newer one.
-            cache
-                .put(Listing::new("personal", &path, "d1".into(), 5, vec![]))
-                .await;
+            cache.put(Listing::new("personal", &path, "d1".into(), 5, vec![]));
+            cache.flush().await;
             std::fs::write(dir.path().join("junk.json"), b"{not json").unwrap();
             std::fs::write(dir.path().join("1.2.tmp"), b"half").unwrap();
         }
@@ -284,5 +286,34 @@ mod tests {
         assert!(!dir.path().join("1.2.tmp").exists());
         let other = ListingCache::open(dir.path(), "family-7").unwrap();
         assert!(other.get(&path).is_none());
+    }
+
+    #[tokio::test]
+    async fn rapid_rewrites_of_a_folder_are_coalesced_and_the_newest_lands() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = DrivePath::parse("A", "folder", false).unwrap();
+        let b = DrivePath::parse("B", "folder", false).unwrap();
+        let cache = ListingCache::open(dir.path(), "personal").unwrap();
+        // A current-thread runtime: the writer cannot run before this test yields, so every
+        // rewrite of A lands while the previous one is still pending.
+        for t in 1..=50u64 {
+            let l = Listing::new("personal", &a, "d".into(), t, vec![entry(&t.to_string())]);
+            let held = cache.put(l);
+            // The memory copy answers at once, before any disk write.
+            assert_eq!(cache.get(&a).unwrap().fetched_at, t);
+            assert_eq!(held.fetched_at, t);
+        }
+        cache.put(Listing::new("personal", &b, "d".into(), 7, vec![]));
+        assert_eq!(cache.disk_writes(), 0);
+        cache.flush().await;
+        assert_eq!(cache.disk_writes(), 2, "one write per folder");
+        let reopened = ListingCache::open(dir.path(), "personal").unwrap();
+        let got = reopened.get(&a).unwrap();
+        assert_eq!((got.fetched_at, got.entries[0].name.as_str()), (50, "50"));
+        assert_eq!(reopened.get(&b).unwrap().fetched_at, 7);
+        // A later rewrite is written again.
+        cache.put(Listing::new("personal", &a, "d".into(), 51, vec![]));
+        cache.flush().await;
+        assert_eq!(cache.disk_writes(), 3);
     }
 }

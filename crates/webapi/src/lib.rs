@@ -33,9 +33,11 @@ pub mod listen;
 pub mod metrics;
 pub mod names;
 pub mod proxy;
+pub mod render;
 pub mod routes;
 pub mod service;
 pub mod upstream;
+pub mod writer;
 
 pub use config::WebapiConfig;
 
@@ -106,6 +108,30 @@ impl AppState {
     }
 }
 
+/// How long a clean shutdown waits for the background work of answers already given.
+const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl AppState {
+    /// Finishes the work answers left behind: listings not yet written to disk and token
+    /// reports not yet sent (bounded by [`SETTLE_TIMEOUT`]; reports for an unreachable manager
+    /// are given up, and their leases expire as `unknown` at their deadline).
+    pub async fn settle(&self) {
+        let work = async {
+            self.service.cache.flush().await;
+            self.client.flush().await;
+            if self.client.status().manager_reachable {
+                self.client.flush_reports().await;
+            }
+        };
+        if tokio::time::timeout(SETTLE_TIMEOUT, work).await.is_err() {
+            tracing::warn!(
+                "shutdown: gave up waiting for pending cache writes and token reports after {} s",
+                SETTLE_TIMEOUT.as_secs()
+            );
+        }
+    }
+}
+
 /// The router, apart from any listener (tests drive it directly or on port 0).
 pub fn app(state: AppState) -> Router {
     Router::new()
@@ -140,6 +166,7 @@ pub async fn serve(
         tracing::info!(%addr, "web API listening on http://{addr}");
     }
     // Not `axum::serve`: it offers no header-read timeout and no request-head cap.
-    listen::serve(listener, app(state), shutdown).await;
+    listen::serve(listener, app(state.clone()), shutdown).await;
+    state.settle().await;
     Ok(())
 }

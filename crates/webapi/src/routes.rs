@@ -5,10 +5,11 @@
 //! data was fetched from Wopan) and `stale` (true when served from the cache because the
 //! realtime path failed). Handlers only parse and shape; the logic is in [`crate::service`].
 
-use crate::cache::{Entry, Listing};
+use crate::cache::Listing;
 use crate::error::{ApiError, ApiResult};
 use crate::names::DrivePath;
 use crate::proxy;
+use crate::render::{self, Kind};
 use crate::service::{Answer, Mode};
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -53,7 +54,7 @@ fn source_fields<T>(a: &Answer<T>) -> Map<String, Value> {
         "source".into(),
         json!(if a.realtime { "realtime" } else { "cache" }),
     );
-    m.insert("cached_at".into(), json!(rfc3339(a.cached_at)));
+    m.insert("cached_at".into(), json!(render::rfc3339(a.cached_at)));
     m.insert("stale".into(), json!(a.stale));
     m
 }
@@ -64,26 +65,6 @@ fn source_label<T>(a: &Answer<T>) -> &'static str {
         (false, false) => "cache",
         (false, true) => "stale",
     }
-}
-
-fn rfc3339(ms: u64) -> Option<String> {
-    chrono::DateTime::from_timestamp_millis(ms as i64)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-}
-
-fn entry_json(e: &Entry) -> Value {
-    let mut v = json!({
-        "name": e.name,
-        "id": e.id,
-        "type": if e.is_folder { "folder" } else { "file" },
-        "size": e.size,
-        "file_type": e.file_type,
-        "create_time": e.create_time,
-    });
-    if !e.is_folder {
-        v["fid"] = json!(e.fid);
-    }
-    v
 }
 
 async fn list(
@@ -104,31 +85,25 @@ async fn list(
 pub async fn folders(
     State(state): State<AppState>,
     q: Result<Query<ListQuery>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let Query(q) = q?;
     let mode = Mode::from_param(flag("realtime", q.realtime.as_deref())?);
     let parent = DrivePath::parse(q.folder.as_deref().unwrap_or(""), "folder", true)
         .map_err(|e| ApiError::bad_request(e.0))?;
     let a = list(&state, "folders", &parent, mode).await?;
-    let folders: Vec<Value> = a
-        .value
-        .entries
-        .iter()
-        .filter(|e| e.is_folder)
-        .map(entry_json)
-        .collect();
-    let mut body = source_fields(&a);
-    body.insert("folder".into(), json!(parent.to_string()));
-    body.insert("count".into(), json!(folders.len()));
-    body.insert("folders".into(), Value::Array(folders));
-    Ok(Json(Value::Object(body)))
+    Ok(render::json_response(render::listing_body(
+        &a.value,
+        Kind::Folders,
+        a.realtime,
+        a.stale,
+    )))
 }
 
 /// `GET /api/files?folder=A/B[&realtime=]`: every entry of a folder.
 pub async fn files(
     State(state): State<AppState>,
     q: Result<Query<ListQuery>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let Query(q) = q?;
     let mode = Mode::from_param(flag("realtime", q.realtime.as_deref())?);
     let raw = q
@@ -137,12 +112,12 @@ pub async fn files(
         .ok_or_else(|| ApiError::bad_request("folder is required: /api/files?folder=NAME"))?;
     let folder = DrivePath::parse(raw, "folder", false).map_err(|e| ApiError::bad_request(e.0))?;
     let a = list(&state, "files", &folder, mode).await?;
-    let files: Vec<Value> = a.value.entries.iter().map(entry_json).collect();
-    let mut body = source_fields(&a);
-    body.insert("folder".into(), json!(folder.to_string()));
-    body.insert("count".into(), json!(files.len()));
-    body.insert("files".into(), Value::Array(files));
-    Ok(Json(Value::Object(body)))
+    Ok(render::json_response(render::listing_body(
+        &a.value,
+        Kind::Files,
+        a.realtime,
+        a.stale,
+    )))
 }
 
 /// `GET /api/download/?url=FOLDER/FILE[&redirect=true|&proxy=true][&realtime=]`.

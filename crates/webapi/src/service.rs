@@ -202,7 +202,7 @@ impl Service {
                 .run(&key, move || async move {
                     let entries = worker.realtime.list(&dir_id, &p.to_string()).await?;
                     let listing = Listing::new(worker.cache.space(), &p, dir_id, now_ms(), entries);
-                    Ok(worker.cache.put(listing).await)
+                    Ok(worker.cache.put(listing))
                 })
                 .await;
             if joined {

@@ -340,3 +340,33 @@ async fn family_space_lists_the_family_tree() {
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["size"], 1_572_864);
 }
+
+#[tokio::test]
+async fn realtime_answers_are_reported_in_the_background_and_settle_on_shutdown() {
+    let s = Stack::start().await;
+    for _ in 0..4 {
+        let (st, v) = s.get("/api/files?folder=BD-another&realtime=true").await;
+        assert_eq!(st, 200, "{v}");
+        assert_source(&v, "realtime", false);
+    }
+    // The root listing (to resolve BD-another) and four listings of it, each reported as a
+    // success once the background work has settled.
+    s.web.settle().await;
+    assert_eq!(s.web.client.status().queued_reports, 0);
+    let mut successes = 0;
+    for id in &s.token_ids {
+        let row = s.row(id).await;
+        assert_eq!(row["in_flight"], 0, "{row}");
+        successes += row["success"].as_u64().unwrap_or(0);
+    }
+    assert_eq!(successes, 5);
+    // The newest listing is on disk too.
+    let path = tokenlb_webapi::names::DrivePath::parse("BD-another", "folder", false).unwrap();
+    let held = s.web.service.cache.get(&path).unwrap();
+    let on_disk = tokenlb_webapi::cache::ListingCache::open(
+        &s.data().join("webapi").join("webapi-cache"),
+        s.web.service.cache.space(),
+    )
+    .unwrap();
+    assert_eq!(on_disk.get(&path).unwrap().fetched_at, held.fetched_at);
+}
