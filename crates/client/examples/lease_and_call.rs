@@ -126,5 +126,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(bytes) => println!("call succeeded: {bytes} bytes"),
         Err(e) => println!("call failed: {e}"),
     }
+    // `call` reports a success in the background: wait for it before the process exits.
+    client.flush().await;
     Ok(())
 }

@@ -12,6 +12,12 @@
 //!   report, and retry on *another* token for auth / rate-limited / quota / transient
 //!   failures, within `max_attempts` attempts and `retry_budget` time.
 //!
+//! `call` does not make its caller wait for the report of a success: it goes to a background
+//! reporter (one task per client, a bounded queue delivered in order through the same path as
+//! [`Client::report`]); a failure is delivered before the next attempt. Call
+//! [`Client::flush`] before a clean shutdown. A process that dies without it loses at most
+//! the reports still queued; the manager closes those leases as `unknown` at their deadline.
+//!
 //! When the manager cannot be reached, the client keeps working for `grace_period` with the
 //! tokens it leased last (round robin, skipping those that failed), logs
 //! `manager unreachable, using N cached tokens for up to X s` once, queues its reports
@@ -59,6 +65,7 @@
 //!         .call(|token| async move { upstream(token.secret.expose()).await })
 //!         .await?;
 //!     println!("{answer}");
+//!     client.flush().await; // its success report went out in the background
 //!
 //!     // Or by hand: lease, use, report.
 //!     let lease = client.lease().await?;
