@@ -1,45 +1,106 @@
 //! Prometheus metrics, written by hand in the text exposition format.
 //!
-//! Counters are kept in small maps keyed by their labels behind short locks (a handful of
-//! label combinations: strategies × pools, classes × pools, routes × statuses); gauges
-//! (tokens per state, in flight) are read from the pools at scrape time, so they are never
-//! stale. No metrics registry crate is needed for this little.
+//! Counters are bumped on every lease, report and HTTP request, so bumping one allocates
+//! nothing and takes no exclusive lock: per pool, an array of atomics indexed by strategy
+//! and by outcome class; per route, a small list of (method, status) atomics. Both sit in a
+//! map behind a read-mostly `RwLock`: a label combination seen for the first time is
+//! inserted under the write lock (a handful of times per process), every later bump is a
+//! read lock, a lookup by `&str` and one relaxed `fetch_add`. Scrapes sort the series, so
+//! the exposition reads as before (series appear once counted, ordered by their labels).
+//! Gauges (tokens per state, in flight) are read from the pools at scrape time, so they are
+//! never stale. No metrics registry crate is needed for this little.
 
 use crate::state::AppState;
-use parking_lot::Mutex;
-use std::collections::BTreeMap;
+use parking_lot::{Mutex, RwLock};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokenlb_core::TokenState;
+use tokenlb_core::{OutcomeClass, Strategy, TokenState};
 
-type Labels2 = (String, String);
+/// One pool's lease and outcome counters.
+#[derive(Default)]
+struct PoolCounters {
+    picks: [AtomicU64; Strategy::ALL.len()],
+    outcomes: [AtomicU64; OutcomeClass::ALL.len()],
+}
+
+/// One route's requests by method and status.
+#[derive(Default)]
+struct RouteCounters(Vec<(Box<str>, u16, AtomicU64)>);
+
+impl RouteCounters {
+    fn find(&self, method: &str, status: u16) -> Option<&AtomicU64> {
+        self.0
+            .iter()
+            .find(|(m, s, _)| *s == status && &**m == method)
+            .map(|(_, _, n)| n)
+    }
+}
 
 /// The manager's counters.
 #[derive(Default)]
 pub struct Metrics {
-    picks: Mutex<BTreeMap<Labels2, u64>>,
-    outcomes: Mutex<BTreeMap<Labels2, u64>>,
+    pools: RwLock<HashMap<Box<str>, PoolCounters>>,
+    /// Outcome classes given by name that are not an [`OutcomeClass`] (none today; kept so
+    /// [`Metrics::outcome`] counts whatever it is given).
+    other_outcomes: Mutex<BTreeMap<(String, String), u64>>,
     lease_expiries: Mutex<BTreeMap<String, u64>>,
     get_unavailable: AtomicU64,
-    http: Mutex<BTreeMap<(String, String, u16), u64>>,
+    http: RwLock<HashMap<Box<str>, RouteCounters>>,
 }
 
-fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K, by: u64) {
-    *map.lock().entry(key).or_insert(0) += by;
+fn strategy_index(s: Strategy) -> usize {
+    Strategy::ALL.iter().position(|&x| x == s).unwrap_or(0)
+}
+
+fn class_index(c: OutcomeClass) -> usize {
+    OutcomeClass::ALL.iter().position(|&x| x == c).unwrap_or(0)
 }
 
 impl Metrics {
-    pub fn pick(&self, strategy: &str, pool: &str) {
-        bump(&self.picks, (strategy.to_string(), pool.to_string()), 1);
+    /// Bumps one of `pool`'s counters: under the read lock when the pool is known.
+    fn with_pool(&self, pool: &str, bump: impl Fn(&PoolCounters)) {
+        if let Some(c) = self.pools.read().get(pool) {
+            return bump(c);
+        }
+        bump(self.pools.write().entry(pool.into()).or_default());
     }
 
+    pub fn pick(&self, strategy: Strategy, pool: &str) {
+        let i = strategy_index(strategy);
+        self.with_pool(pool, |c| {
+            c.picks[i].fetch_add(1, Ordering::Relaxed);
+        });
+    }
+
+    pub fn outcome_class(&self, class: OutcomeClass, pool: &str) {
+        let i = class_index(class);
+        self.with_pool(pool, |c| {
+            c.outcomes[i].fetch_add(1, Ordering::Relaxed);
+        });
+    }
+
+    /// [`Metrics::outcome_class`] by the class's name (`OutcomeClass::as_str`).
     pub fn outcome(&self, class: &str, pool: &str) {
-        bump(&self.outcomes, (class.to_string(), pool.to_string()), 1);
+        match OutcomeClass::ALL.iter().find(|c| c.as_str() == class) {
+            Some(&c) => self.outcome_class(c, pool),
+            None => {
+                *self
+                    .other_outcomes
+                    .lock()
+                    .entry((class.to_string(), pool.to_string()))
+                    .or_insert(0) += 1
+            }
+        }
     }
 
     pub fn lease_expiries(&self, pool: &str, n: u64) {
         if n > 0 {
-            bump(&self.lease_expiries, pool.to_string(), n);
+            *self
+                .lease_expiries
+                .lock()
+                .entry(pool.to_string())
+                .or_insert(0) += n;
         }
     }
 
@@ -48,11 +109,77 @@ impl Metrics {
     }
 
     pub fn http(&self, route: &str, method: &str, status: u16) {
-        bump(
-            &self.http,
-            (route.to_string(), method.to_string(), status),
-            1,
-        );
+        if let Some(n) = self
+            .http
+            .read()
+            .get(route)
+            .and_then(|r| r.find(method, status))
+        {
+            n.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let mut map = self.http.write();
+        let counters = map.entry(route.into()).or_default();
+        match counters.find(method, status) {
+            Some(n) => n.fetch_add(1, Ordering::Relaxed),
+            None => {
+                counters.0.push((method.into(), status, AtomicU64::new(1)));
+                0
+            }
+        };
+    }
+
+    /// Every counted (label, label) → value of one per-pool family, sorted by labels.
+    fn pool_series(
+        &self,
+        family: impl Fn(&PoolCounters) -> Vec<(&'static str, u64)>,
+    ) -> BTreeMap<(String, String), u64> {
+        let mut out = BTreeMap::new();
+        for (pool, c) in self.pools.read().iter() {
+            for (label, v) in family(c) {
+                if v > 0 {
+                    out.insert((label.to_string(), pool.to_string()), v);
+                }
+            }
+        }
+        out
+    }
+
+    fn picks(&self) -> BTreeMap<(String, String), u64> {
+        self.pool_series(|c| {
+            Strategy::ALL
+                .iter()
+                .zip(&c.picks)
+                .map(|(s, n)| (s.as_str(), n.load(Ordering::Relaxed)))
+                .collect()
+        })
+    }
+
+    fn outcomes(&self) -> BTreeMap<(String, String), u64> {
+        let mut out = self.pool_series(|c| {
+            OutcomeClass::ALL
+                .iter()
+                .zip(&c.outcomes)
+                .map(|(s, n)| (s.as_str(), n.load(Ordering::Relaxed)))
+                .collect()
+        });
+        for (k, v) in self.other_outcomes.lock().iter() {
+            *out.entry(k.clone()).or_insert(0) += v;
+        }
+        out
+    }
+
+    fn http_series(&self) -> BTreeMap<(String, String, u16), u64> {
+        let mut out = BTreeMap::new();
+        for (route, c) in self.http.read().iter() {
+            for (method, status, n) in &c.0 {
+                out.insert(
+                    (route.to_string(), method.to_string(), *status),
+                    n.load(Ordering::Relaxed),
+                );
+            }
+        }
+        out
     }
 }
 
@@ -78,12 +205,12 @@ pub fn render(state: &AppState) -> String {
         "counter",
         "Leases handed out, by strategy and pool.",
     );
-    for ((strategy, pool), v) in m.picks.lock().iter() {
+    for ((strategy, pool), v) in m.picks() {
         let _ = writeln!(
             out,
             "tokenlb_picks_total{{strategy=\"{}\",pool=\"{}\"}} {v}",
-            esc(strategy),
-            esc(pool)
+            esc(&strategy),
+            esc(&pool)
         );
     }
     header(
@@ -92,12 +219,12 @@ pub fn render(state: &AppState) -> String {
         "counter",
         "Reported outcomes, by class and pool.",
     );
-    for ((class, pool), v) in m.outcomes.lock().iter() {
+    for ((class, pool), v) in m.outcomes() {
         let _ = writeln!(
             out,
             "tokenlb_outcomes_total{{class=\"{}\",pool=\"{}\"}} {v}",
-            esc(class),
-            esc(pool)
+            esc(&class),
+            esc(&pool)
         );
     }
     header(
@@ -134,12 +261,12 @@ pub fn render(state: &AppState) -> String {
         "counter",
         "HTTP requests, by route, method and status.",
     );
-    for ((route, method, status), v) in m.http.lock().iter() {
+    for ((route, method, status), v) in m.http_series() {
         let _ = writeln!(
             out,
             "tokenlb_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{status}\"}} {v}",
-            esc(route),
-            esc(method)
+            esc(&route),
+            esc(&method)
         );
     }
     out
@@ -182,6 +309,52 @@ fn render_gauges(state: &AppState, out: &mut String) {
             "tokenlb_in_flight{{pool=\"{}\"}} {}",
             esc(pool),
             stats.in_flight
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_kept_by_label_and_listed_in_label_order() {
+        let m = Metrics::default();
+        m.pick(Strategy::RoundRobin, "b");
+        m.pick(Strategy::Best, "b");
+        m.pick(Strategy::Best, "a");
+        m.pick(Strategy::Best, "a");
+        let picks: Vec<_> = m.picks().into_iter().collect();
+        assert_eq!(
+            picks,
+            vec![
+                (("best".to_string(), "a".to_string()), 2),
+                (("best".to_string(), "b".to_string()), 1),
+                (("round_robin".to_string(), "b".to_string()), 1),
+            ]
+        );
+        m.outcome("transient", "a");
+        m.outcome_class(OutcomeClass::Transient, "a");
+        m.outcome("not-a-class", "a");
+        let outcomes = m.outcomes();
+        assert_eq!(outcomes[&("transient".to_string(), "a".to_string())], 2);
+        assert_eq!(outcomes[&("not-a-class".to_string(), "a".to_string())], 1);
+        assert_eq!(outcomes.len(), 2);
+        m.http("/api/token/get", "GET", 200);
+        m.http("/api/token/get", "GET", 200);
+        m.http("/api/token/get", "GET", 503);
+        m.http("/api/token/get", "POST", 405);
+        m.http("unmatched", "GET", 404);
+        let http: Vec<_> = m.http_series().into_iter().collect();
+        let key = |r: &str, m: &str, s| (r.to_string(), m.to_string(), s);
+        assert_eq!(
+            http,
+            vec![
+                (key("/api/token/get", "GET", 200), 2),
+                (key("/api/token/get", "GET", 503), 1),
+                (key("/api/token/get", "POST", 405), 1),
+                (key("unmatched", "GET", 404), 1),
+            ]
         );
     }
 }

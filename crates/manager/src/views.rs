@@ -64,7 +64,8 @@ pub struct TokenRow {
     pub created_at: Option<String>,
 }
 
-fn rfc3339(ms: Option<Millis>) -> Option<String> {
+/// RFC 3339 (UTC, milliseconds) for an epoch-ms time, as a string (`None` stays `None`).
+pub fn rfc3339(ms: Option<Millis>) -> Option<String> {
     let t = DateTime::<Utc>::from_timestamp_millis(ms? as i64)?;
     Some(t.to_rfc3339_opts(SecondsFormat::Millis, true))
 }

@@ -14,14 +14,14 @@ use crate::state::{now_ms, AppState, PoolHandle};
 use crate::tasks::change_events;
 use crate::validate;
 use crate::views;
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokenlb_core::{LeaseId, Outcome, OutcomeClass, PoolError, Strategy, TokenId};
+use tokenlb_core::{LeaseId, Outcome, OutcomeClass, PoolError, Strategy, TokenId, TokenState};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +47,38 @@ pub(crate) fn lease_string(pool: usize, lease: LeaseId) -> String {
     format!("{pool}.{}", lease.0)
 }
 
+/// A JSON answer serialized straight into one buffer of about the right size (no
+/// `serde_json::Value` tree, no regrowth).
+fn json_answer(value: &impl Serialize, capacity: usize) -> ApiResult<Response> {
+    let mut body = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut body, value).map_err(ApiError::internal)?;
+    let mut response = Response::new(Body::from(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+/// `get`'s answer (the seed's shape); fields in the order `serde_json`'s sorted maps used.
+#[derive(Serialize)]
+struct LeaseAnswer<'a> {
+    id: &'a TokenId,
+    lease: &'a str,
+    lease_expires_at: Option<String>,
+    name: &'a str,
+    pool: &'a str,
+    token: &'a str,
+}
+
+/// `report`'s answer.
+#[derive(Serialize)]
+struct ReportAnswer<'a> {
+    id: &'a TokenId,
+    ok: bool,
+    state: Option<TokenState>,
+}
+
 fn parse_lease(text: &str) -> Option<(usize, LeaseId)> {
     let (pool, n) = text.split_once('.')?;
     Some((pool.parse().ok()?, LeaseId(n.parse().ok()?)))
@@ -56,7 +88,7 @@ pub async fn get(
     _: ClientAuth,
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<GetQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let strategy: Option<Strategy> = match q.strategy.as_deref() {
         None | Some("") => None,
         Some(s) => Some(s.parse().map_err(|_| {
@@ -74,38 +106,48 @@ pub async fn get(
     }
     let handle = named_pool(&state, q.pool.as_deref())?;
     let strategy = strategy.unwrap_or_else(|| handle.pool.lock().policy().strategy);
-    let deadline = Instant::now() + Duration::from_millis(wait_ms);
+    // Read the clock only when the caller may wait.
+    let deadline = (wait_ms > 0).then(|| Instant::now() + Duration::from_millis(wait_ms));
     loop {
         let notified = handle.notify.notified();
         tokio::pin!(notified);
-        notified.as_mut().enable();
+        if deadline.is_some() {
+            // Registered before the pick, so a report between the pick and the wait is not
+            // missed. Without waiting there is nothing to miss, and the Notify's lock is
+            // not taken on every get.
+            notified.as_mut().enable();
+        }
         let picked = crate::cluster::pick::pick(&state, &handle, strategy).await;
         let unavailable = match picked {
             Ok(crate::cluster::pick::Picked { lease, lease_id }) => {
-                state.metrics.pick(strategy.as_str(), &handle.name);
-                return Ok(Json(json!({
-                    "token": lease.secret.expose(),
-                    "id": lease.token_id,
-                    "name": lease.name,
-                    "pool": handle.name,
-                    "lease": lease_id,
-                    "lease_expires_at": views::time(lease.deadline),
-                })));
+                state.metrics.pick(strategy, &handle.name);
+                let answer = LeaseAnswer {
+                    id: &lease.token_id,
+                    lease: &lease_id,
+                    lease_expires_at: views::rfc3339(Some(lease.deadline)),
+                    name: &lease.name,
+                    pool: &handle.name,
+                    token: lease.secret.expose(),
+                };
+                return json_answer(&answer, 256);
             }
             Err(u) => u,
         };
-        let now = Instant::now();
         let retry_in = unavailable.retry_at.map(|t| t.saturating_sub(now_ms()));
-        if now >= deadline {
-            state.metrics.unavailable();
-            let secs = retry_in.map_or(5, |ms| ms.div_ceil(1000)).max(1);
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no_token_available",
-                unavailable.reason,
-            )
-            .with_retry_after(secs));
-        }
+        let now = Instant::now();
+        let deadline = match deadline {
+            Some(d) if now < d => d,
+            _ => {
+                state.metrics.unavailable();
+                let secs = retry_in.map_or(5, |ms| ms.div_ceil(1000)).max(1);
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "no_token_available",
+                    unavailable.reason,
+                )
+                .with_retry_after(secs));
+            }
+        };
         // Sleep until woken, the caller's deadline, the known recovery time, or 1 s at most
         // (limits such as rpm windows free up without an event).
         let mut nap = (deadline - now).min(Duration::from_secs(1));
@@ -165,11 +207,11 @@ pub async fn report(
     _: ClientAuth,
     State(state): State<AppState>,
     ApiJson(b): ApiJson<ReportBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let outcome = outcome_of(&b)?;
     if let Some(lease) = &b.lease {
         if let Some(answer) = crate::cluster::report::report(&state, lease, &outcome).await {
-            return answer;
+            return answer.map(IntoResponse::into_response);
         }
     }
     let (handle, result) = if let Some(lease) = &b.lease {
@@ -187,7 +229,7 @@ pub async fn report(
             Ok((id, changes)) => Ok((
                 id.clone(),
                 change_events(&pool, &handle.name, &changes),
-                pool.get(&id),
+                pool.get(&id).map(|v| v.state),
             )),
             Err(PoolError::UnknownLease) | Err(PoolError::UnknownToken(_)) => Err(unknown()),
             Err(e) => Err(ApiError::internal(format!("report: {e}"))),
@@ -211,22 +253,25 @@ pub async fn report(
             Ok(changes) => Ok((
                 id.clone(),
                 change_events(&pool, &handle.name, &changes),
-                pool.get(&id),
+                pool.get(&id).map(|v| v.state),
             )),
             Err(_) => Err(ApiError::not_found("no such token")),
         };
         drop(pool);
         (handle.clone(), result)
     };
-    let (id, events, view) = result?;
-    state.metrics.outcome(outcome.class.as_str(), &handle.name);
+    let (id, events, token_state) = result?;
+    state.metrics.outcome_class(outcome.class, &handle.name);
     state.record_changes(&handle, events);
     handle.notify.notify_waiters();
-    Ok(Json(json!({
-        "ok": true,
-        "id": id,
-        "state": view.map(|v| v.state),
-    })))
+    json_answer(
+        &ReportAnswer {
+            id: &id,
+            ok: true,
+            state: token_state,
+        },
+        64,
+    )
 }
 
 #[cfg(test)]
