@@ -8,9 +8,16 @@
 //! database, brings the schema up to date (see the `migrate` module), and checks that the key matches
 //! the one the secrets were sealed with, so each of those problems is one clear error naming
 //! the file at start-up rather than a surprise later.
+//!
+//! Stats flushes go to a journal (one compact row per flush, `journal`) that is folded into
+//! the token and minute rows now and then (`fold`); reads merge what is not folded yet
+//! (`merge`), so every figure read is the latest flushed.
 
 mod api;
 mod error;
+mod fold;
+mod journal;
+mod merge;
 mod migrate;
 mod records;
 mod tokens;
@@ -59,6 +66,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// The current key; replaced by `reencrypt` after its transaction commits.
     cipher: RwLock<Arc<Cipher>>,
+    /// The stats journal's fold bookkeeping (see `fold`).
+    journal: Arc<fold::JournalState>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -125,8 +134,12 @@ impl SqliteStore {
                 writer,
                 reader,
                 cipher: RwLock::new(Arc::new(cipher)),
+                journal: Arc::default(),
             };
             store.check_key().await?;
+            // Stats flushed but not folded before the last stop (a crash) go into the rows
+            // now, so start-up reads them from the rows; reads merge whatever is left.
+            store.fold_all().await;
             Ok(store)
         })
     }
@@ -177,9 +190,13 @@ impl SqliteStore {
         }
     }
 
-    /// Closes both pools, checkpointing the WAL into the main file. Later calls fail with
-    /// `Unavailable`.
+    /// Folds the stats journal, then closes both pools, checkpointing the WAL into the main
+    /// file. Later calls fail with `Unavailable`.
     pub async fn close(&self) {
+        self.journal
+            .closing
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.fold_all().await;
         self.reader.close().await;
         // Copy the WAL into the database file before the last connection goes: sqlx closes
         // connections on their worker threads, so SQLite's own checkpoint-on-close may not

@@ -15,11 +15,18 @@ pub(crate) struct Migration {
 }
 
 /// All migrations, oldest first. Append; never edit one that has shipped.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../../migrations/sqlite/0001_initial.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../../migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "stats_journal",
+        sql: include_str!("../../migrations/sqlite/0002_stats_journal.sql"),
+    },
+];
 
 /// Errors of the runner: a driver error, or a schema newer than this binary knows.
 pub(crate) enum MigrateError {

@@ -1,12 +1,11 @@
 //! Stats, events, per-minute counts and pools in SQLite.
 //!
-//! The stats flusher writes once a second, possibly for every token of a large pool, so a batch
-//! is a few multi-row statements in one transaction: counters are absolute snapshots applied
-//! with `UPDATE … FROM (VALUES …)`, minute deltas are added with an upsert. Rows for a token
-//! deleted since the batch was taken are dropped by a join instead of failing the batch.
+//! The stats flusher writes once a second, possibly for every token of a large pool: a batch
+//! is one journal row (`journal`, folded into the rows by `fold`), and the minute query adds
+//! what the journal holds (`merge`).
 
 use super::SqliteStore;
-use crate::rows::{parse_state, to_i64, to_u32, to_u64, CounterCols, ROWS_PER_STATEMENT};
+use crate::rows::{parse_state, to_i64, to_u32, to_u64, ROWS_PER_STATEMENT};
 use crate::{EventQuery, EventRecord, MinuteQuery, StatsBatch, StoreResult, StoredPool};
 use sqlx::{QueryBuilder, Row, Sqlite};
 use tokenlb_core::{Millis, TokenId};
@@ -16,60 +15,20 @@ const EVENT_COLUMNS: &str =
     "at, token_id, token_name, pool, from_state, to_state, kind, reason, sample_error";
 
 impl SqliteStore {
+    /// Appends the batch to the stats journal as one row: one statement, one commit, however
+    /// many tokens it holds. The rows are updated later by a fold (`fold`).
     pub(super) async fn write_stats_tx(&self, batch: &StatsBatch) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(|e| self.err(e))?;
-        let counters: Vec<(&TokenId, CounterCols)> = batch
-            .counters
-            .iter()
-            .map(|(id, c)| (id, CounterCols::encode(c)))
-            .collect();
-        for chunk in counters.chunks(ROWS_PER_STATEMENT) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "UPDATE tokens SET c_success = v.column2, c_auth = v.column3, \
-                 c_rate_limited = v.column4, c_quota_exhausted = v.column5, \
-                 c_transient = v.column6, c_client_error = v.column7, c_unknown = v.column8, \
-                 last_used = v.column9, last_error = v.column10, last_error_at = v.column11, \
-                 latency_ewma_ms = v.column12, times_cooled = v.column13 FROM (",
-            );
-            q.push_values(chunk, |mut b, (id, c)| {
-                b.push_bind(id.as_str())
-                    .push_bind(c.success)
-                    .push_bind(c.auth)
-                    .push_bind(c.rate_limited)
-                    .push_bind(c.quota_exhausted)
-                    .push_bind(c.transient)
-                    .push_bind(c.client_error)
-                    .push_bind(c.unknown)
-                    .push_bind(c.last_used)
-                    .push_bind(&c.last_error)
-                    .push_bind(c.last_error_at)
-                    .push_bind(c.latency_ewma_ms)
-                    .push_bind(c.times_cooled);
-            });
-            q.push(") AS v WHERE tokens.id = v.column1");
-            q.build().execute(&mut *tx).await.map_err(|e| self.err(e))?;
+        if batch.counters.is_empty() && batch.minutes.is_empty() {
+            return Ok(());
         }
-        for chunk in batch.minutes.chunks(ROWS_PER_STATEMENT) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO token_minutes (token_id, pool, minute, requests, failures) \
-                 SELECT v.column1, v.column2, v.column3, v.column4, v.column5 FROM (",
-            );
-            q.push_values(chunk, |mut b, m| {
-                b.push_bind(m.token_id.as_str())
-                    .push_bind(&m.pool)
-                    .push_bind(to_i64(m.minute))
-                    .push_bind(i64::from(m.requests))
-                    .push_bind(i64::from(m.failures));
-            });
-            q.push(
-                ") AS v JOIN tokens t ON t.id = v.column1 WHERE true \
-                 ON CONFLICT (token_id, minute) DO UPDATE SET \
-                 requests = requests + excluded.requests, \
-                 failures = failures + excluded.failures",
-            );
-            q.build().execute(&mut *tx).await.map_err(|e| self.err(e))?;
-        }
-        tx.commit().await.map_err(|e| self.err(e))
+        let body = super::journal::encode(batch);
+        sqlx::query("INSERT INTO stats_journal (body) VALUES (?)")
+            .bind(&body)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| self.err(e))?;
+        self.appended(body.len());
+        Ok(())
     }
 
     pub(super) async fn append_events_tx(
@@ -165,15 +124,26 @@ impl SqliteStore {
             q.push(" AND pool = ").push_bind(pool);
         }
         q.push(" GROUP BY minute ORDER BY minute");
+        // Rows and journal from one snapshot: a fold committing in between would double or
+        // hide counts.
+        let mut tx = self.reader.begin().await.map_err(|e| self.err(e))?;
         let rows: Vec<(i64, i64, i64)> = q
             .build_query_as()
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
-        Ok(rows
+        let filter = super::merge::MinuteFilter {
+            token: query.token_id.as_ref().map(|t| t.as_str()),
+            pool: query.pool.as_deref(),
+            since: query.since_minute,
+        };
+        let journal = super::merge::overlay(&mut tx, &self.path, Some(&filter)).await?;
+        tx.rollback().await.map_err(|e| self.err(e))?;
+        let rows = rows
             .into_iter()
             .map(|(m, r, f)| (to_u64(m), to_u32(r), to_u32(f)))
-            .collect())
+            .collect();
+        Ok(super::merge::add_minutes(rows, &journal))
     }
 
     pub(super) async fn prune_tx(
@@ -181,6 +151,8 @@ impl SqliteStore {
         before_minute: u64,
         events_before: Millis,
     ) -> StoreResult<()> {
+        // Old minutes may still be in the journal: into the rows first, then deleted.
+        self.fold_now().await?;
         let mut tx = self.writer.begin().await.map_err(|e| self.err(e))?;
         sqlx::query("DELETE FROM token_minutes WHERE minute < ?")
             .bind(to_i64(before_minute))

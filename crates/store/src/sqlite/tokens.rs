@@ -174,26 +174,53 @@ impl SqliteStore {
 
     pub(super) async fn load_tokens_q(&self) -> StoreResult<Vec<StoredToken>> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id");
+        // Rows and the unfolded stats journal from one snapshot (see `merge`).
+        let mut tx = self.reader.begin().await.map_err(|e| self.err(e))?;
         let rows = sqlx::query(&sql)
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
+        let mut journal = super::merge::overlay(&mut tx, &self.path, None).await?;
+        tx.rollback().await.map_err(|e| self.err(e))?;
         let cipher = self.cipher();
         rows.iter()
             .map(|r| {
-                TokenRow::from_row(r)
+                let mut t = TokenRow::from_row(r)
                     .map_err(|e| self.err(e))?
-                    .decode(&cipher)
+                    .decode(&cipher)?;
+                if let Some(c) = journal
+                    .tokens
+                    .remove(t.id.as_str())
+                    .and_then(|m| m.counters)
+                {
+                    t.counters = c;
+                }
+                Ok(t)
             })
             .collect()
     }
 
+    /// Deletes the row (its minute rows cascade) and, when the stats journal holds anything,
+    /// appends a drop marker in the same transaction: what the journal holds for the token up
+    /// to there is never folded or read (see `merge`).
     pub(super) async fn delete_token_tx(&self, id: &TokenId) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(|e| self.err(e))?;
         let done = sqlx::query("DELETE FROM tokens WHERE id = ?")
             .bind(id.as_str())
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
+        if done.rows_affected() > 0 {
+            sqlx::query(
+                "INSERT INTO stats_journal (body, dropped) \
+                 SELECT x'', ? WHERE EXISTS (SELECT 1 FROM stats_journal)",
+            )
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
         Ok(done.rows_affected() > 0)
     }
 

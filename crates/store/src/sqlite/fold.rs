@@ -1,0 +1,437 @@
+//! Folding the stats journal into `tokens` / `token_minutes` rows.
+//!
+//! Each stats flush is one `stats_journal` row (see `journal`), so its cost does not grow with
+//! the number of rows it would touch. Now and then — when the journal holds [`FOLD_BYTES`] or
+//! its oldest unfolded record is [`FOLD_AGE`] old (checked after each append), when the store
+//! opens and when it closes — the records are merged (`merge`) and written as rows: each token
+//! once, however many flushes it appeared in, in chunks of [`FOLD_CHUNK`] tokens, each chunk
+//! its own short transaction so appends and admin writes never wait long.
+//!
+//! Crash safety: a fold first records `meta.stats_fold = upto` (the last record it folds);
+//! every chunk's transaction moves that progress to `upto:last_id` (compare-and-set on the old
+//! value) together with its rows; the last transaction deletes the progress and the folded
+//! records together. After a crash the records `<= upto` are still there, so the next fold
+//! (at the latest when the store opens) merges them again identically and resumes after the
+//! recorded id: nothing is lost, nothing counted twice. A fold that finds the progress moved
+//! by someone else (another process folding the same file) stops and looks again.
+//!
+//! A chunk skips tokens with a drop marker after `upto` (deleted meanwhile); rows of tokens
+//! deleted earlier are not there to update (`UPDATE … FROM` / the minute join find nothing).
+
+use super::merge::{self, Merge, Merged, Progress, PROGRESS_KEY};
+use super::SqliteStore;
+use crate::rows::{to_i64, CounterCols, ROWS_PER_STATEMENT};
+use crate::{StoreError, StoreResult};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Fold when the oldest unfolded record is this old.
+pub(super) const FOLD_AGE: Duration = Duration::from_secs(60);
+/// Fold when the unfolded records hold this many bytes (~15 s of flushes with 100,000 tokens
+/// touched every 2 s).
+pub(super) const FOLD_BYTES: u64 = 32 << 20;
+/// Tokens per fold transaction.
+const FOLD_CHUNK: usize = 2_000;
+/// After a failed background fold, wait this long before the next try.
+const RETRY: Duration = Duration::from_secs(10);
+
+/// The journal's bookkeeping inside one `SqliteStore`.
+#[derive(Debug, Default)]
+pub(super) struct JournalState {
+    /// One fold at a time in this process.
+    lock: tokio::sync::Mutex<()>,
+    /// A background fold is spawned or running.
+    running: AtomicBool,
+    /// `close` has begun: a background fold stops after its current chunk.
+    pub closing: AtomicBool,
+    /// Body bytes appended and not yet folded (an estimate after a fold).
+    bytes: AtomicU64,
+    timing: Mutex<Timing>,
+}
+
+#[derive(Debug, Default)]
+struct Timing {
+    /// When the oldest unfolded record (as far as this process knows) was appended.
+    since: Option<Instant>,
+    /// No background fold before this (after a failure).
+    not_before: Option<Instant>,
+}
+
+/// What a fold pass did.
+enum Step {
+    Empty,
+    Claimed,
+    /// Folded the records up to this seq.
+    Folded(i64),
+    /// The progress changed under us (another folder): look again.
+    Lost,
+    /// Stopped early because the store is closing.
+    Stopped,
+}
+
+/// How far a fold goes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Reach {
+    /// One pass (the records there when it claims); stops early when the store closes.
+    Background,
+    /// Until every record up to this seq is folded.
+    Through(i64),
+    /// Until the journal is empty.
+    All,
+}
+
+/// Everything a fold needs, owned, so a background fold can be spawned.
+#[derive(Clone)]
+pub(super) struct Folder {
+    path: PathBuf,
+    writer: SqlitePool,
+    reader: SqlitePool,
+    state: Arc<JournalState>,
+    /// Tokens per transaction ([`FOLD_CHUNK`]; tests use fewer).
+    chunk: usize,
+    /// Tests: stop a pass after this many chunks, as a crash would.
+    #[cfg(test)]
+    pub stop_after: Option<usize>,
+}
+
+impl SqliteStore {
+    pub(super) fn folder(&self) -> Folder {
+        Folder {
+            path: self.path.clone(),
+            writer: self.writer.clone(),
+            reader: self.reader.clone(),
+            state: Arc::clone(&self.journal),
+            chunk: FOLD_CHUNK,
+            #[cfg(test)]
+            stop_after: None,
+        }
+    }
+
+    /// After an append of `len` body bytes: starts a background fold when one is due.
+    pub(super) fn appended(&self, len: usize) {
+        let st = &self.journal;
+        let bytes = st.bytes.fetch_add(len as u64, Ordering::Relaxed) + len as u64;
+        let now = Instant::now();
+        let due = {
+            let mut t = st.timing.lock().unwrap_or_else(|p| p.into_inner());
+            let since = *t.since.get_or_insert(now);
+            let due = bytes >= FOLD_BYTES || now.duration_since(since) >= FOLD_AGE;
+            due && t.not_before.is_none_or(|nb| now >= nb)
+        };
+        if !due || st.closing.load(Ordering::Acquire) || st.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let folder = self.folder();
+        tokio::spawn(async move {
+            let result = folder.fold(Reach::Background).await;
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, "folding the stats journal failed; will retry");
+                let mut t = folder
+                    .state
+                    .timing
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                t.not_before = Some(Instant::now() + RETRY);
+            }
+            folder.state.running.store(false, Ordering::Release);
+        });
+    }
+
+    /// Folds every record there now (for pruning: the minute rows must hold them).
+    pub(super) async fn fold_now(&self) -> StoreResult<()> {
+        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM stats_journal")
+            .fetch_one(&self.writer)
+            .await
+            .map_err(|e| self.err(e))?;
+        match max {
+            Some(m) => self.folder().fold(Reach::Through(m)).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Folds the whole journal (open, close); a failure is logged, not fatal: readers merge
+    /// the journal, and the next fold resumes. Then counts what is left.
+    pub(super) async fn fold_all(&self) {
+        let folder = self.folder();
+        if let Err(e) = folder.fold(Reach::All).await {
+            tracing::warn!(error = %e, "folding the stats journal failed; it stays for the next fold");
+        }
+        let left: Result<i64, _> =
+            sqlx::query_scalar("SELECT COALESCE(SUM(length(body)), 0) FROM stats_journal")
+                .fetch_one(&self.reader)
+                .await;
+        let left = left.map_or(0, |v| u64::try_from(v).unwrap_or(0));
+        self.journal.bytes.store(left, Ordering::Relaxed);
+        let mut t = self
+            .journal
+            .timing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        t.since = (left > 0).then(Instant::now);
+    }
+}
+
+impl Folder {
+    fn err(&self, e: sqlx::Error) -> StoreError {
+        super::error::map(&self.path, e)
+    }
+
+    /// Folds as far as `reach` says.
+    pub(super) async fn fold(&self, reach: Reach) -> StoreResult<()> {
+        let _one = self.state.lock.lock().await;
+        let mut lost = 0;
+        loop {
+            match self.pass(reach == Reach::Background).await? {
+                Step::Empty | Step::Stopped => return Ok(()),
+                Step::Folded(upto) => match reach {
+                    Reach::Background => return Ok(()),
+                    Reach::Through(t) if upto >= t => return Ok(()),
+                    _ => {}
+                },
+                Step::Claimed => {}
+                Step::Lost => {
+                    lost += 1;
+                    if lost > 8 {
+                        return Err(StoreError::Backend(format!(
+                            "{}: the stats fold progress keeps changing (another process \
+                             folding?)",
+                            self.path.display()
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One step: claim a fold, or fold the claimed records.
+    async fn pass(&self, background: bool) -> StoreResult<Step> {
+        let mut rtx = self.reader.begin().await.map_err(|e| self.err(e))?;
+        let Some(progress) = merge::progress(&mut rtx, &self.path).await? else {
+            let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM stats_journal")
+                .fetch_one(&mut *rtx)
+                .await
+                .map_err(|e| self.err(e))?;
+            rtx.rollback().await.map_err(|e| self.err(e))?;
+            let Some(upto) = max else {
+                return Ok(Step::Empty);
+            };
+            let claim = Progress { upto, after: None };
+            let done = sqlx::query(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(PROGRESS_KEY)
+            .bind(claim.encode())
+            .execute(&self.writer)
+            .await
+            .map_err(|e| self.err(e))?;
+            return Ok(if done.rows_affected() == 1 {
+                Step::Claimed
+            } else {
+                Step::Lost
+            });
+        };
+        let mut merged = Merge::new(true, true);
+        let bytes = merge::read(
+            &mut rtx,
+            &self.path,
+            Some(progress.upto),
+            &mut merged,
+            None,
+            None,
+        )
+        .await?;
+        rtx.rollback().await.map_err(|e| self.err(e))?;
+        let pools = std::mem::take(&mut merged.pools);
+        let mut todo: Vec<(Box<str>, Merged)> = merged
+            .tokens
+            .into_iter()
+            .filter(|(id, _)| progress.after.as_deref().is_none_or(|a| &**id > a))
+            .collect();
+        todo.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut cur = progress;
+        for (done, chunk) in todo.chunks(self.chunk.max(1)).enumerate() {
+            if background && self.state.closing.load(Ordering::Acquire) {
+                return Ok(Step::Stopped);
+            }
+            #[cfg(test)]
+            if self.stop_after.is_some_and(|n| done >= n) {
+                return Ok(Step::Stopped);
+            }
+            #[cfg(not(test))]
+            let _ = done;
+            let next = Progress {
+                upto: cur.upto,
+                after: chunk.last().map(|(id, _)| id.to_string()),
+            };
+            if !self.chunk(&cur, &next, chunk, &pools).await? {
+                return Ok(Step::Lost);
+            }
+            cur = next;
+        }
+        // Tests: a crash after the last chunk, before the records are deleted.
+        #[cfg(test)]
+        if self.stop_after.is_some() {
+            return Ok(Step::Stopped);
+        }
+        let mut tx = self.writer.begin().await.map_err(|e| self.err(e))?;
+        let done = sqlx::query("DELETE FROM meta WHERE key = ? AND value = ?")
+            .bind(PROGRESS_KEY)
+            .bind(cur.encode())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        if done.rows_affected() != 1 {
+            return Ok(Step::Lost);
+        }
+        sqlx::query("DELETE FROM stats_journal WHERE seq <= ?")
+            .bind(cur.upto)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        let _ = self
+            .state
+            .bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some(b.saturating_sub(bytes))
+            });
+        let mut t = self.state.timing.lock().unwrap_or_else(|p| p.into_inner());
+        let left = self.state.bytes.load(Ordering::Relaxed) > 0;
+        t.since = left.then(Instant::now);
+        t.not_before = None;
+        Ok(Step::Folded(cur.upto))
+    }
+
+    /// Writes one chunk's rows and moves the progress from `cur` to `next`, in one
+    /// transaction; `false` when the progress was not `cur` (nothing written).
+    async fn chunk(
+        &self,
+        cur: &Progress,
+        next: &Progress,
+        chunk: &[(Box<str>, Merged)],
+        pools: &[Box<str>],
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(|e| self.err(e))?;
+        let moved = sqlx::query("UPDATE meta SET value = ? WHERE key = ? AND value = ?")
+            .bind(next.encode())
+            .bind(PROGRESS_KEY)
+            .bind(cur.encode())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        if moved.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let dropped: Vec<(String,)> = sqlx::query_as(
+            "SELECT dropped FROM stats_journal WHERE dropped IS NOT NULL AND seq > ?",
+        )
+        .bind(cur.upto)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        let dropped: HashSet<String> = dropped.into_iter().map(|(id,)| id).collect();
+        let live: Vec<&(Box<str>, Merged)> = chunk
+            .iter()
+            .filter(|(id, _)| !dropped.contains(&**id))
+            .collect();
+        let counters: Vec<(&str, CounterCols)> = live
+            .iter()
+            .filter_map(|(id, m)| m.counters.as_ref().map(|c| (&**id, CounterCols::encode(c))))
+            .collect();
+        let minutes: Vec<(&str, &str, u64, u32, u32)> = live
+            .iter()
+            .flat_map(|(id, m)| {
+                m.minutes
+                    .iter()
+                    .map(move |&(min, p, r, f)| (&**id, &*pools[p as usize], min, r, f))
+            })
+            .collect();
+        write_counters(&mut tx, &counters)
+            .await
+            .map_err(|e| self.err(e))?;
+        write_minutes(&mut tx, &minutes)
+            .await
+            .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+}
+
+/// Counter snapshots into `tokens` rows (absent tokens are skipped).
+pub(super) async fn write_counters(
+    conn: &mut SqliteConnection,
+    rows: &[(&str, CounterCols)],
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "UPDATE tokens SET c_success = v.column2, c_auth = v.column3, \
+             c_rate_limited = v.column4, c_quota_exhausted = v.column5, \
+             c_transient = v.column6, c_client_error = v.column7, c_unknown = v.column8, \
+             last_used = v.column9, last_error = v.column10, last_error_at = v.column11, \
+             latency_ewma_ms = v.column12, times_cooled = v.column13 FROM (",
+        );
+        q.push_values(chunk, |mut b, (id, c)| {
+            b.push_bind(*id)
+                .push_bind(c.success)
+                .push_bind(c.auth)
+                .push_bind(c.rate_limited)
+                .push_bind(c.quota_exhausted)
+                .push_bind(c.transient)
+                .push_bind(c.client_error)
+                .push_bind(c.unknown)
+                .push_bind(c.last_used)
+                .push_bind(&c.last_error)
+                .push_bind(c.last_error_at)
+                .push_bind(c.latency_ewma_ms)
+                .push_bind(c.times_cooled);
+        });
+        q.push(") AS v WHERE tokens.id = v.column1");
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Minute deltas (token, pool, minute, requests, failures) added to `token_minutes` (absent
+/// tokens are skipped).
+pub(super) async fn write_minutes(
+    conn: &mut SqliteConnection,
+    rows: &[(&str, &str, u64, u32, u32)],
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO token_minutes (token_id, pool, minute, requests, failures) \
+             SELECT v.column1, v.column2, v.column3, v.column4, v.column5 FROM (",
+        );
+        q.push_values(chunk, |mut b, (id, pool, minute, r, f)| {
+            b.push_bind(*id)
+                .push_bind(*pool)
+                .push_bind(to_i64(*minute))
+                .push_bind(i64::from(*r))
+                .push_bind(i64::from(*f));
+        });
+        q.push(
+            ") AS v JOIN tokens t ON t.id = v.column1 WHERE true \
+             ON CONFLICT (token_id, minute) DO UPDATE SET \
+             requests = requests + excluded.requests, \
+             failures = failures + excluded.failures",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+impl Folder {
+    /// Tests: a folder with `chunk` tokens per transaction.
+    pub fn with_chunk(mut self, chunk: usize) -> Folder {
+        self.chunk = chunk;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,265 @@
+//! Reading the stats journal: merging its records in order, and what readers add to the rows.
+//!
+//! Records are merged in `seq` order: a counter snapshot replaces the one before it, minute
+//! deltas add up per (token, minute), a drop marker forgets what came before it for its token.
+//! While a fold is under way, `meta.stats_fold` says how far it got ([`Progress`]): entries of
+//! records up to `upto` for ids up to `after` are already in the rows, so readers skip them.
+//! Readers read the progress, the journal and the rows in one read transaction (one WAL
+//! snapshot), so a fold committing meanwhile can neither hide nor double a figure.
+
+use crate::{StoreError, StoreResult, TokenCounters};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+/// The `meta` key of the fold progress.
+pub(super) const PROGRESS_KEY: &str = "stats_fold";
+
+/// Journal records read per query (a record is up to a few MiB with 100,000 tokens).
+const PAGE: i64 = 4;
+
+/// How far the fold under way got: records `seq <= upto` are being folded, ids `<= after`
+/// (in byte order) are done. Stored as `upto` or `upto:after`.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Progress {
+    pub upto: i64,
+    pub after: Option<String>,
+}
+
+impl Progress {
+    pub fn parse(v: &str, path: &Path) -> StoreResult<Progress> {
+        let (n, after) = match v.split_once(':') {
+            Some((n, a)) => (n, Some(a.to_string())),
+            None => (v, None),
+        };
+        let upto = n.parse().map_err(|_| {
+            StoreError::Backend(format!(
+                "{}: damaged stats fold progress {v:?}",
+                path.display()
+            ))
+        })?;
+        Ok(Progress { upto, after })
+    }
+
+    pub fn encode(&self) -> String {
+        match &self.after {
+            Some(a) => format!("{}:{a}", self.upto),
+            None => self.upto.to_string(),
+        }
+    }
+
+    /// The entry of `id` in record `seq` is already in the rows.
+    pub fn folded(&self, seq: i64, id: &str) -> bool {
+        seq <= self.upto && self.after.as_deref().is_some_and(|a| id <= a)
+    }
+}
+
+/// Which minutes a reader wants (`None` fields: all).
+pub(super) struct MinuteFilter<'a> {
+    pub token: Option<&'a str>,
+    pub pool: Option<&'a str>,
+    pub since: u64,
+}
+
+/// One token's merged journal entries.
+#[derive(Debug, Default)]
+pub(super) struct Merged {
+    pub counters: Option<TokenCounters>,
+    /// (minute, pool index into [`Merge::pools`], requests, failures).
+    pub minutes: Vec<(u64, u32, u32, u32)>,
+}
+
+/// Journal records merged in order.
+#[derive(Debug, Default)]
+pub(super) struct Merge {
+    pub tokens: HashMap<Box<str>, Merged>,
+    pub pools: Vec<Box<str>>,
+    pool_at: HashMap<Box<str>, u32>,
+    /// Keep counter snapshots / minutes (readers want one or the other).
+    pub counters: bool,
+    pub minutes: bool,
+}
+
+impl Merge {
+    pub fn new(counters: bool, minutes: bool) -> Merge {
+        Merge {
+            counters,
+            minutes,
+            ..Merge::default()
+        }
+    }
+
+    /// Adds record `seq`, skipping entries `skip` says are folded and minutes `filter` leaves
+    /// out. A decoding error names what is damaged.
+    pub fn record(
+        &mut self,
+        seq: i64,
+        body: &[u8],
+        dropped: Option<&str>,
+        progress: Option<&Progress>,
+        filter: Option<&MinuteFilter<'_>>,
+    ) -> Result<(), String> {
+        if let Some(id) = dropped {
+            self.tokens.remove(id);
+            return Ok(());
+        }
+        let token = filter.and_then(|f| f.token);
+        let (want_counters, want_minutes) = (self.counters, self.minutes);
+        super::journal::decode(body, |pools, e| {
+            if token.is_some_and(|t| t != e.id) || progress.is_some_and(|p| p.folded(seq, e.id)) {
+                return;
+            }
+            let counters = e.counters.filter(|_| want_counters);
+            let minutes = e.minutes.iter().filter(|&&(p, m, _, _)| {
+                want_minutes
+                    && filter.is_none_or(|f| m >= f.since && f.pool.is_none_or(|fp| fp == pools[p]))
+            });
+            let mut minutes = minutes.peekable();
+            if counters.is_none() && minutes.peek().is_none() {
+                return;
+            }
+            let mut ids = Vec::new();
+            for &(p, m, r, f) in minutes {
+                let name = pools[p];
+                let pid = match self.pool_at.get(name) {
+                    Some(&i) => i,
+                    None => {
+                        let i = self.pools.len() as u32;
+                        self.pools.push(name.into());
+                        self.pool_at.insert(name.into(), i);
+                        i
+                    }
+                };
+                ids.push((m, pid, r, f));
+            }
+            let t = match self.tokens.get_mut(e.id) {
+                Some(t) => t,
+                None => self.tokens.entry(e.id.into()).or_default(),
+            };
+            if counters.is_some() {
+                t.counters = counters;
+            }
+            for (m, pid, r, f) in ids {
+                match t.minutes.iter_mut().find(|x| x.0 == m) {
+                    // The first pool seen for a minute stays, as the row's upsert keeps it.
+                    Some(x) => {
+                        x.2 = x.2.saturating_add(r);
+                        x.3 = x.3.saturating_add(f);
+                    }
+                    None => t.minutes.push((m, pid, r, f)),
+                }
+            }
+        })
+    }
+}
+
+/// Reads the fold progress in `conn`'s transaction.
+pub(super) async fn progress(
+    conn: &mut SqliteConnection,
+    path: &Path,
+) -> Result<Option<Progress>, StoreError> {
+    let v: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+        .bind(PROGRESS_KEY)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| super::error::map(path, e))?;
+    v.map(|v| Progress::parse(&v, path)).transpose()
+}
+
+/// Merges the journal records `seq <= upto` (all when `None`) into `merge`, page by page;
+/// returns the bytes of the bodies read.
+pub(super) async fn read(
+    conn: &mut SqliteConnection,
+    path: &Path,
+    upto: Option<i64>,
+    merge: &mut Merge,
+    progress: Option<&Progress>,
+    filter: Option<&MinuteFilter<'_>>,
+) -> StoreResult<u64> {
+    let upto = upto.unwrap_or(i64::MAX);
+    let (mut after, mut bytes) = (0i64, 0u64);
+    loop {
+        let rows: Vec<(i64, Vec<u8>, Option<String>)> = sqlx::query_as(
+            "SELECT seq, body, dropped FROM stats_journal WHERE seq > ? AND seq <= ? \
+             ORDER BY seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(upto)
+        .bind(PAGE)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| super::error::map(path, e))?;
+        let Some(last) = rows.last() else {
+            return Ok(bytes);
+        };
+        after = last.0;
+        for (seq, body, dropped) in rows {
+            bytes += body.len() as u64;
+            merge
+                .record(seq, &body, dropped.as_deref(), progress, filter)
+                .map_err(|e| {
+                    StoreError::Backend(format!(
+                        "{}: stats journal record {seq} is damaged: {e}",
+                        path.display()
+                    ))
+                })?;
+        }
+    }
+}
+
+/// What the journal adds for a reader: counters (`load_tokens`) or minutes (`minutes`), as of
+/// `conn`'s read transaction. Minutes of tokens that no longer exist are left out.
+pub(super) async fn overlay(
+    conn: &mut SqliteConnection,
+    path: &Path,
+    filter: Option<&MinuteFilter<'_>>,
+) -> StoreResult<Merge> {
+    let progress = progress(conn, path).await?;
+    let mut merge = Merge::new(filter.is_none(), filter.is_some());
+    read(conn, path, None, &mut merge, progress.as_ref(), filter).await?;
+    if filter.is_some() && !merge.tokens.is_empty() {
+        let live = existing(conn, path, merge.tokens.keys().map(|k| &**k)).await?;
+        merge.tokens.retain(|id, _| live.contains(&**id));
+    }
+    Ok(merge)
+}
+
+/// Which of `ids` are stored tokens.
+async fn existing<'a>(
+    conn: &mut SqliteConnection,
+    path: &Path,
+    ids: impl Iterator<Item = &'a str>,
+) -> StoreResult<HashSet<String>> {
+    let ids: Vec<&str> = ids.collect();
+    let mut live = HashSet::with_capacity(ids.len());
+    for chunk in ids.chunks(crate::rows::ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT id FROM tokens WHERE id IN (");
+        let mut sep = q.separated(", ");
+        for id in chunk {
+            sep.push_bind(*id);
+        }
+        q.push(")");
+        let found: Vec<(String,)> = q
+            .build_query_as()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| super::error::map(path, e))?;
+        live.extend(found.into_iter().map(|(id,)| id));
+    }
+    Ok(live)
+}
+
+/// Minute rows merged with what the journal adds, oldest first.
+pub(super) fn add_minutes(rows: Vec<(u64, u32, u32)>, merge: &Merge) -> Vec<(u64, u32, u32)> {
+    let mut by: HashMap<u64, (u32, u32)> = rows.into_iter().map(|(m, r, f)| (m, (r, f))).collect();
+    for t in merge.tokens.values() {
+        for &(m, _, r, f) in &t.minutes {
+            let e = by.entry(m).or_default();
+            e.0 = e.0.saturating_add(r);
+            e.1 = e.1.saturating_add(f);
+        }
+    }
+    let mut out: Vec<(u64, u32, u32)> = by.into_iter().map(|(m, (r, f))| (m, r, f)).collect();
+    out.sort_unstable_by_key(|x| x.0);
+    out
+}
