@@ -1,6 +1,7 @@
 //! Handing dirty counters over in chunks (`begin_take_dirty` / `take_dirty_chunk`): however
-//! requests interleave with the chunks, every per-minute count reaches the store exactly once
-//! and the last record of a token carries its current counters.
+//! requests interleave with the chunks, every per-minute count reaches the store exactly once,
+//! a token comes at most once per take, and the last record of a token carries its current
+//! counters.
 
 mod common;
 
@@ -54,6 +55,7 @@ fn chunked_takes_hand_every_count_over_once_while_requests_continue() {
                 now += r.gen_range(0..4_000);
             }
             let mut take = p.begin_take_dirty();
+            let mut seen = std::collections::HashSet::new();
             if r.gen_bool(0.5) {
                 take.prepare();
             }
@@ -62,6 +64,12 @@ fn chunked_takes_hand_every_count_over_once_while_requests_continue() {
                 let max = r.gen_range(1..8);
                 let visited = p.take_dirty_chunk(&mut take, max, &mut out);
                 assert!(visited <= max && out.len() <= visited);
+                for d in &out {
+                    assert!(
+                        seen.insert(d.token_id.clone()),
+                        "seed {seed}: once per take"
+                    );
+                }
                 absorb(&mut got, &mut last, out);
                 // Requests between chunks, sometimes across a minute boundary.
                 for _ in 0..r.gen_range(0..4) {

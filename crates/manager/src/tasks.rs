@@ -273,9 +273,16 @@ async fn flusher(state: AppState, mut stop: watch::Receiver<bool>) {
 /// Takes the dirty stats of every pool, merges them after `pending` (an earlier failed
 /// batch) and writes them; returns what could not be written.
 pub async fn flush(state: &AppState, pending: StatsBatch) -> StatsBatch {
-    let mut counters: HashMap<TokenId, tokenlb_core::Counters> =
-        pending.counters.into_iter().collect();
-    let mut minutes = pending.minutes;
+    let StatsBatch {
+        mut counters,
+        mut minutes,
+    } = pending;
+    let retry = !counters.is_empty() || !minutes.is_empty();
+    if retry {
+        // Tokens removed since the failed write (the store would skip them anyway).
+        counters.retain(|(id, _)| state.token_meta(id).is_some());
+        minutes.retain(|m| state.token_meta(&m.token_id).is_some());
+    }
     let mut dirty = Vec::new();
     for handle in state.pools() {
         // Swapped out under the lock in O(1), then built a chunk per lock hold, so a pick
@@ -300,16 +307,18 @@ pub async fn flush(state: &AppState, pending: StatsBatch) -> StatsBatch {
                     failures,
                 });
             }
-            counters.insert(d.token_id, d.counters);
+            counters.push((d.token_id, d.counters));
         }
     }
-    counters.retain(|id, _| state.token_meta(id).is_some());
-    crate::cluster::stats::to_cluster_totals(state, &mut counters).await;
-    minutes.retain(|m| state.token_meta(&m.token_id).is_some());
-    let batch = StatsBatch {
-        counters: counters.into_iter().collect(),
-        minutes,
-    };
+    // A take hands each token over once, so only a retried batch has repeats to merge; the
+    // cluster's totals work on a map.
+    if retry || state.cluster().is_some() {
+        let mut by_id: HashMap<TokenId, tokenlb_core::Counters> = counters.into_iter().collect();
+        crate::cluster::stats::to_cluster_totals(state, &mut by_id).await;
+        counters = by_id.into_iter().collect();
+        minutes = merge_minutes(minutes);
+    }
+    let batch = StatsBatch { counters, minutes };
     if batch.counters.is_empty() && batch.minutes.is_empty() {
         return StatsBatch::default();
     }
@@ -320,6 +329,25 @@ pub async fn flush(state: &AppState, pending: StatsBatch) -> StatsBatch {
             batch
         }
     }
+}
+
+/// Sums minute counts of the same token and minute (a retried batch and a new one).
+fn merge_minutes(minutes: Vec<MinuteCount>) -> Vec<MinuteCount> {
+    let mut at: HashMap<(TokenId, u64), usize> = HashMap::with_capacity(minutes.len());
+    let mut out: Vec<MinuteCount> = Vec::with_capacity(minutes.len());
+    for m in minutes {
+        match at.get(&(m.token_id.clone(), m.minute)) {
+            Some(&i) => {
+                out[i].requests = out[i].requests.saturating_add(m.requests);
+                out[i].failures = out[i].failures.saturating_add(m.failures);
+            }
+            None => {
+                at.insert((m.token_id.clone(), m.minute), out.len());
+                out.push(m);
+            }
+        }
+    }
+    out
 }
 
 async fn pruner(state: AppState, mut stop: watch::Receiver<bool>) {

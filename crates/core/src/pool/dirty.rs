@@ -22,7 +22,7 @@ use std::collections::HashMap;
 /// One flush's worth of dirty tokens, taken out of a pool by [`Pool::begin_take_dirty`].
 #[derive(Debug, Default)]
 pub struct DirtyTake {
-    /// Slots marked dirty when the take began (each at most once per token).
+    /// Slots marked dirty when the take began.
     slots: Vec<u32>,
     /// Finished minutes as taken: (slot, generation, (minute, requests, failures)).
     rolled: Vec<(u32, u32, (u64, u32, u32))>,
@@ -50,43 +50,46 @@ impl DirtyTake {
             return;
         }
         self.prepared = true;
-        let mut work: Vec<Work> = self
-            .slots
-            .drain(..)
-            .map(|slot| Work {
+        // Finished minutes per (slot, generation), and the newest generation per slot: a
+        // slot's generations only grow, so only the newest can be its current token's.
+        let mut groups: HashMap<(u32, u32), Vec<(u64, u32, u32)>> = HashMap::new();
+        let mut newest: HashMap<u32, u32> = HashMap::new();
+        for (slot, gen, m) in self.rolled.drain(..) {
+            groups.entry((slot, gen)).or_default().push(m);
+            let g = newest.entry(slot).or_insert(gen);
+            *g = (*g).max(gen);
+        }
+        let mut work: Vec<Work> = Vec::with_capacity(self.slots.len() + groups.len());
+        // A slot is listed twice when its token was removed and a new one there got dirty:
+        // visit it once, or a token touched between chunks would come twice.
+        let mut listed = std::collections::HashSet::with_capacity(self.slots.len());
+        for slot in self.slots.drain(..) {
+            if !listed.insert(slot) {
+                continue;
+            }
+            let mut w = Work {
                 slot,
                 from_dirty: true,
                 rolled_gen: 0,
                 rolled: Vec::new(),
-            })
-            .collect();
-        let mut at: HashMap<(u32, u32), usize> = HashMap::new();
-        let mut dirty_at: HashMap<u32, usize> = HashMap::with_capacity(work.len());
-        for (i, w) in work.iter().enumerate() {
-            dirty_at.entry(w.slot).or_insert(i);
+            };
+            // The newest generation's minutes ride with the slot's dirty entry.
+            if let Some(gen) = newest.remove(&slot) {
+                w.rolled_gen = gen;
+                w.rolled = groups.remove(&(slot, gen)).unwrap_or_default();
+            }
+            work.push(w);
         }
-        for (slot, gen, m) in self.rolled.drain(..) {
-            let i = *at.entry((slot, gen)).or_insert_with(|| {
-                // The first generation seen for a dirty slot rides with it; any other gets
-                // its own entry (the slot was reused meanwhile; `take_dirty_chunk` drops it).
-                match dirty_at.remove(&slot) {
-                    Some(i) => {
-                        work[i].rolled_gen = gen;
-                        i
-                    }
-                    None => {
-                        work.push(Work {
-                            slot,
-                            from_dirty: false,
-                            rolled_gen: gen,
-                            rolled: Vec::new(),
-                        });
-                        work.len() - 1
-                    }
-                }
-            });
-            work[i].rolled.push(m);
-        }
+        // The rest: minutes of tokens not listed as dirty (or of an older generation, which
+        // `take_dirty_chunk` drops), in slot order.
+        let mut rest: Vec<((u32, u32), Vec<(u64, u32, u32)>)> = groups.into_iter().collect();
+        rest.sort_unstable_by_key(|(k, _)| *k);
+        work.extend(rest.into_iter().map(|((slot, gen), rolled)| Work {
+            slot,
+            from_dirty: false,
+            rolled_gen: gen,
+            rolled,
+        }));
         self.work = work;
     }
 

@@ -33,31 +33,57 @@ pub(crate) struct Entry<'a> {
 }
 
 /// Encodes a batch: one entry per token, its minutes grouped with it.
+///
+/// The flusher lists minutes in the order of its counters, so they are matched by walking both
+/// lists (no hashing per token); minutes out of that order are matched through a map.
 pub(crate) fn encode(batch: &StatsBatch) -> Vec<u8> {
-    let mut pools: Vec<&str> = Vec::new();
-    let mut pool_at: HashMap<&str, usize> = HashMap::new();
-    let mut entries: Vec<(&str, Option<&TokenCounters>, Vec<&MinuteCount>)> =
+    let mins = &batch.minutes;
+    // Per entry: id, counters, the range of `mins` walked onto it.
+    let mut entries: Vec<(&str, Option<&TokenCounters>, std::ops::Range<usize>)> =
         Vec::with_capacity(batch.counters.len());
-    let mut at: HashMap<&str, usize> = HashMap::with_capacity(batch.counters.len());
+    let mut j = 0;
     for (id, c) in &batch.counters {
-        match at.get(id.as_str()) {
-            Some(&i) => entries[i].1 = Some(c),
-            None => {
-                at.insert(id.as_str(), entries.len());
-                entries.push((id.as_str(), Some(c), Vec::new()));
-            }
+        let start = j;
+        while j < mins.len() && mins[j].token_id.as_str() == id.as_str() {
+            j += 1;
+        }
+        entries.push((id.as_str(), Some(c), start..j));
+    }
+    // Minutes the walk did not place, by entry (a new entry for an id without counters).
+    let mut extra: HashMap<usize, Vec<usize>> = HashMap::new();
+    let placed: usize = entries.iter().map(|e| e.2.len()).sum();
+    if placed < mins.len() {
+        let mut walked = vec![false; mins.len()];
+        for e in &entries {
+            walked[e.2.clone()].fill(true);
+        }
+        let mut at: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
+        for (i, e) in entries.iter().enumerate() {
+            at.insert(e.0, i);
+        }
+        for (k, m) in mins.iter().enumerate().filter(|(k, _)| !walked[*k]) {
+            let i = *at.entry(m.token_id.as_str()).or_insert_with(|| {
+                entries.push((m.token_id.as_str(), None, 0..0));
+                entries.len() - 1
+            });
+            extra.entry(i).or_default().push(k);
         }
     }
-    for m in &batch.minutes {
-        if !pool_at.contains_key(m.pool.as_str()) {
-            pool_at.insert(m.pool.as_str(), pools.len());
-            pools.push(m.pool.as_str());
-        }
-        let i = *at.entry(m.token_id.as_str()).or_insert_with(|| {
-            entries.push((m.token_id.as_str(), None, Vec::new()));
-            entries.len() - 1
-        });
-        entries[i].2.push(m);
+    // Pool index of every minute; the header lists each pool once.
+    let mut pools: Vec<&str> = Vec::new();
+    let mut pool_idx: Vec<usize> = Vec::with_capacity(mins.len());
+    for m in mins {
+        let i = match pool_idx.last() {
+            Some(&i) if pools[i] == m.pool => i,
+            _ => match pools.iter().position(|p| *p == m.pool) {
+                Some(i) => i,
+                None => {
+                    pools.push(&m.pool);
+                    pools.len() - 1
+                }
+            },
+        };
+        pool_idx.push(i);
     }
     let mut out = Vec::with_capacity(16 + entries.len() * 40);
     out.push(VERSION);
@@ -66,15 +92,17 @@ pub(crate) fn encode(batch: &StatsBatch) -> Vec<u8> {
         put_str(&mut out, p);
     }
     put(&mut out, entries.len() as u64);
-    for (id, counters, minutes) in entries {
+    for (i, (id, counters, range)) in entries.iter().enumerate() {
         put_str(&mut out, id);
         match counters {
             Some(c) => put_counters(&mut out, c),
             None => out.push(0),
         }
-        put(&mut out, minutes.len() as u64);
-        for m in minutes {
-            put(&mut out, pool_at[m.pool.as_str()] as u64);
+        let more = extra.get(&i).map_or(&[][..], Vec::as_slice);
+        put(&mut out, (range.len() + more.len()) as u64);
+        for k in range.clone().chain(more.iter().copied()) {
+            let m = &mins[k];
+            put(&mut out, pool_idx[k] as u64);
             put(&mut out, m.minute);
             put(&mut out, u64::from(m.requests));
             put(&mut out, u64::from(m.failures));

@@ -133,3 +133,31 @@ fn damaged_records_are_errors_never_panics() {
     }
     assert!(flat(&[1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).is_err());
 }
+
+#[test]
+fn minutes_in_any_order_land_with_their_token() {
+    let mut b = sample();
+    b.minutes.reverse();
+    let mut got = flat(&encode(&b)).unwrap();
+    let mut want = flat(&encode(&sample())).unwrap();
+    for list in [&mut got, &mut want] {
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        for e in list.iter_mut() {
+            e.2.sort();
+        }
+    }
+    assert_eq!(got, want);
+    // A repeated id (a retried batch): both entries are kept, in order, the later one last.
+    let mut b = sample();
+    b.counters
+        .push((TokenId("t_a".into()), counters(99, None, None)));
+    let got = flat(&encode(&b)).unwrap();
+    let a: Vec<_> = got.iter().filter(|e| e.0 == "t_a").collect();
+    assert_eq!(a.len(), 2);
+    assert_eq!(a[1].1.as_ref().unwrap().success, 99);
+    assert_eq!(
+        a.iter().map(|e| e.2.len()).sum::<usize>(),
+        2,
+        "each minute once"
+    );
+}
