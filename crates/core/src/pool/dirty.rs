@@ -19,6 +19,9 @@ use super::Pool;
 use crate::stats::Dirty;
 use std::collections::HashMap;
 
+/// (minute, requests, failures) of one token.
+type Minutes = Vec<(u64, u32, u32)>;
+
 /// One flush's worth of dirty tokens, taken out of a pool by [`Pool::begin_take_dirty`].
 #[derive(Debug, Default)]
 pub struct DirtyTake {
@@ -52,7 +55,7 @@ impl DirtyTake {
         self.prepared = true;
         // Finished minutes per (slot, generation), and the newest generation per slot: a
         // slot's generations only grow, so only the newest can be its current token's.
-        let mut groups: HashMap<(u32, u32), Vec<(u64, u32, u32)>> = HashMap::new();
+        let mut groups: HashMap<(u32, u32), Minutes> = HashMap::new();
         let mut newest: HashMap<u32, u32> = HashMap::new();
         for (slot, gen, m) in self.rolled.drain(..) {
             groups.entry((slot, gen)).or_default().push(m);
@@ -82,7 +85,7 @@ impl DirtyTake {
         }
         // The rest: minutes of tokens not listed as dirty (or of an older generation, which
         // `take_dirty_chunk` drops), in slot order.
-        let mut rest: Vec<((u32, u32), Vec<(u64, u32, u32)>)> = groups.into_iter().collect();
+        let mut rest: Vec<((u32, u32), Minutes)> = groups.into_iter().collect();
         rest.sort_unstable_by_key(|(k, _)| *k);
         work.extend(rest.into_iter().map(|((slot, gen), rolled)| Work {
             slot,

@@ -13,7 +13,7 @@
 //! `f64`), then the minute count and minutes (pool index, minute, requests, failures).
 //! Decoding never panics: a damaged body is an error naming what is wrong.
 
-use crate::{MinuteCount, StatsBatch, TokenCounters};
+use crate::{StatsBatch, TokenCounters};
 use std::collections::HashMap;
 
 const VERSION: u8 = 1;

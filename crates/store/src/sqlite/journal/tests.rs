@@ -1,6 +1,7 @@
 //! The journal encoding: round trips and damaged input.
 
 use super::*;
+use crate::MinuteCount;
 use tokenlb_core::TokenId;
 
 fn counters(success: u64, latency: Option<f64>, error: Option<&str>) -> TokenCounters {
