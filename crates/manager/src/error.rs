@@ -6,11 +6,18 @@
 //! internal — paths, SQL, secrets — leaks to a caller. Extractor rejections (malformed JSON,
 //! wrong types, oversized bodies, bad query strings) are mapped here too, through the
 //! [`ApiJson`] and [`ApiQuery`] wrappers, so even axum's own refusals speak JSON.
+//!
+//! [`ApiJson`] is axum's `Json` with a fast path: a body sent as exactly `application/json`
+//! is parsed with plain `serde_json`; axum's own parser (which tracks the path of every
+//! field to name the failing one) runs only for other content types and for bodies plain
+//! parsing refuses, so every refusal reads exactly as axum words it.
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
 use serde_json::json;
 use tokenlb_store::StoreError;
 
@@ -166,10 +173,37 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
     }
 }
 
-/// `axum::Json` whose rejection is an [`ApiError`].
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `axum::Json` whose rejection is an [`ApiError`] (see the module doc for its fast path).
 pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let plain_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes() == b"application/json");
+        if !plain_json {
+            let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+            return Ok(ApiJson(value));
+        }
+        // What axum::Json does for a JSON content type: the body (within the limit), then
+        // the value.
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(JsonRejection::from)?;
+        if let Ok(value) = serde_json::from_slice(&bytes) {
+            return Ok(ApiJson(value));
+        }
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
+        Ok(ApiJson(value))
+    }
+}
 
 /// `axum::extract::Query` whose rejection is an [`ApiError`].
 #[derive(FromRequestParts)]
