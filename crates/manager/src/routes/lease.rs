@@ -272,16 +272,19 @@ pub async fn report(
         let handle = state.pool_by_index(index).ok_or_else(unknown)?;
         let mut pool = handle.pool.lock();
         let result = match pool.report(lease, &outcome, now_ms(), &mut rand::thread_rng()) {
-            Ok((id, changes)) => Ok((
-                id.clone(),
-                change_events(&pool, &handle.name, &changes),
-                pool.get(&id).map(|v| v.state),
-            )),
+            Ok((id, changes)) => {
+                let token_state = pool.get(&id).map(|v| v.state);
+                Ok((
+                    id,
+                    change_events(&pool, &handle.name, &changes),
+                    token_state,
+                ))
+            }
             Err(PoolError::UnknownLease) | Err(PoolError::UnknownToken(_)) => Err(unknown()),
             Err(e) => Err(ApiError::internal(format!("report: {e}"))),
         };
         drop(pool);
-        (handle.clone(), result)
+        (handle, result)
     } else {
         let id = resolve(
             &state,
@@ -304,7 +307,7 @@ pub async fn report(
             Err(_) => Err(ApiError::not_found("no such token")),
         };
         drop(pool);
-        (handle.clone(), result)
+        (handle, result)
     };
     let (id, events, token_state) = result?;
     state.metrics.outcome_class(outcome.class, &handle.name);
