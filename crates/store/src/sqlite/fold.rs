@@ -293,6 +293,11 @@ impl Folder {
             .await
             .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
+        // The fold and the appends before it filled the writer's page cache (up to 64 MiB,
+        // sized for imports): hand it back, as after an import. Best effort.
+        let _ = sqlx::query("PRAGMA shrink_memory")
+            .execute(&self.writer)
+            .await;
         let _ = self
             .state
             .bytes

@@ -6,11 +6,13 @@
 //! token's id, its counter snapshot and its minute deltas, with varint integers and the pool
 //! names listed once. The `fold` module later folds many such records into the rows at once.
 //!
-//! Layout (version 1): `1`, pool count, pools (length + UTF-8), entry count, entries. An entry:
-//! id (length + UTF-8), a flags byte, the counters when flag bit 0 is set (seven class counts,
-//! `times_cooled`, then `last_used`, `last_error`, `last_error_at`, the latency EWMA, each only
-//! when its flag bit 1–4 is set; the latency as `f32` when bit 5 says that is exact, else
-//! `f64`), then the minute count and minutes (pool index, minute, requests, failures).
+//! Layout (version 1): `1`, the base time (the latest `last_used`), the base minute (the
+//! earliest minute), pool count, pools (length + UTF-8), entry count, entries. An entry: id
+//! (length + UTF-8), a flags byte, the counters when flag bit 0 is set (seven class counts,
+//! `times_cooled`, then `last_used` as base time − value, `last_error`, `last_error_at`, the
+//! latency EWMA, each only when its flag bit 1–4 is set; the latency as `f32` when bit 5 says
+//! that is exact, else `f64`), then the minute count and minutes (pool index, minute − base
+//! minute, requests, failures). Times as offsets from a base make them one to three bytes.
 //! Decoding never panics: a damaged body is an error naming what is wrong.
 
 use crate::{StatsBatch, TokenCounters};
@@ -85,8 +87,17 @@ pub(crate) fn encode(batch: &StatsBatch) -> Vec<u8> {
         };
         pool_idx.push(i);
     }
-    let mut out = Vec::with_capacity(16 + entries.len() * 40);
+    let base_ms = batch
+        .counters
+        .iter()
+        .filter_map(|(_, c)| c.last_used)
+        .max()
+        .unwrap_or(0);
+    let base_minute = mins.iter().map(|m| m.minute).min().unwrap_or(0);
+    let mut out = Vec::with_capacity(32 + entries.len() * 40);
     out.push(VERSION);
+    put(&mut out, base_ms);
+    put(&mut out, base_minute);
     put(&mut out, pools.len() as u64);
     for p in &pools {
         put_str(&mut out, p);
@@ -95,7 +106,7 @@ pub(crate) fn encode(batch: &StatsBatch) -> Vec<u8> {
     for (i, (id, counters, range)) in entries.iter().enumerate() {
         put_str(&mut out, id);
         match counters {
-            Some(c) => put_counters(&mut out, c),
+            Some(c) => put_counters(&mut out, c, base_ms),
             None => out.push(0),
         }
         let more = extra.get(&i).map_or(&[][..], Vec::as_slice);
@@ -103,7 +114,7 @@ pub(crate) fn encode(batch: &StatsBatch) -> Vec<u8> {
         for k in range.clone().chain(more.iter().copied()) {
             let m = &mins[k];
             put(&mut out, pool_idx[k] as u64);
-            put(&mut out, m.minute);
+            put(&mut out, m.minute - base_minute);
             put(&mut out, u64::from(m.requests));
             put(&mut out, u64::from(m.failures));
         }
@@ -111,7 +122,7 @@ pub(crate) fn encode(batch: &StatsBatch) -> Vec<u8> {
     out
 }
 
-fn put_counters(out: &mut Vec<u8>, c: &TokenCounters) {
+fn put_counters(out: &mut Vec<u8>, c: &TokenCounters, base_ms: u64) {
     let latency_f32 = c
         .latency_ewma_ms
         .is_some_and(|v| f64::from(v as f32).to_bits() == v.to_bits());
@@ -147,7 +158,7 @@ fn put_counters(out: &mut Vec<u8>, c: &TokenCounters) {
         put(out, v);
     }
     if let Some(v) = c.last_used {
-        put(out, v);
+        put(out, base_ms - v);
     }
     if let Some(e) = &c.last_error {
         put_str(out, e);
@@ -172,6 +183,8 @@ where
     if version != VERSION {
         return Err(format!("unknown stats record version {version}"));
     }
+    let base_ms = r.varint()?;
+    let base_minute = r.varint()?;
     let npools = r.len()?;
     let mut pools = Vec::with_capacity(npools);
     for _ in 0..npools {
@@ -182,7 +195,7 @@ where
         let id = r.str()?;
         let flags = r.byte()?;
         let counters = if flags & HAS_COUNTERS != 0 {
-            Some(r.counters(flags)?)
+            Some(r.counters(flags, base_ms)?)
         } else {
             None
         };
@@ -195,7 +208,10 @@ where
                     pools.len()
                 ));
             }
-            minutes.push((pool, r.varint()?, r.u32()?, r.u32()?));
+            let minute = base_minute
+                .checked_add(r.varint()?)
+                .ok_or("minute beyond 64 bits")?;
+            minutes.push((pool, minute, r.u32()?, r.u32()?));
         }
         visit(
             &pools,
@@ -275,7 +291,7 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.bytes(n)?).map_err(|_| "text is not UTF-8".to_string())
     }
 
-    fn counters(&mut self, flags: u8) -> Result<TokenCounters, String> {
+    fn counters(&mut self, flags: u8, base_ms: u64) -> Result<TokenCounters, String> {
         let mut n = [0u64; 8];
         for v in &mut n {
             *v = self.varint()?;
@@ -287,7 +303,10 @@ impl<'a> Reader<'a> {
                 Ok(None)
             }
         };
-        let last_used = opt(self, LAST_USED)?;
+        let last_used = match opt(self, LAST_USED)? {
+            Some(d) => Some(base_ms.checked_sub(d).ok_or("last_used before 1970")?),
+            None => None,
+        };
         let last_error = if flags & LAST_ERROR != 0 {
             Some(self.str()?.to_string())
         } else {

@@ -133,11 +133,11 @@ impl SqliteStore {
             .await
             .map_err(|e| self.err(e))?;
         let filter = super::merge::MinuteFilter {
-            token: query.token_id.as_ref().map(|t| t.as_str()),
-            pool: query.pool.as_deref(),
+            token: query.token_id.as_ref().map(|t| t.0.clone()),
+            pool: query.pool.clone(),
             since: query.since_minute,
         };
-        let journal = super::merge::overlay(&mut tx, &self.path, Some(&filter)).await?;
+        let journal = super::merge::overlay(&mut tx, &self.path, Some(filter)).await?;
         tx.rollback().await.map_err(|e| self.err(e))?;
         let rows = rows
             .into_iter()
