@@ -1,7 +1,7 @@
 //! The baseline server: the same HTTP stack as the manager and nothing else.
 //!
 //! It is the limit of any HTTP route on this machine: axum 0.8 on hyper 1, served by the
-//! manager's own accept loop (`tokenlb_manager::listen::serve`: hyper-util's HTTP/1 builder
+//! manager's own accept loop (`tokenlb_listen::serve`, shared with the web API: hyper-util's HTTP/1 builder
 //! with its header-read timeout and head cap, `ConnectInfo` per request) on a default
 //! multi-threaded Tokio runtime, exactly as `tokenlb manager` serves, answering every GET
 //! with a fixed JSON body the size and shape of a `GET /api/token/get` answer. No
@@ -36,7 +36,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    tokenlb_manager::listen::serve(listener, app(), shutdown).await;
+    tokenlb_listen::serve(listener, app(), shutdown).await;
     Ok(())
 }
 

@@ -15,7 +15,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod import;
-pub mod listen;
+pub use tokenlb_listen as listen;
 pub mod metrics;
 pub mod openapi;
 pub mod refresh;

@@ -29,7 +29,7 @@ pub mod download;
 pub mod error;
 pub mod flight;
 pub mod links;
-pub mod listen;
+pub use tokenlb_listen as listen;
 pub mod metrics;
 pub mod names;
 pub mod proxy;

@@ -5,12 +5,17 @@
 //! - A cap on the request head ([`MAX_HEAD_BYTES`]): hyper answers a larger head with
 //!   `431 Request Header Fields Too Large` (hyper's default buffer is about 400 KiB).
 //!
-//! Each connection is served by hyper-util's auto builder in its own task. On shutdown the
-//! loop stops accepting and waits for the open connections to finish their requests (hyper's
-//! graceful shutdown). The same loop as the manager's `tokenlb_manager::listen` (the web API
-//! cannot depend on the manager); tested end to end by `crates/cli/tests/reliability_limits.rs`.
+//! Each connection is served by hyper-util's auto builder in its own task, with the peer
+//! address inserted as `ConnectInfo<SocketAddr>` exactly as
+//! `Router::into_make_service_with_connect_info` would. On shutdown the loop stops accepting
+//! and waits for the open connections to finish their requests (hyper's graceful shutdown).
+//!
+//! One crate so the manager, the web API and the benchmark's baseline serve through the
+//! same loop (the baseline must be served exactly as the manager is). Tested end to end by
+//! `crates/cli/tests/reliability_limits.rs` (slow heads, oversized heads, on both services).
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper::Request;
@@ -38,7 +43,7 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
         .max_buf_size(MAX_HEAD_BYTES);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -52,7 +57,8 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
             let mut app = app.clone();
             async move { app.call(req.map(Body::new)).await }
         });
