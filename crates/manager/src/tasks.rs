@@ -13,7 +13,7 @@
 //! - The **pruner** drops minute rows older than 24 h and events older than 7 days, hourly.
 //!
 //! All of them stop on the shutdown signal; the flusher and event writer write what they
-//! still hold before they return.
+//! still hold before they return (the flusher also has the store fold its stats journal).
 
 use crate::state::{now_ms, AppState, PoolHandle};
 use std::collections::{HashMap, HashSet};
@@ -265,6 +265,11 @@ async fn flusher(state: AppState, mut stop: watch::Receiver<bool>) {
         };
         pending = flush(&state, pending).await;
         if stopping {
+            // A clean stop leaves the stats in their rows (SQLite: the journal folded), so
+            // the next start has nothing to replay.
+            if let Err(e) = state.store.fold_stats().await {
+                tracing::warn!(error = %e, "cannot fold the stats journal at shutdown; the next start will");
+            }
             return;
         }
     }

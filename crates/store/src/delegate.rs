@@ -97,6 +97,10 @@ macro_rules! delegate_store {
                 self.ping_q().await
             }
 
+            async fn fold_stats(&self) -> $crate::StoreResult<()> {
+                self.fold_stats_tx().await
+            }
+
             async fn close(&self) {
                 <$ty>::close(self).await
             }

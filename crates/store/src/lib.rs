@@ -173,7 +173,8 @@ pub trait Store: Send + Sync + 'static {
     /// Applies an update; `NotFound` if absent. Durable when it returns.
     async fn update_token(&self, id: &TokenId, update: &TokenUpdate) -> StoreResult<()>;
 
-    /// Writes a stats batch in one transaction.
+    /// Writes a stats batch in one transaction (SQLite: one journal row, folded into the token
+    /// and minute rows later; reads include it at once).
     async fn write_stats(&self, batch: &StatsBatch) -> StoreResult<()>;
 
     /// Appends events and returns them with their sequence numbers.
@@ -196,7 +197,15 @@ pub trait Store: Send + Sync + 'static {
     /// Checks the store answers (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;
 
-    /// Closes connections cleanly at shutdown (SQLite: checkpoints the WAL). Writes already
-    /// returned are durable without it; calls after it fail with `Unavailable`.
+    /// Writes what stats writes left for later into their final rows, before a clean stop
+    /// (SQLite: folds the stats journal; PostgreSQL writes rows directly, nothing to do).
+    /// Stats already written are durable and read back without it.
+    async fn fold_stats(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// Closes connections cleanly at shutdown (SQLite: folds the stats journal, checkpoints
+    /// the WAL). Writes already returned are durable without it; calls after it fail with
+    /// `Unavailable`.
     async fn close(&self) {}
 }

@@ -141,6 +141,11 @@ impl SqliteStore {
         });
     }
 
+    /// `Store::fold_stats`: folds the whole journal (a clean stop, before `close`).
+    pub(super) async fn fold_stats_tx(&self) -> StoreResult<()> {
+        self.folder().fold(Reach::All).await
+    }
+
     /// Folds every record there now (for pruning: the minute rows must hold them).
     pub(super) async fn fold_now(&self) -> StoreResult<()> {
         let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM stats_journal")

@@ -276,7 +276,7 @@ async fn deleted_tokens_leave_nothing_behind_in_the_journal() {
 }
 
 #[tokio::test]
-async fn a_background_fold_folds_what_was_there() {
+async fn background_and_shutdown_folds_fold_what_was_there() {
     let dir = tempfile::tempdir().unwrap();
     let s = fresh(dir.path()).await;
     let mut model = Model::default();
@@ -284,6 +284,12 @@ async fn a_background_fold_folds_what_was_there() {
     s.folder().fold(Reach::Background).await.unwrap();
     assert_eq!((journal_rows(&s).await, progress(&s).await), (0, None));
     check(&s, &model, "background fold").await;
+    // What the manager's flusher calls at a clean stop.
+    write(&s, &mut model, 6..8).await;
+    assert_eq!(journal_rows(&s).await, 2);
+    Store::fold_stats(&s).await.unwrap();
+    assert_eq!(journal_rows(&s).await, 0);
+    check(&s, &model, "fold_stats").await;
     // Pruning folds first, so the old minutes it deletes are the rows' and the journal's.
     write(&s, &mut model, 3..6).await;
     s.prune(101, 0).await.unwrap();
