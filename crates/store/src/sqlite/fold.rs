@@ -35,7 +35,7 @@ pub(super) const FOLD_AGE: Duration = Duration::from_secs(60);
 /// touched every 2 s).
 pub(super) const FOLD_BYTES: u64 = 32 << 20;
 /// Tokens per fold transaction.
-const FOLD_CHUNK: usize = 2_000;
+const FOLD_CHUNK: usize = 5_000;
 /// After a failed background fold, wait this long before the next try.
 const RETRY: Duration = Duration::from_secs(10);
 
