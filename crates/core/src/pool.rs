@@ -26,6 +26,7 @@ mod cells;
 mod check;
 mod dirty;
 mod lease;
+mod leases;
 mod timers;
 mod token;
 mod types;
@@ -42,8 +43,9 @@ use crate::state::{Ctx, Health, Transition};
 use crate::stats::MinuteRing;
 use crate::strategy::Eligible;
 use crate::types::{Millis, Strategy, TokenId, TokenState};
+use leases::LeaseBook;
 use std::collections::{BinaryHeap, HashMap};
-use timers::{LeaseRec, Timer};
+use timers::Timer;
 use token::Token;
 
 /// A named set of tokens with its policy. See the module docs.
@@ -69,9 +71,7 @@ pub struct Pool {
     /// `expires_at` times.
     expiry: BinaryHeap<Timer>,
     /// Lease deadlines: (deadline, lease id).
-    lease_heap: BinaryHeap<std::cmp::Reverse<(Millis, u64)>>,
-    leases: HashMap<u64, LeaseRec>,
-    next_lease: u64,
+    leases: LeaseBook,
     /// Tokens per state, in `TokenState::ALL` order.
     counts: [usize; 5],
     /// Tokens cooling for transient errors (the `max_cooling_percent` rail).
@@ -117,9 +117,7 @@ impl Pool {
             loads: Vec::new(),
             recover: BinaryHeap::new(),
             expiry: BinaryHeap::new(),
-            lease_heap: BinaryHeap::new(),
-            leases: HashMap::new(),
-            next_lease: 1,
+            leases: LeaseBook::new(1),
             counts: [0; 5],
             transient_cooling: 0,
             in_flight_blocked: 0,

@@ -122,7 +122,7 @@ impl Pool {
         self.eligible.remove(slot);
         let t = self.slots[slot as usize].take().expect("live slot");
         if t.in_flight > 0 {
-            self.leases.retain(|_, l| l.slot != slot);
+            self.leases.forget_slot(slot);
         }
         if t.blocked {
             self.in_flight_blocked -= 1;

@@ -37,7 +37,7 @@ impl Pool {
             if h.state == TokenState::Cooling && h.until.is_none() {
                 return Err(format!("token {} cooling without an end", t.id));
             }
-            let leases = self.leases.values().filter(|l| l.slot == slot).count();
+            let leases = self.leases.count_slot(slot);
             if leases != t.in_flight as usize {
                 return Err(format!(
                     "token {} in_flight {} but {leases} leases",

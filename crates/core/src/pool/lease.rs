@@ -1,14 +1,12 @@
 //! Leasing: `pick` with a strategy, `report` an outcome, and what an outcome does to a
 //! token's counters, windows and state.
 
-use super::timers::LeaseRec;
 use super::{Lease, LeaseId, Pool, PoolError, StateChange, Unavailable};
 use crate::ewma::ewma_step;
 use crate::outcome::{Outcome, OutcomeClass};
 use crate::stats::minute_of;
 use crate::strategy::p2c;
 use crate::types::{Millis, Strategy, TokenId};
-use std::cmp::Reverse;
 
 impl Pool {
     /// Leases a token chosen by `strategy`, or says why none is eligible and when one may be.
@@ -29,7 +27,7 @@ impl Pool {
         }
         let deadline = now.saturating_add(self.policy.lease_ttl_ms());
         let m = minute_of(now);
-        let lease_id = self.next_lease;
+        let lease_id = self.leases.next_number();
         let t = self.slots[slot as usize].as_mut().expect("live slot");
         t.in_flight = t.in_flight.saturating_add(1);
         self.loads[slot as usize].0 = t.in_flight;
@@ -52,10 +50,8 @@ impl Pool {
             self.push_recover(Self::next_minute(now), slot);
         }
         self.in_flight += 1;
-        self.leases
-            .insert(self.next_lease, LeaseRec { slot, deadline });
-        self.lease_heap.push(Reverse((deadline, self.next_lease)));
-        self.next_lease += 1;
+        let opened = self.leases.open(slot, deadline);
+        debug_assert_eq!(opened, lease_id);
         self.refresh(slot, now);
         self.compact();
         Ok(lease)
@@ -107,18 +103,15 @@ impl Pool {
         rng: &mut R,
     ) -> Result<(TokenId, Vec<StateChange>), PoolError> {
         self.advance(now);
-        let rec = self
-            .leases
-            .remove(&lease.0)
-            .ok_or(PoolError::UnknownLease)?;
-        let t = self.slots[rec.slot as usize]
+        let slot = self.leases.close(lease.0).ok_or(PoolError::UnknownLease)?;
+        let t = self.slots[slot as usize]
             .as_mut()
             .expect("leased slot is live");
         t.in_flight = t.in_flight.saturating_sub(1);
-        self.loads[rec.slot as usize].0 = t.in_flight;
+        self.loads[slot as usize].0 = t.in_flight;
         let id = t.token_id();
         self.in_flight = self.in_flight.saturating_sub(1);
-        self.apply_outcome(rec.slot, outcome, now, rng);
+        self.apply_outcome(slot, outcome, now, rng);
         Ok((id, std::mem::take(&mut self.pending)))
     }
 

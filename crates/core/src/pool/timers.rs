@@ -15,13 +15,6 @@ use std::cmp::Reverse;
 /// A token timer: (time, slot, generation), earliest first.
 pub(crate) type Timer = Reverse<(Millis, u32, u32)>;
 
-/// An open lease.
-#[derive(Clone, Debug)]
-pub(crate) struct LeaseRec {
-    pub slot: u32,
-    pub deadline: Millis,
-}
-
 impl Pool {
     pub(super) fn push_recover(&mut self, at: Millis, slot: u32) {
         self.recover
@@ -59,16 +52,9 @@ impl Pool {
     /// Returns the number of leases expired.
     pub(super) fn advance(&mut self, now: Millis) -> u32 {
         let mut expired = 0;
-        while let Some(&Reverse((at, id))) = self.lease_heap.peek() {
-            if at > now {
-                break;
-            }
-            self.lease_heap.pop();
-            if self.leases.get(&id).is_some_and(|l| l.deadline == at) {
-                let rec = self.leases.remove(&id).expect("checked");
-                self.close_unknown(rec.slot, now);
-                expired += 1;
-            }
+        while let Some((_, slot)) = self.leases.pop_due(now) {
+            self.close_unknown(slot, now);
+            expired += 1;
         }
         while let Some(&Reverse((at, slot, gen))) = self.recover.peek() {
             if at > now {
@@ -127,7 +113,7 @@ impl Pool {
     /// May be early (a stale timer); ticking then is harmless.
     pub fn next_deadline(&self) -> Option<Millis> {
         [
-            self.lease_heap.peek().map(|r| r.0 .0),
+            self.leases.peek_deadline(),
             self.recover.peek().map(|r| r.0 .0),
             self.expiry.peek().map(|r| r.0 .0),
         ]
@@ -146,15 +132,9 @@ impl Pool {
             }
             self.recover.pop();
         }
-        while let Some(&Reverse((at, id))) = self.lease_heap.peek() {
-            if self.leases.get(&id).is_some_and(|l| l.deadline == at) {
-                break;
-            }
-            self.lease_heap.pop();
-        }
         let rec = self.recover.peek().map(|r| r.0 .0);
         let lease = (self.in_flight_blocked > 0)
-            .then(|| self.lease_heap.peek().map(|r| r.0 .0))
+            .then(|| self.leases.earliest_deadline())
             .flatten();
         rec.into_iter().chain(lease).min()
     }
@@ -178,17 +158,7 @@ impl Pool {
                 .collect();
             self.expiry = keep.into();
         }
-        if self.lease_heap.len() > 2 * (self.leases.len() + 1024) {
-            let keep: Vec<_> = std::mem::take(&mut self.lease_heap)
-                .into_iter()
-                .filter(|r| {
-                    self.leases
-                        .get(&r.0 .1)
-                        .is_some_and(|l| l.deadline == r.0 .0)
-                })
-                .collect();
-            self.lease_heap = keep.into();
-        }
+        self.leases.compact();
     }
 
     /// The minute after `now`'s (when an rpm window rolls).
