@@ -66,48 +66,10 @@ pub(super) struct MinuteFilter {
     pub since: u64,
 }
 
-/// rustc's FxHash: a multiply-rotate hash, several times faster than SipHash on short ids.
-/// The keys are token ids the manager generated and pool names, so hash flooding is not a
-/// concern here.
-#[derive(Clone, Copy, Default)]
-pub(super) struct Fx(u64);
-
-impl Fx {
-    fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl std::hash::Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(c);
-            self.add(u64::from_le_bytes(b));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(b));
-        }
-    }
-
-    fn write_u8(&mut self, v: u8) {
-        self.add(u64::from(v));
-    }
-
-    fn write_usize(&mut self, v: usize) {
-        self.add(v as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+/// Maps keyed by token ids and pool names hash with rustc's FxHash (`rustc-hash`), several
+/// times faster than SipHash on short keys. The keys are ids the manager generated and pool
+/// names from its own store, so hash flooding is not a concern here.
+type FxMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 /// One token's merged journal entries.
 #[derive(Debug, Default)]
