@@ -58,6 +58,28 @@ pub(crate) struct CounterCols {
     pub times_cooled: i64,
 }
 
+/// Binds the twelve counter columns of `CounterCols` `$c`, in table order, after the
+/// `push_values` row `$row` (an expression giving the builder's `Separated`); one list for
+/// both backends and every statement that writes counters.
+macro_rules! bind_counters {
+    ($row:expr, $c:expr) => {{
+        let c: &$crate::rows::CounterCols = $c;
+        $row.push_bind(c.success)
+            .push_bind(c.auth)
+            .push_bind(c.rate_limited)
+            .push_bind(c.quota_exhausted)
+            .push_bind(c.transient)
+            .push_bind(c.client_error)
+            .push_bind(c.unknown)
+            .push_bind(c.last_used)
+            .push_bind(&c.last_error)
+            .push_bind(c.last_error_at)
+            .push_bind(c.latency_ewma_ms)
+            .push_bind(c.times_cooled);
+    }};
+}
+pub(crate) use bind_counters;
+
 pub(crate) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }

@@ -30,19 +30,7 @@ impl PgStore {
                  latency_ewma_ms = v.lat, times_cooled = v.tc FROM (",
             );
             q.push_values(chunk, |mut b, (id, c)| {
-                b.push_bind(id.as_str())
-                    .push_bind(c.success)
-                    .push_bind(c.auth)
-                    .push_bind(c.rate_limited)
-                    .push_bind(c.quota_exhausted)
-                    .push_bind(c.transient)
-                    .push_bind(c.client_error)
-                    .push_bind(c.unknown)
-                    .push_bind(c.last_used)
-                    .push_bind(&c.last_error)
-                    .push_bind(c.last_error_at)
-                    .push_bind(c.latency_ewma_ms)
-                    .push_bind(c.times_cooled);
+                crate::rows::bind_counters!(b.push_bind(id.as_str()), c);
             });
             q.push(") AS v (id, s, a, r, q, t, c, u, lu, le, lea, lat, tc) WHERE tokens.id = v.id");
             q.build().execute(&mut *tx).await.map_err(|e| self.err(e))?;

@@ -44,32 +44,23 @@ async fn insert_rows(
         let mut q = QueryBuilder::<Postgres>::new(format!("INSERT INTO tokens ({TOKEN_COLUMNS}) "));
         q.push_values(chunk, |mut b, r| {
             let c = &r.counters;
-            b.push_bind(&r.id)
-                .push_bind(&r.pool)
-                .push_bind(&r.name)
-                .push_bind(&r.secret_enc)
-                .push_bind(&r.secret_fp)
-                .push_bind(&r.refresh_enc)
-                .push_bind(r.weight)
-                .push_bind(r.expires_at)
-                .push_bind(r.rpm)
-                .push_bind(r.max_in_flight)
-                .push_bind(&r.state)
-                .push_bind(&r.state_reason)
-                .push_bind(r.state_until)
-                .push_bind(r.created_at)
-                .push_bind(c.success)
-                .push_bind(c.auth)
-                .push_bind(c.rate_limited)
-                .push_bind(c.quota_exhausted)
-                .push_bind(c.transient)
-                .push_bind(c.client_error)
-                .push_bind(c.unknown)
-                .push_bind(c.last_used)
-                .push_bind(&c.last_error)
-                .push_bind(c.last_error_at)
-                .push_bind(c.latency_ewma_ms)
-                .push_bind(c.times_cooled);
+            crate::rows::bind_counters!(
+                b.push_bind(&r.id)
+                    .push_bind(&r.pool)
+                    .push_bind(&r.name)
+                    .push_bind(&r.secret_enc)
+                    .push_bind(&r.secret_fp)
+                    .push_bind(&r.refresh_enc)
+                    .push_bind(r.weight)
+                    .push_bind(r.expires_at)
+                    .push_bind(r.rpm)
+                    .push_bind(r.max_in_flight)
+                    .push_bind(&r.state)
+                    .push_bind(&r.state_reason)
+                    .push_bind(r.state_until)
+                    .push_bind(r.created_at),
+                c
+            );
         });
         if skip_stored {
             q.push(" ON CONFLICT (secret_fp) DO NOTHING RETURNING id");

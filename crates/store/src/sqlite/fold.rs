@@ -385,19 +385,7 @@ pub(super) async fn write_counters(
              latency_ewma_ms = v.column12, times_cooled = v.column13 FROM (",
         );
         q.push_values(chunk, |mut b, (id, c)| {
-            b.push_bind(*id)
-                .push_bind(c.success)
-                .push_bind(c.auth)
-                .push_bind(c.rate_limited)
-                .push_bind(c.quota_exhausted)
-                .push_bind(c.transient)
-                .push_bind(c.client_error)
-                .push_bind(c.unknown)
-                .push_bind(c.last_used)
-                .push_bind(&c.last_error)
-                .push_bind(c.last_error_at)
-                .push_bind(c.latency_ewma_ms)
-                .push_bind(c.times_cooled);
+            crate::rows::bind_counters!(b.push_bind(*id), c);
         });
         q.push(") AS v WHERE tokens.id = v.column1");
         q.build().execute(&mut *conn).await?;
