@@ -5,28 +5,9 @@
 mod support;
 
 use std::time::Duration;
-use support::TestManager;
-use tokenlb_client::{Classify, Client, ClientConfig, Outcome};
-use tokenlb_core::{OutcomeClass, Strategy};
-
-const GOOD: &str = "11111111-aaaa-4bbb-8ccc-000000000001";
-const GOOD2: &str = "22222222-aaaa-4bbb-8ccc-000000000002";
-
-#[derive(Debug)]
-struct Fail(OutcomeClass);
-
-impl Classify for Fail {
-    fn class(&self) -> OutcomeClass {
-        self.0
-    }
-}
-
-fn config(m: &TestManager) -> ClientConfig {
-    let mut c = ClientConfig::new(m.url.clone());
-    c.strategy = Some(Strategy::RoundRobin);
-    c.probe_interval = Duration::from_millis(50);
-    c
-}
+use support::{client_config as config, Fail, TestManager, GOOD, GOOD2};
+use tokenlb_client::{Client, Outcome};
+use tokenlb_core::OutcomeClass;
 
 #[tokio::test]
 async fn background_reports_reach_the_manager_after_flush() {

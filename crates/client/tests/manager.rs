@@ -5,39 +5,9 @@ mod support;
 
 use std::future::pending;
 use std::time::Duration;
-use support::TestManager;
-use tokenlb_client::{CallError, Classify, Client, ClientConfig, ClientError, GiveUp, Outcome};
-use tokenlb_core::{OutcomeClass, Secret, Strategy};
-
-const GOOD: &str = "11111111-aaaa-4bbb-8ccc-000000000001";
-const GOOD2: &str = "22222222-aaaa-4bbb-8ccc-000000000002";
-const BAD: &str = "33333333-aaaa-4bbb-8ccc-000000000003";
-
-/// The test operation's failure: a class and a message.
-#[derive(Debug)]
-struct Fail(OutcomeClass);
-
-impl std::fmt::Display for Fail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "upstream said {}", self.0)
-    }
-}
-
-impl Classify for Fail {
-    fn class(&self) -> OutcomeClass {
-        self.0
-    }
-    fn message(&self) -> Option<String> {
-        Some(self.to_string())
-    }
-}
-
-fn config(m: &TestManager) -> ClientConfig {
-    let mut c = ClientConfig::new(m.url.clone());
-    c.strategy = Some(Strategy::RoundRobin);
-    c.probe_interval = Duration::from_millis(50);
-    c
-}
+use support::{client_config as config, Fail, TestManager, BAD, GOOD, GOOD2};
+use tokenlb_client::{CallError, Client, ClientError, GiveUp, Outcome};
+use tokenlb_core::{OutcomeClass, Secret};
 
 #[tokio::test]
 async fn lease_and_report_round_trip() {

@@ -148,3 +148,35 @@ impl std::io::Write for Logs {
         Ok(())
     }
 }
+
+/// Token values of the tests (the manager only needs them to be distinct).
+pub const GOOD: &str = "11111111-aaaa-4bbb-8ccc-000000000001";
+pub const GOOD2: &str = "22222222-aaaa-4bbb-8ccc-000000000002";
+pub const BAD: &str = "33333333-aaaa-4bbb-8ccc-000000000003";
+
+/// The test operation's failure: a class and a message.
+#[derive(Debug)]
+pub struct Fail(pub tokenlb_core::OutcomeClass);
+
+impl std::fmt::Display for Fail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "upstream said {}", self.0)
+    }
+}
+
+impl tokenlb_client::Classify for Fail {
+    fn class(&self) -> tokenlb_core::OutcomeClass {
+        self.0
+    }
+    fn message(&self) -> Option<String> {
+        Some(self.to_string())
+    }
+}
+
+/// A client of `m` with round-robin leases and a fast probe.
+pub fn client_config(m: &TestManager) -> tokenlb_client::ClientConfig {
+    let mut c = tokenlb_client::ClientConfig::new(m.url.clone());
+    c.strategy = Some(tokenlb_core::Strategy::RoundRobin);
+    c.probe_interval = std::time::Duration::from_millis(50);
+    c
+}
