@@ -2,11 +2,12 @@
 //!
 //! Lease numbers are handed out in sequence and every lease's deadline is `now + lease_ttl`,
 //! so leases are created in deadline order except right after the TTL is lowered. The book
-//! keeps one 16-byte record per lease number from the oldest open lease to the newest, in a
-//! `VecDeque`: opening is a push at the back, a report indexes by `number - base`, and
+//! keeps one 8-byte record per lease number from the oldest open lease to the newest, in a
+//! `VecDeque` (the slot, and the deadline as milliseconds after a base time that moves up
+//! when an offset would no longer fit 32 bits, once in about 49 days): opening is a push at the back, a report indexes by `number - base`, and
 //! deadlines are found at the front. Nothing is hashed, nothing is allocated per lease, and
-//! memory is bounded by (lease rate × TTL × 16 bytes) even when no lease is ever reported
-//! (a hash map plus a deadline heap cost about six times as much per open lease, which is
+//! memory is bounded by (lease rate × TTL × 8 bytes) even when no lease is ever reported
+//! (a hash map plus a deadline heap cost about twelve times as much per open lease, which is
 //! what a burst of unreported `get`s piles up for a whole TTL).
 //!
 //! A lease whose deadline is earlier than one already handed out (the TTL was lowered) is
@@ -23,7 +24,8 @@ const CLOSED: u32 = u32::MAX;
 #[derive(Clone, Copy, Debug)]
 struct Rec {
     slot: u32,
-    deadline: Millis,
+    /// Deadline − `LeaseBook::time_base`, in milliseconds.
+    at: u32,
 }
 
 /// Open leases by number. See the module header.
@@ -32,6 +34,8 @@ pub(crate) struct LeaseBook {
     /// Number of `ring[0]`.
     base: u64,
     ring: VecDeque<Rec>,
+    /// Deadlines in `ring` are offsets from this time.
+    time_base: Millis,
     open: usize,
     /// The latest deadline handed out so far.
     latest: Millis,
@@ -44,6 +48,7 @@ impl LeaseBook {
         LeaseBook {
             base: first,
             ring: VecDeque::new(),
+            time_base: 0,
             open: 0,
             latest: 0,
             early: BinaryHeap::new(),
@@ -71,9 +76,46 @@ impl LeaseBook {
         } else {
             self.latest = deadline;
         }
-        self.ring.push_back(Rec { slot, deadline });
+        let at = self.offset(deadline);
+        self.ring.push_back(Rec { slot, at });
         self.open += 1;
         number
+    }
+
+    fn deadline_of(&self, r: &Rec) -> Millis {
+        self.time_base + Millis::from(r.at)
+    }
+
+    /// `deadline` as an offset from the time base, moving the base first when needed.
+    fn offset(&mut self, deadline: Millis) -> u32 {
+        if self.open == 0 {
+            // Nothing open (so nothing held: `trim` dropped every closed record).
+            self.time_base = deadline;
+        }
+        if deadline < self.time_base || deadline - self.time_base > Millis::from(u32::MAX) {
+            self.rebase(deadline);
+        }
+        // Open deadlines span at most one lease TTL (≤ 1 day), so this fits after a rebase.
+        u32::try_from(deadline.saturating_sub(self.time_base)).unwrap_or(u32::MAX)
+    }
+
+    /// Moves the time base to the earliest open deadline (or `deadline`), rewriting the
+    /// offsets of open records: O(open records), once in weeks.
+    fn rebase(&mut self, deadline: Millis) {
+        let base = self
+            .ring
+            .iter()
+            .filter(|r| r.slot != CLOSED)
+            .map(|r| self.time_base + Millis::from(r.at))
+            .chain(std::iter::once(deadline))
+            .min()
+            .unwrap_or(deadline);
+        let old = self.time_base;
+        for r in self.ring.iter_mut().filter(|r| r.slot != CLOSED) {
+            let d = old + Millis::from(r.at);
+            r.at = u32::try_from(d - base).unwrap_or(u32::MAX);
+        }
+        self.time_base = base;
     }
 
     fn index(&self, number: u64) -> Option<usize> {
@@ -107,8 +149,9 @@ impl LeaseBook {
     }
 
     fn is_open(&self, number: u64, deadline: Millis) -> bool {
-        self.index(number)
-            .is_some_and(|i| self.ring[i].slot != CLOSED && self.ring[i].deadline == deadline)
+        self.index(number).is_some_and(|i| {
+            self.ring[i].slot != CLOSED && self.deadline_of(&self.ring[i]) == deadline
+        })
     }
 
     /// Closes and returns (number, slot) of one lease whose deadline is at or before `now`,
@@ -116,7 +159,7 @@ impl LeaseBook {
     pub fn pop_due(&mut self, now: Millis) -> Option<(u64, u32)> {
         if let Some(front) = self.ring.front().copied() {
             // `trim` keeps the front open; in-order deadlines only grow after it.
-            if front.deadline <= now {
+            if self.deadline_of(&front) <= now {
                 let number = self.base;
                 let slot = self.close(number).expect("the front record is open");
                 return Some((number, slot));
@@ -143,14 +186,14 @@ impl LeaseBook {
             }
             self.early.pop();
         }
-        let front = self.ring.front().map(|r| r.deadline);
+        let front = self.ring.front().map(|r| self.deadline_of(r));
         let early = self.early.peek().map(|r| r.0 .0);
         front.into_iter().chain(early).min()
     }
 
     /// The earliest deadline, possibly of a lease already closed (cheap, for scheduling).
     pub fn peek_deadline(&self) -> Option<Millis> {
-        let front = self.ring.front().map(|r| r.deadline);
+        let front = self.ring.front().map(|r| self.deadline_of(r));
         let early = self.early.peek().map(|r| r.0 .0);
         front.into_iter().chain(early).min()
     }
@@ -250,6 +293,38 @@ mod tests {
         assert_eq!(b.close(x), None);
         assert_eq!(b.close(z), None);
         assert_eq!(b.close(y), Some(2));
+    }
+
+    #[test]
+    fn deadlines_survive_a_move_of_the_time_base() {
+        const DAY: Millis = 86_400_000;
+        let mut b = LeaseBook::new(1);
+        let t0 = 1_700_000_000_000;
+        // One lease open all along (reported late), others opened over 60 days.
+        let mut deadlines = std::collections::HashMap::new();
+        let held = b.open(9, t0 + DAY);
+        deadlines.insert(held, t0 + DAY);
+        let mut now = t0;
+        let mut last = held;
+        while now < t0 + 60 * DAY {
+            now += DAY / 3;
+            while let Some((number, _)) = b.pop_due(now) {
+                assert!(deadlines[&number] <= now, "lease {number} expired early");
+                deadlines.remove(&number);
+            }
+            assert!(deadlines.values().all(|&d| d > now), "a due lease was kept");
+            last = b.open(7, now + DAY);
+            deadlines.insert(last, now + DAY);
+        }
+        assert_eq!(b.earliest_deadline(), deadlines.values().min().copied());
+        assert_eq!(b.len(), deadlines.len());
+        assert_eq!(
+            b.pop_due(now + DAY - 1).map(|(n, _)| n == last),
+            Some(false)
+        );
+        while b.pop_due(now + DAY - 1).is_some() {}
+        assert_eq!(b.pop_due(now + DAY), Some((last, 7)));
+        assert_eq!(b.close(held), None, "the held lease expired long ago");
     }
 
     #[test]
