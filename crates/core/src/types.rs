@@ -177,6 +177,20 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// The seven per-class counts in `OutcomeClass` order: success, auth, rate_limited,
+    /// quota_exhausted, transient, client_error, unknown.
+    pub fn by_class(&self) -> [u64; 7] {
+        [
+            self.success,
+            self.auth,
+            self.rate_limited,
+            self.quota_exhausted,
+            self.transient,
+            self.client_error,
+            self.unknown,
+        ]
+    }
+
     /// Failures that count against the token (auth, rate limited, quota, transient).
     pub fn failures(&self) -> u64 {
         self.auth + self.rate_limited + self.quota_exhausted + self.transient

@@ -80,6 +80,32 @@ macro_rules! bind_counters {
 }
 pub(crate) use bind_counters;
 
+/// Binds a whole `TokenRow` `$r` in `TOKEN_COLUMNS` order to the `push_values` row `$b`
+/// (both backends' inserts).
+macro_rules! bind_token_row {
+    ($b:expr, $r:expr) => {{
+        let r: &$crate::rows::TokenRow = $r;
+        $crate::rows::bind_counters!(
+            $b.push_bind(&r.id)
+                .push_bind(&r.pool)
+                .push_bind(&r.name)
+                .push_bind(&r.secret_enc)
+                .push_bind(&r.secret_fp)
+                .push_bind(&r.refresh_enc)
+                .push_bind(r.weight)
+                .push_bind(r.expires_at)
+                .push_bind(r.rpm)
+                .push_bind(r.max_in_flight)
+                .push_bind(&r.state)
+                .push_bind(&r.state_reason)
+                .push_bind(r.state_until)
+                .push_bind(r.created_at),
+            &r.counters
+        )
+    }};
+}
+pub(crate) use bind_token_row;
+
 pub(crate) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }

@@ -45,15 +45,7 @@ fn nonzero(t: Millis) -> Option<Millis> {
 impl Cells {
     pub fn from_counters(c: &Counters) -> Cells {
         Cells {
-            by_class: [
-                c.success,
-                c.auth,
-                c.rate_limited,
-                c.quota_exhausted,
-                c.transient,
-                c.client_error,
-                c.unknown,
-            ],
+            by_class: c.by_class(),
             last_error_at: c.last_error_at.unwrap_or(0),
             last_error: c.last_error.as_deref().map(Box::from),
             latency_ewma_ms: c

@@ -30,18 +30,6 @@ const FIELDS: [&str; 7] = [
     "unknown",
 ];
 
-fn values(c: &Counters) -> [u64; 7] {
-    [
-        c.success,
-        c.auth,
-        c.rate_limited,
-        c.quota_exhausted,
-        c.transient,
-        c.client_error,
-        c.unknown,
-    ]
-}
-
 /// Pushes counter deltas until stopped.
 pub async fn pusher(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(PUSH_EVERY);
@@ -81,8 +69,8 @@ async fn push(state: &AppState) {
     {
         let pushed = c.pushed.lock();
         for (id, counters) in &now {
-            let base = pushed.get(id).map(values).unwrap_or_default();
-            let cur = values(counters);
+            let base = pushed.get(id).map(Counters::by_class).unwrap_or_default();
+            let cur = counters.by_class();
             let key = c.key(&format!("ctr:{id}"));
             let mut any = false;
             for (i, f) in FIELDS.iter().enumerate() {
@@ -180,7 +168,10 @@ pub async fn merge(state: &AppState, body: &mut StatsBody) {
             row.failures_by_class.client_error,
             row.failures_by_class.unknown,
         ];
-        let base = pushed.get(&row.id).map(values).unwrap_or_default();
+        let base = pushed
+            .get(&row.id)
+            .map(Counters::by_class)
+            .unwrap_or_default();
         let v: Vec<u64> = FIELDS
             .iter()
             .enumerate()
@@ -243,8 +234,8 @@ pub async fn to_cluster_totals(state: &AppState, counters: &mut HashMap<TokenId,
         let Some(local) = counters.get_mut(id) else {
             continue;
         };
-        let base = pushed.get(id).map(values).unwrap_or_default();
-        let cur = values(local);
+        let base = pushed.get(id).map(Counters::by_class).unwrap_or_default();
+        let cur = local.by_class();
         let v: Vec<u64> = FIELDS
             .iter()
             .enumerate()

@@ -145,16 +145,7 @@ fn put_counters(out: &mut Vec<u8>, c: &TokenCounters, base_ms: u64) {
         }
         | if latency_f32 { LATENCY_F32 } else { 0 };
     out.push(flags);
-    for v in [
-        c.success,
-        c.auth,
-        c.rate_limited,
-        c.quota_exhausted,
-        c.transient,
-        c.client_error,
-        c.unknown,
-        u64::from(c.times_cooled),
-    ] {
+    for v in c.by_class().into_iter().chain([u64::from(c.times_cooled)]) {
         put(out, v);
     }
     if let Some(v) = c.last_used {

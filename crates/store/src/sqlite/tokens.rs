@@ -51,24 +51,7 @@ async fn insert_rows(
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Sqlite>::new(format!("INSERT INTO tokens ({TOKEN_COLUMNS}) "));
         q.push_values(chunk, |mut b, r| {
-            let c = &r.counters;
-            crate::rows::bind_counters!(
-                b.push_bind(&r.id)
-                    .push_bind(&r.pool)
-                    .push_bind(&r.name)
-                    .push_bind(&r.secret_enc)
-                    .push_bind(&r.secret_fp)
-                    .push_bind(&r.refresh_enc)
-                    .push_bind(r.weight)
-                    .push_bind(r.expires_at)
-                    .push_bind(r.rpm)
-                    .push_bind(r.max_in_flight)
-                    .push_bind(&r.state)
-                    .push_bind(&r.state_reason)
-                    .push_bind(r.state_until)
-                    .push_bind(r.created_at),
-                c
-            );
+            crate::rows::bind_token_row!(b, r);
         });
         if skip_stored {
             q.push(" ON CONFLICT (secret_fp) DO NOTHING RETURNING id");
