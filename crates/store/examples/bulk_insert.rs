@@ -6,25 +6,16 @@
 //! Prints figures; asserts only that every token made it.
 
 use std::time::Instant;
-use tokenlb_core::{Limits, Secret, TokenId, TokenState};
-use tokenlb_store::{Cipher, PgOptions, PgStore, SqliteStore, Store, StoredToken, TokenCounters};
+use tokenlb_core::{Secret, TokenId};
+use tokenlb_store::{Cipher, PgOptions, PgStore, SqliteStore, Store, StoredToken};
 
 fn token(i: usize) -> StoredToken {
-    StoredToken {
-        id: TokenId(format!("t_bulk{i:07}")),
-        pool: "default".into(),
-        name: format!("imported {i}"),
-        secret: Secret::new(format!("bulk-{i:07}-4997-a9c2-0478702a5fea")),
-        refresh_secret: None,
-        weight: 100,
-        expires_at: None,
-        limits: Limits::default(),
-        state: TokenState::Active,
-        state_reason: None,
-        state_until: None,
-        created_at: 1_700_000_000_000,
-        counters: TokenCounters::default(),
-    }
+    StoredToken::new(
+        TokenId(format!("t_bulk{i:07}")),
+        format!("imported {i}"),
+        Secret::new(format!("bulk-{i:07}-4997-a9c2-0478702a5fea")),
+        1_700_000_000_000,
+    )
 }
 
 async fn run(store: &dyn Store, n: usize) -> Result<(), Box<dyn std::error::Error>> {

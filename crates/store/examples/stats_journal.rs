@@ -8,27 +8,18 @@
 //! totals read back are the ones written.
 
 use std::time::Instant;
-use tokenlb_core::{Limits, Secret, TokenId, TokenState};
+use tokenlb_core::{Secret, TokenId};
 use tokenlb_store::{
     Cipher, MinuteCount, MinuteQuery, SqliteStore, StatsBatch, Store, StoredToken, TokenCounters,
 };
 
 fn token(i: usize) -> StoredToken {
-    StoredToken {
-        id: TokenId(format!("t_rr{i:08}")),
-        pool: "default".into(),
-        name: format!("token {i}"),
-        secret: Secret::new(format!("journal-{i:08}-4997-a9c2-0478702a5fea")),
-        refresh_secret: None,
-        weight: 100,
-        expires_at: None,
-        limits: Limits::default(),
-        state: TokenState::Active,
-        state_reason: None,
-        state_until: None,
-        created_at: 1_700_000_000_000,
-        counters: TokenCounters::default(),
-    }
+    StoredToken::new(
+        TokenId(format!("t_rr{i:08}")),
+        format!("token {i}"),
+        Secret::new(format!("journal-{i:08}-4997-a9c2-0478702a5fea")),
+        1_700_000_000_000,
+    )
 }
 
 /// CPU seconds this process used so far (all threads, SQLite's workers included).

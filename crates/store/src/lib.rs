@@ -69,6 +69,28 @@ pub struct StoredToken {
     pub counters: TokenCounters,
 }
 
+impl StoredToken {
+    /// An active token in pool `default` with weight 100, no limits, no expiry and zero
+    /// counters (set the other fields after).
+    pub fn new(id: TokenId, name: String, secret: Secret, created_at: Millis) -> StoredToken {
+        StoredToken {
+            id,
+            pool: "default".into(),
+            name,
+            secret,
+            refresh_secret: None,
+            weight: 100,
+            expires_at: None,
+            limits: Limits::default(),
+            state: TokenState::Active,
+            state_reason: None,
+            state_until: None,
+            created_at,
+            counters: TokenCounters::default(),
+        }
+    }
+}
+
 /// A change to a token's configuration or state (admin patch, state change, refresh).
 /// `None` fields are left as they are.
 #[derive(Clone, Debug, Default, PartialEq)]
