@@ -21,13 +21,18 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Adds `n` tokens on A and waits until B serves the same set.
 async fn tokens(p: &Pair, n: usize) -> Vec<String> {
+    tokens_with(p, n, json!({})).await
+}
+
+/// [`tokens`] with `extra` fields (limits, weight…) in every add.
+async fn tokens_with(p: &Pair, n: usize, extra: serde_json::Value) -> Vec<String> {
     let mut ids = Vec::new();
     for i in 0..n {
         let (s, t) = add(
             &p.a.url,
             &format!("cluster-secret-{i}-abcdefgh"),
             &format!("t{i}"),
-            json!({}),
+            extra.clone(),
         )
         .await;
         assert_eq!(s, 201, "{t}");
@@ -105,19 +110,7 @@ async fn a_token_failing_on_a_is_not_handed_out_by_b() {
 async fn a_per_token_rpm_limit_holds_across_both() {
     let _one = SERIAL.lock().await;
     let p = Pair::start();
-    let (s, t) = add(
-        &p.a.url,
-        "rpm-limited-secret-abcdefgh",
-        "limited",
-        json!({"limits": {"rpm": 4}}),
-    )
-    .await;
-    assert_eq!(s, 201, "{t}");
-    assert!(within(PROPAGATION * 5, || async {
-        stats(&p.b.url).await["total_tokens"] == 1
-    })
-    .await
-    .is_some());
+    tokens_with(&p, 1, json!({"limits": {"rpm": 4}})).await;
     // A minute boundary in the middle would open a new window: retry once if one passed.
     for attempt in 0..2 {
         let minute = chrono_minute();
@@ -227,19 +220,7 @@ async fn stats_and_events_from_both_appear_in_each() {
 async fn an_in_flight_limit_holds_across_both() {
     let _one = SERIAL.lock().await;
     let p = Pair::start();
-    let (s, t) = add(
-        &p.a.url,
-        "in-flight-limited-secret-abcdefgh",
-        "limited",
-        json!({"limits": {"max_in_flight": 2}}),
-    )
-    .await;
-    assert_eq!(s, 201, "{t}");
-    assert!(within(PROPAGATION * 5, || async {
-        stats(&p.b.url).await["total_tokens"] == 1
-    })
-    .await
-    .is_some());
+    tokens_with(&p, 1, json!({"limits": {"max_in_flight": 2}})).await;
     let (s1, l1) = get(&p.a.url, "round_robin").await;
     let (s2, l2) = get(&p.b.url, "best").await;
     assert_eq!((s1, s2), (200, 200), "{l1} {l2}");
