@@ -197,19 +197,34 @@ impl SqliteStore {
             .closing
             .store(true, std::sync::atomic::Ordering::Release);
         self.fold_all().await;
-        self.reader.close().await;
+        close_pool(&self.reader).await;
         // Copy the WAL into the database file before the last connection goes: sqlx closes
         // connections on their worker threads, so SQLite's own checkpoint-on-close may not
         // have run when `close` returns. A failure here only leaves the WAL for the next open.
         let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&self.writer)
             .await;
-        self.writer.close().await;
+        close_pool(&self.writer).await;
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Closes `pool` and waits until every connection in it is closed. sqlx's `close` can return
+/// while a connection that a finished query was handing back is still on its way to the idle
+/// queue; that connection lands there after `close` looked and stays open. Closing again
+/// closes it. Bounded at two seconds: a connection still busy then is left to process exit.
+async fn close_pool(pool: &SqlitePool) {
+    pool.close().await;
+    for _ in 0..200 {
+        if pool.size() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        pool.close().await;
     }
 }
 

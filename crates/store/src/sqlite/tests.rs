@@ -98,3 +98,28 @@ async fn open_is_send_and_describe_names_the_file() {
         Err(StoreError::Unavailable(_))
     ));
 }
+
+/// `close` returns only when every connection is closed: the last one out removes the WAL and
+/// its index, so the database file alone holds everything. Reads on the reader pool just
+/// before `close` used to leave a connection that sqlx handed back after its close pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_leaves_no_open_connection_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    for round in 0..30 {
+        let s = SqliteStore::open(&path, key(1)).await.unwrap();
+        crate::Store::insert_tokens(&s, &[crate::conformance::token(round, "p")])
+            .await
+            .unwrap();
+        let rows = crate::Store::load_tokens(&s).await.unwrap();
+        assert_eq!(rows.len(), round + 1);
+        s.close().await;
+        assert_eq!((s.reader.size(), s.writer.size()), (0, 0), "round {round}");
+        for side in ["t.db-wal", "t.db-shm"] {
+            assert!(
+                !dir.path().join(side).exists(),
+                "round {round}: {side} is still there after close"
+            );
+        }
+    }
+}
