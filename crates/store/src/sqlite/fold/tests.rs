@@ -297,3 +297,114 @@ async fn background_and_shutdown_folds_fold_what_was_there() {
     check(&s, &model, "pruned").await;
     s.close().await;
 }
+
+#[tokio::test]
+async fn compaction_keeps_every_figure_in_one_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = fresh(dir.path()).await;
+    let mut model = Model::default();
+    write(&s, &mut model, 0..6).await;
+    // Token 1 goes and comes back under the same id with its old stats unfolded: the
+    // compacted record must forget them as the drop marker says.
+    assert!(s.delete_token(&TokenId(tid(1))).await.unwrap());
+    s.insert_tokens(&[token(1, "b")]).await.unwrap();
+    model.forget(&tid(1));
+    write(&s, &mut model, 6..8).await;
+    assert!(s.folder().compact().await.unwrap());
+    assert_eq!(journal_rows(&s).await, 1, "one record replaces them");
+    let c: i64 = sqlx::query_scalar("SELECT SUM(c_success) FROM tokens")
+        .fetch_one(&s.reader)
+        .await
+        .unwrap();
+    assert_eq!(c, 0, "compaction writes no rows");
+    check(&s, &model, "compacted").await;
+    // More flushes and a second compaction over the compacted record.
+    write(&s, &mut model, 8..11).await;
+    check(&s, &model, "compacted, then flushed").await;
+    assert!(s.folder().compact().await.unwrap());
+    assert_eq!(journal_rows(&s).await, 1);
+    check(&s, &model, "compacted twice").await;
+    assert!(
+        !s.folder().compact().await.unwrap(),
+        "one record: nothing to gain"
+    );
+    // A crash, then the fold at open puts the compacted figures into the rows.
+    drop(s);
+    let s = open(&dir.path().join("t.db")).await;
+    assert_eq!(journal_rows(&s).await, 0, "folded on open");
+    check(&s, &model, "folded after compaction").await;
+    s.close().await;
+}
+
+#[tokio::test]
+async fn a_journal_of_dropped_tokens_compacts_to_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = fresh(dir.path()).await;
+    let mut model = Model::default();
+    write(&s, &mut model, 0..3).await;
+    for i in 0..N {
+        assert!(s.delete_token(&TokenId(tid(i))).await.unwrap());
+        model.forget(&tid(i));
+    }
+    // Only the unknown id's entries are left besides the markers.
+    assert!(s.folder().compact().await.unwrap());
+    assert!(journal_rows(&s).await <= 1);
+    check(&s, &model, "dropped, compacted").await;
+    s.close().await;
+}
+
+#[tokio::test]
+async fn compaction_gives_way_to_a_fold() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = fresh(dir.path()).await;
+    let mut model = Model::default();
+    write(&s, &mut model, 0..4).await;
+    // A fold under way: compaction leaves its records alone.
+    let mut half = s.folder().with_chunk(2);
+    half.stop_after = Some(1);
+    half.fold(Reach::All).await.unwrap();
+    assert!(progress(&s).await.is_some());
+    assert!(!s.folder().compact().await.unwrap());
+    assert_eq!(journal_rows(&s).await, 4);
+    check(&s, &model, "compaction refused mid-fold").await;
+    s.folder().fold(Reach::All).await.unwrap();
+    check(&s, &model, "folded").await;
+    // A second store folds between the compaction's read and its write: the write must not
+    // put the folded records back (they would count twice).
+    write(&s, &mut model, 4..8).await;
+    let read = s.folder().read_compacted().await.unwrap().expect("records");
+    let other = open(&dir.path().join("t.db")).await; // folds at open
+    assert_eq!(journal_rows(&other).await, 0);
+    write(&s, &mut model, 8..10).await; // and more flushes arrive
+    assert!(!s.folder().write_compacted(read).await.unwrap());
+    check(&s, &model, "compaction after another fold").await;
+    // The same, with the second store claiming a fold in between.
+    let read = s.folder().read_compacted().await.unwrap().expect("records");
+    let mut claim = other.folder().with_chunk(2);
+    claim.stop_after = Some(0);
+    claim.fold(Reach::All).await.unwrap();
+    assert!(!s.folder().write_compacted(read).await.unwrap());
+    check(&s, &model, "compaction after another's claim").await;
+    other.close().await;
+    s.close().await;
+    let s = open(&dir.path().join("t.db")).await;
+    check(&s, &model, "reopened").await;
+    s.close().await;
+}
+
+#[test]
+fn old_records_fold_large_ones_compact_until_compaction_stops_paying() {
+    let s = Duration::from_secs;
+    assert_eq!(next_job(s(1), 1 << 20, 0), None);
+    assert_eq!(next_job(FOLD_AGE, 1, 0), Some(Job::Fold));
+    assert_eq!(next_job(s(5), COMPACT_BYTES, 0), Some(Job::Compact));
+    assert_eq!(
+        next_job(s(5), COMPACT_BYTES, COMPACT_BYTES / 4),
+        Some(Job::Compact)
+    );
+    assert_eq!(
+        next_job(s(5), COMPACT_BYTES, COMPACT_BYTES / 2 + 1),
+        Some(Job::Fold),
+        "a compacted record of more than half: compaction would not halve the journal"
+    );
+}
