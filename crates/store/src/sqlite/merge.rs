@@ -115,50 +115,58 @@ impl Merge {
         }
         let token = filter.and_then(|f| f.token.as_deref());
         let (want_counters, want_minutes) = (self.counters, self.minutes);
+        let Merge {
+            tokens,
+            pools: merged_pools,
+            pool_at,
+            ..
+        } = self;
+        // The record's pool indexes mapped to ours, filled at its first entry (a record lists
+        // each of its pools once).
+        let mut pool_map: Vec<u32> = Vec::new();
         super::journal::decode(body, |pools, e| {
             if token.is_some_and(|t| t != e.id) || progress.is_some_and(|p| p.folded(seq, e.id)) {
                 return;
             }
             let counters = e.counters.filter(|_| want_counters);
-            let minutes = e.minutes.iter().filter(|&&(p, m, _, _)| {
+            let wanted = |&&(p, m, _, _): &&(usize, u64, u32, u32)| {
                 want_minutes
                     && filter.is_none_or(|f| {
                         m >= f.since && f.pool.as_deref().is_none_or(|fp| fp == pools[p])
                     })
-            });
-            let mut minutes = minutes.peekable();
-            if counters.is_none() && minutes.peek().is_none() {
+            };
+            if counters.is_none() && !e.minutes.iter().any(|m| wanted(&m)) {
                 return;
             }
-            let mut ids = Vec::new();
-            for &(p, m, r, f) in minutes {
-                let name = pools[p];
-                let pid = match self.pool_at.get(name) {
-                    Some(&i) => i,
-                    None => {
-                        let i = self.pools.len() as u32;
-                        self.pools.push(name.into());
-                        self.pool_at.insert(name.into(), i);
-                        i
-                    }
-                };
-                ids.push((m, pid, r, f));
+            if pool_map.len() != pools.len() {
+                pool_map = pools
+                    .iter()
+                    .map(|&name| match pool_at.get(name) {
+                        Some(&i) => i,
+                        None => {
+                            let i = merged_pools.len() as u32;
+                            merged_pools.push(name.into());
+                            pool_at.insert(name.into(), i);
+                            i
+                        }
+                    })
+                    .collect();
             }
-            let t = match self.tokens.get_mut(e.id) {
+            let t = match tokens.get_mut(e.id) {
                 Some(t) => t,
-                None => self.tokens.entry(e.id.into()).or_default(),
+                None => tokens.entry(e.id.into()).or_default(),
             };
             if counters.is_some() {
                 t.counters = counters;
             }
-            for (m, pid, r, f) in ids {
+            for &(p, m, r, f) in e.minutes.iter().filter(wanted) {
                 match t.minutes.iter_mut().find(|x| x.0 == m) {
                     // The first pool seen for a minute stays, as the row's upsert keeps it.
                     Some(x) => {
                         x.2 = x.2.saturating_add(r);
                         x.3 = x.3.saturating_add(f);
                     }
-                    None => t.minutes.push((m, pid, r, f)),
+                    None => t.minutes.push((m, pool_map[p], r, f)),
                 }
             }
         })
