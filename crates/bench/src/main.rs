@@ -53,6 +53,10 @@ struct Cli {
     /// Strategies of the manager matrix instead of round_robin,best.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     strategies: Vec<String>,
+    /// Run every load N times and keep the attempt with the median rate (1-9), for a machine
+    /// whose neighbours make single runs jumpy. Every attempt's rate goes into results.json.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=9))]
+    repeat: u8,
 }
 
 #[derive(Subcommand)]
@@ -121,6 +125,7 @@ fn main() -> anyhow::Result<()> {
         }
         plan = plan.with_duration(Duration::from_secs_f64(secs));
     }
+    plan.repeat = usize::from(cli.repeat);
     let bench = std::env::current_exe().context("locating this binary")?;
     let tokenlb = match cli.tokenlb {
         Some(p) => p,
@@ -147,9 +152,14 @@ fn main() -> anyhow::Result<()> {
         setup.push("not pinned (taskset missing or --no-pin)".into());
     }
     setup.push(format!(
-        "each load run: {:.1} s warm-up, {:.1} s measured; latency of every request, exact percentiles",
+        "each load run: {:.1} s warm-up, {:.1} s measured; latency of every request, exact percentiles{}",
         plan.warmup.as_secs_f64(),
-        plan.duration.as_secs_f64()
+        plan.duration.as_secs_f64(),
+        if plan.repeat > 1 {
+            format!("; {} attempts per run, the median-rate attempt kept", plan.repeat)
+        } else {
+            String::new()
+        }
     ));
     let programs = Programs {
         tokenlb,

@@ -35,6 +35,8 @@ pub struct Plan {
     pub managers: bool,
     /// Run the web API's cached and realtime measurements.
     pub webapi: bool,
+    /// Attempts of each load run; the one with the median rate is kept.
+    pub repeat: usize,
 }
 
 impl Plan {
@@ -54,6 +56,7 @@ impl Plan {
             realtime_conns: vec![1, 8],
             managers: true,
             webapi: true,
+            repeat: 1,
         }
     }
 
@@ -73,6 +76,7 @@ impl Plan {
             realtime_conns: vec![1],
             managers: true,
             webapi: true,
+            repeat: 1,
         }
     }
 

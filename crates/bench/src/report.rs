@@ -31,6 +31,9 @@ pub struct Row {
     pub p99_ratio: Option<f64>,
     /// `p50 − reference p50`, microseconds (the overhead over a direct call).
     pub p50_delta_us: Option<f64>,
+    /// With `--repeat`: the rate of every attempt, in order; the row is the median one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rates: Vec<f64>,
 }
 
 impl Row {

@@ -12,6 +12,7 @@ use crate::procs::Server;
 use crate::report::{Memory, Results, Row};
 use crate::servers::Programs;
 use crate::setup::{self, ManagerOptions};
+use crate::summary::median_by_rate;
 use crate::{goals, http1, machine, svg};
 
 mod extra;
@@ -88,7 +89,12 @@ impl Bench {
             work: t.work,
             cpu_pids: t.pids,
         };
-        let summary = load::run(&load).await?;
+        let mut attempts = Vec::with_capacity(self.plan.repeat);
+        for _ in 0..self.plan.repeat.max(1) {
+            attempts.push(load::run(&load).await?);
+        }
+        let (summary, rates) = median_by_rate(attempts).context("no load attempt")?;
+        let rates = if rates.len() > 1 { rates } else { vec![] };
         let mut row = Row {
             id: Row::key(t.group, t.tokens, t.strategy, t.conns),
             group: t.group.to_string(),
@@ -101,6 +107,7 @@ impl Bench {
             rate_ratio: None,
             p99_ratio: None,
             p50_delta_us: None,
+            rates,
         };
         if let Some(reference) = t.reference.as_deref().and_then(|id| self.results.row(id)) {
             row.compare(reference);
@@ -122,6 +129,10 @@ impl Bench {
             row.rate_ratio
                 .map_or(String::new(), |r| format!("  ×{r:.2}")),
         );
+        if !row.rates.is_empty() {
+            let each: Vec<String> = row.rates.iter().map(|r| format!("{r:.0}")).collect();
+            eprintln!("      attempts: {}/s (median kept)", each.join(" / "));
+        }
         if row.summary.count == 0 {
             bail!(
                 "{}: no request succeeded ({} errors)",

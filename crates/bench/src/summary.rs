@@ -32,6 +32,17 @@ pub struct Summary {
     pub client_cpu_us: Option<f64>,
 }
 
+/// The attempt with the median rate (the lower middle one of an even count), and every
+/// attempt's rate in order; `None` for no attempts. Repeating a load run and keeping its median
+/// attempt keeps a burst of noise from a neighbour on the host out of the ratios.
+pub fn median_by_rate(attempts: Vec<Summary>) -> Option<(Summary, Vec<f64>)> {
+    let rates: Vec<f64> = attempts.iter().map(|s| s.rate).collect();
+    let mut sorted = attempts;
+    sorted.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    let mid = sorted.len().checked_sub(1)? / 2;
+    Some((sorted.swap_remove(mid), rates))
+}
+
 /// The nearest-rank percentile `q` (0–100) of sorted samples; 0 for none.
 pub fn percentile(sorted: &[u32], q: f64) -> f64 {
     if sorted.is_empty() {
@@ -87,6 +98,23 @@ mod tests {
         assert_eq!(percentile(&s, 0.0), 1.0);
         assert_eq!(percentile(&[], 50.0), 0.0);
         assert_eq!(percentile(&[7], 99.9), 7.0);
+    }
+
+    #[test]
+    fn the_median_attempt_is_kept_and_every_rate_listed() {
+        let at = |rate: f64| {
+            let mut s = Summary::from_samples(vec![100], 0, Duration::from_secs(1));
+            s.rate = rate;
+            s.p50_us = rate; // to tell them apart
+            s
+        };
+        let (kept, rates) = median_by_rate(vec![at(90.0), at(40.0), at(70.0)]).unwrap();
+        assert_eq!((kept.rate, kept.p50_us), (70.0, 70.0));
+        assert_eq!(rates, vec![90.0, 40.0, 70.0]);
+        let (kept, _) = median_by_rate(vec![at(5.0), at(3.0), at(4.0), at(9.0)]).unwrap();
+        assert_eq!(kept.rate, 4.0, "the lower middle of an even count");
+        assert_eq!(median_by_rate(vec![at(1.0)]).unwrap().0.rate, 1.0);
+        assert!(median_by_rate(vec![]).is_none());
     }
 
     #[test]

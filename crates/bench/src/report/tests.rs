@@ -29,6 +29,7 @@ fn row(
         rate_ratio: None,
         p99_ratio: None,
         p50_delta_us: None,
+        rates: vec![],
     }
 }
 
