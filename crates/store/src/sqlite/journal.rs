@@ -94,32 +94,92 @@ pub(crate) fn encode(batch: &StatsBatch) -> Vec<u8> {
         .max()
         .unwrap_or(0);
     let base_minute = mins.iter().map(|m| m.minute).min().unwrap_or(0);
-    let mut out = Vec::with_capacity(32 + entries.len() * 40);
+    let mut out = header(base_ms, base_minute, &pools, entries.len());
+    for (i, (id, counters, range)) in entries.iter().enumerate() {
+        let more = extra.get(&i).map_or(&[][..], Vec::as_slice);
+        let minutes = range.clone().chain(more.iter().copied()).map(|k| {
+            let m = &mins[k];
+            (pool_idx[k], m.minute, m.requests, m.failures)
+        });
+        let n = range.len() + more.len();
+        put_entry(
+            &mut out,
+            id,
+            *counters,
+            (n, minutes),
+            (base_ms, base_minute),
+        );
+    }
+    out
+}
+
+/// Encodes merged entries — each token's counters and its minutes as (minute, index into
+/// `pools`, requests, failures) — as one record, the way [`encode`] writes a flush (the
+/// compaction's record, written without building a [`StatsBatch`] first).
+pub(crate) fn encode_entries<'a, I>(pools: &[&str], entries: I, len: usize) -> Vec<u8>
+where
+    I: Iterator<
+            Item = (
+                &'a str,
+                Option<&'a TokenCounters>,
+                &'a [(u64, u32, u32, u32)],
+            ),
+        > + Clone,
+{
+    let base_ms = entries
+        .clone()
+        .filter_map(|(_, c, _)| c.and_then(|c| c.last_used))
+        .max()
+        .unwrap_or(0);
+    let base_minute = entries
+        .clone()
+        .flat_map(|(_, _, m)| m.iter().map(|x| x.0))
+        .min()
+        .unwrap_or(0);
+    let mut out = header(base_ms, base_minute, pools, len);
+    for (id, counters, minutes) in entries {
+        let n = minutes.len();
+        let minutes = minutes.iter().map(|&(m, p, r, f)| (p as usize, m, r, f));
+        put_entry(&mut out, id, counters, (n, minutes), (base_ms, base_minute));
+    }
+    out
+}
+
+/// The version, the base time and minute, the pools and the entry count.
+fn header(base_ms: u64, base_minute: u64, pools: &[&str], entries: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + entries * 40);
     out.push(VERSION);
     put(&mut out, base_ms);
     put(&mut out, base_minute);
     put(&mut out, pools.len() as u64);
-    for p in &pools {
+    for p in pools {
         put_str(&mut out, p);
     }
-    put(&mut out, entries.len() as u64);
-    for (i, (id, counters, range)) in entries.iter().enumerate() {
-        put_str(&mut out, id);
-        match counters {
-            Some(c) => put_counters(&mut out, c, base_ms),
-            None => out.push(0),
-        }
-        let more = extra.get(&i).map_or(&[][..], Vec::as_slice);
-        put(&mut out, (range.len() + more.len()) as u64);
-        for k in range.clone().chain(more.iter().copied()) {
-            let m = &mins[k];
-            put(&mut out, pool_idx[k] as u64);
-            put(&mut out, m.minute - base_minute);
-            put(&mut out, u64::from(m.requests));
-            put(&mut out, u64::from(m.failures));
-        }
-    }
+    put(&mut out, entries as u64);
     out
+}
+
+/// One entry: id, counters, the count of minutes and the minutes as (pool index, minute,
+/// requests, failures); times as offsets from `(base_ms, base_minute)`.
+fn put_entry(
+    out: &mut Vec<u8>,
+    id: &str,
+    counters: Option<&TokenCounters>,
+    (count, minutes): (usize, impl Iterator<Item = (usize, u64, u32, u32)>),
+    (base_ms, base_minute): (u64, u64),
+) {
+    put_str(out, id);
+    match counters {
+        Some(c) => put_counters(out, c, base_ms),
+        None => out.push(0),
+    }
+    put(out, count as u64);
+    for (pool, minute, requests, failures) in minutes {
+        put(out, pool as u64);
+        put(out, minute - base_minute);
+        put(out, u64::from(requests));
+        put(out, u64::from(failures));
+    }
 }
 
 fn put_counters(out: &mut Vec<u8>, c: &TokenCounters, base_ms: u64) {

@@ -19,6 +19,9 @@ pub(super) const PROGRESS_KEY: &str = "stats_fold";
 /// so both ways are exercised).
 const SCAN_ABOVE: usize = if cfg!(test) { 4 } else { 5_000 };
 
+/// Entries merged between two `yield_now` (see `Merge::record`).
+const YIELD_EVERY: u32 = 256;
+
 /// Journal records read per query (a record is up to a few MiB with 100,000 tokens).
 const PAGE: i64 = 4;
 
@@ -124,7 +127,17 @@ impl Merge {
         // The record's pool indexes mapped to ours, filled at its first entry (a record lists
         // each of its pools once).
         let mut pool_map: Vec<u32> = Vec::new();
+        let mut since_yield = 0u32;
         super::journal::decode(body, |pools, e| {
+            // Merging runs on a blocking thread. Where that thread shares a core with the
+            // runtime's worker (one core, or a busy machine), the scheduler would let it run a
+            // whole time slice (~3 ms) while requests wait: give the core up every few hundred
+            // entries (~0.1 ms) instead.
+            since_yield += 1;
+            if since_yield == YIELD_EVERY {
+                since_yield = 0;
+                std::thread::yield_now();
+            }
             if token.is_some_and(|t| t != e.id) || progress.is_some_and(|p| p.folded(seq, e.id)) {
                 return;
             }

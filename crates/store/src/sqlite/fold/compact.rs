@@ -14,9 +14,8 @@
 
 use super::super::merge::{self, Merge, PROGRESS_KEY};
 use super::Folder;
-use crate::{MinuteCount, StatsBatch, StoreError, StoreResult};
+use crate::{StoreError, StoreResult};
 use std::sync::atomic::Ordering;
-use tokenlb_core::TokenId;
 
 /// What a compaction read: the records `seq <= upto` (`count` of them, `bytes` of bodies) and
 /// the record that replaces them (empty: nothing is left of them).
@@ -55,16 +54,9 @@ impl Folder {
         let mut merged = Merge::new(true, true);
         let bytes = merge::read(&mut rtx, &self.path, Some(upto), &mut merged, None, None).await?;
         rtx.rollback().await.map_err(|e| self.err(e))?;
-        let body = tokio::task::spawn_blocking(move || {
-            let batch = as_batch(merged);
-            if batch.counters.is_empty() && batch.minutes.is_empty() {
-                Vec::new()
-            } else {
-                super::super::journal::encode(&batch)
-            }
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("compacting the stats journal: {e}")))?;
+        let body = tokio::task::spawn_blocking(move || encode(&merged))
+            .await
+            .map_err(|e| StoreError::Backend(format!("compacting the stats journal: {e}")))?;
         Ok(Some(Compacted {
             count,
             upto,
@@ -116,28 +108,16 @@ impl Folder {
     }
 }
 
-/// The merged records as one flush: each token's counters, its minutes after them (the order
-/// `encode` walks without hashing). Empty when every token was dropped.
-fn as_batch(merged: Merge) -> StatsBatch {
-    let mut batch = StatsBatch::default();
-    let mut tokens: Vec<_> = merged.tokens.into_iter().collect();
-    // Tokens with counters first, so `encode`'s walk places their minutes; the rest (minutes
-    // only) it matches by id.
-    tokens.sort_unstable_by_key(|(_, m)| m.counters.is_none());
-    for (id, m) in tokens {
-        let token_id = TokenId(id.into());
-        for &(minute, pool, requests, failures) in &m.minutes {
-            batch.minutes.push(MinuteCount {
-                token_id: token_id.clone(),
-                pool: merged.pools[pool as usize].to_string(),
-                minute,
-                requests,
-                failures,
-            });
-        }
-        if let Some(c) = m.counters {
-            batch.counters.push((token_id, c));
-        }
+/// The merged records as one record (empty when every token was dropped): each token's
+/// counters and minutes, encoded straight from the merge.
+fn encode(merged: &Merge) -> Vec<u8> {
+    if merged.tokens.is_empty() {
+        return Vec::new();
     }
-    batch
+    let pools: Vec<&str> = merged.pools.iter().map(|p| &**p).collect();
+    let entries = merged
+        .tokens
+        .iter()
+        .map(|(id, m)| (&**id, m.counters.as_ref(), m.minutes.as_slice()));
+    super::super::journal::encode_entries(&pools, entries, merged.tokens.len())
 }
