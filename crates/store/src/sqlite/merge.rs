@@ -22,8 +22,9 @@ const SCAN_ABOVE: usize = if cfg!(test) { 4 } else { 5_000 };
 /// Entries merged between two `yield_now` (see `Merge::record`).
 const YIELD_EVERY: u32 = 256;
 
-/// Journal records read per query (a record is up to a few MiB with 100,000 tokens).
-const PAGE: i64 = 4;
+/// Journal records read per query: one, as a record is up to a few MiB with 100,000 tokens
+/// and every body read is held until it is merged (a compaction's peak memory).
+const PAGE: i64 = 1;
 
 /// How far the fold under way got: records `seq <= upto` are being folded, ids `<= after`
 /// (in byte order) are done. Stored as `upto` or `upto:after`.
@@ -126,6 +127,11 @@ impl Merge {
         } = self;
         // The record's pool indexes mapped to ours, filled at its first entry (a record lists
         // each of its pools once).
+        if tokens.is_empty() && token.is_none() {
+            // Sized once from the first record (an entry is 30-40 bytes) rather than grown
+            // by doubling, which leaves the smaller tables freed behind it.
+            tokens.reserve(body.len() / 40);
+        }
         let mut pool_map: Vec<u32> = Vec::new();
         let mut since_yield = 0u32;
         super::journal::decode(body, |pools, e| {

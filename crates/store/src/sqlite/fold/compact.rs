@@ -96,6 +96,12 @@ impl Folder {
                 .map_err(|e| self.err(e))?;
         }
         tx.commit().await.map_err(|e| self.err(e))?;
+        // Freeing the replaced records read their pages into the writer's page cache (up to
+        // 64 MiB, sized for imports), on top of what the appends since the last compaction
+        // left there: hand it back, as after a fold. Best effort.
+        let _ = sqlx::query("PRAGMA shrink_memory")
+            .execute(&self.writer)
+            .await;
         let len = c.body.len() as u64;
         let _ = self
             .state
