@@ -229,6 +229,23 @@ impl Folder {
         super::error::map(&self.path, e)
     }
 
+    /// After a fold (`written` 0) or a compaction replaced `read` bytes of records by
+    /// `written`: counts what is left, and hands back the writer's page cache, which the
+    /// appends and the records freed filled (up to 64 MiB, sized for imports), as after an
+    /// import. Best effort.
+    async fn replaced(&self, read: u64, written: u64) {
+        let _ = sqlx::query("PRAGMA shrink_memory")
+            .execute(&self.writer)
+            .await;
+        let _ = self
+            .state
+            .bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some(b.saturating_sub(read) + written)
+            });
+        self.state.compacted.store(written, Ordering::Relaxed);
+    }
+
     /// Folds as far as `reach` says.
     pub(super) async fn fold(&self, reach: Reach) -> StoreResult<()> {
         let _one = self.state.lock.lock().await;
@@ -342,18 +359,7 @@ impl Folder {
             .await
             .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
-        // The fold and the appends before it filled the writer's page cache (up to 64 MiB,
-        // sized for imports): hand it back, as after an import. Best effort.
-        let _ = sqlx::query("PRAGMA shrink_memory")
-            .execute(&self.writer)
-            .await;
-        let _ = self
-            .state
-            .bytes
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                Some(b.saturating_sub(bytes))
-            });
-        self.state.compacted.store(0, Ordering::Relaxed);
+        self.replaced(bytes, 0).await;
         let mut t = self.state.timing.lock().unwrap_or_else(|p| p.into_inner());
         let left = self.state.bytes.load(Ordering::Relaxed) > 0;
         t.since = left.then(Instant::now);

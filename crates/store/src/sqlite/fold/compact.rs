@@ -15,7 +15,6 @@
 use super::super::merge::{self, Merge, PROGRESS_KEY};
 use super::Folder;
 use crate::{StoreError, StoreResult};
-use std::sync::atomic::Ordering;
 
 /// What a compaction read: the records `seq <= upto` (`count` of them, `bytes` of bodies) and
 /// the record that replaces them (empty: nothing is left of them).
@@ -96,20 +95,7 @@ impl Folder {
                 .map_err(|e| self.err(e))?;
         }
         tx.commit().await.map_err(|e| self.err(e))?;
-        // Freeing the replaced records read their pages into the writer's page cache (up to
-        // 64 MiB, sized for imports), on top of what the appends since the last compaction
-        // left there: hand it back, as after a fold. Best effort.
-        let _ = sqlx::query("PRAGMA shrink_memory")
-            .execute(&self.writer)
-            .await;
-        let len = c.body.len() as u64;
-        let _ = self
-            .state
-            .bytes
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                Some(b.saturating_sub(c.bytes) + len)
-            });
-        self.state.compacted.store(len, Ordering::Relaxed);
+        self.replaced(c.bytes, c.body.len() as u64).await;
         Ok(true)
     }
 }
