@@ -58,9 +58,9 @@ pub(super) struct JournalState {
     /// `close` has begun: a background fold stops after its current chunk.
     pub closing: AtomicBool,
     /// Body bytes appended and not yet folded (an estimate after a fold).
-    pub(super) bytes: AtomicU64,
+    bytes: AtomicU64,
     /// Body bytes of the record the last compaction wrote (0 after a fold).
-    pub(super) compacted: AtomicU64,
+    compacted: AtomicU64,
     timing: Mutex<Timing>,
 }
 

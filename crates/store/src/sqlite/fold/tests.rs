@@ -98,6 +98,15 @@ async fn fresh(dir: &Path) -> SqliteStore {
     s
 }
 
+/// A fresh store in a new directory with `rounds` written, and the model of them.
+async fn written(rounds: std::ops::Range<usize>) -> (tempfile::TempDir, SqliteStore, Model) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = fresh(dir.path()).await;
+    let mut model = Model::default();
+    write(&s, &mut model, rounds).await;
+    (dir, s, model)
+}
+
 async fn write(s: &SqliteStore, model: &mut Model, rounds: std::ops::Range<usize>) {
     for k in rounds {
         let b = batch(k);
@@ -158,10 +167,7 @@ async fn progress(s: &SqliteStore) -> Option<String> {
 
 #[tokio::test]
 async fn figures_survive_a_restart_with_the_journal_unfolded() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = fresh(dir.path()).await;
-    let mut model = Model::default();
-    write(&s, &mut model, 0..6).await;
+    let (dir, s, model) = written(0..6).await;
     assert_eq!(
         journal_rows(&s).await,
         6,
@@ -200,10 +206,7 @@ async fn a_fold_interrupted_after_any_chunk_resumes_without_loss_or_double_count
     // 8 ids (7 tokens and one unknown), 2 per chunk: 4 chunks; stop after 0..=4 of them (4:
     // before the folded records are deleted), as a crash would.
     for stop in 0..=4 {
-        let dir = tempfile::tempdir().unwrap();
-        let s = fresh(dir.path()).await;
-        let mut model = Model::default();
-        write(&s, &mut model, 0..5).await;
+        let (dir, s, mut model) = written(0..5).await;
         let mut f = s.folder().with_chunk(2);
         f.stop_after = Some(stop);
         f.fold(Reach::All).await.unwrap();
@@ -248,10 +251,7 @@ async fn a_second_store_on_the_same_file_sees_the_figures() {
 
 #[tokio::test]
 async fn deleted_tokens_leave_nothing_behind_in_the_journal() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = fresh(dir.path()).await;
-    let mut model = Model::default();
-    write(&s, &mut model, 0..3).await;
+    let (dir, s, mut model) = written(0..3).await;
     // Token 1 goes and comes back under the same id, while its old stats are unfolded.
     let gone = TokenId(tid(1));
     assert!(s.delete_token(&gone).await.unwrap());
@@ -277,10 +277,7 @@ async fn deleted_tokens_leave_nothing_behind_in_the_journal() {
 
 #[tokio::test]
 async fn background_and_shutdown_folds_fold_what_was_there() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = fresh(dir.path()).await;
-    let mut model = Model::default();
-    write(&s, &mut model, 0..3).await;
+    let (_dir, s, mut model) = written(0..3).await;
     s.folder().fold(Reach::Background).await.unwrap();
     assert_eq!((journal_rows(&s).await, progress(&s).await), (0, None));
     check(&s, &model, "background fold").await;
@@ -300,10 +297,7 @@ async fn background_and_shutdown_folds_fold_what_was_there() {
 
 #[tokio::test]
 async fn compaction_keeps_every_figure_in_one_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = fresh(dir.path()).await;
-    let mut model = Model::default();
-    write(&s, &mut model, 0..6).await;
+    let (dir, s, mut model) = written(0..6).await;
     // Token 1 goes and comes back under the same id with its old stats unfolded: the
     // compacted record must forget them as the drop marker says.
     assert!(s.delete_token(&TokenId(tid(1))).await.unwrap());
@@ -338,10 +332,7 @@ async fn compaction_keeps_every_figure_in_one_record() {
 
 #[tokio::test]
 async fn a_journal_of_dropped_tokens_compacts_to_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = fresh(dir.path()).await;
-    let mut model = Model::default();
-    write(&s, &mut model, 0..3).await;
+    let (_dir, s, mut model) = written(0..3).await;
     for i in 0..N {
         assert!(s.delete_token(&TokenId(tid(i))).await.unwrap());
         model.forget(&tid(i));
@@ -355,10 +346,7 @@ async fn a_journal_of_dropped_tokens_compacts_to_nothing() {
 
 #[tokio::test]
 async fn compaction_gives_way_to_a_fold() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = fresh(dir.path()).await;
-    let mut model = Model::default();
-    write(&s, &mut model, 0..4).await;
+    let (dir, s, mut model) = written(0..4).await;
     // A fold under way: compaction leaves its records alone.
     let mut half = s.folder().with_chunk(2);
     half.stop_after = Some(1);
