@@ -16,17 +16,18 @@
 //!   call that returns changes (`tick`, `report`, `patch`, …): the returned list may include
 //!   other tokens' changes — each carries its token id.
 //!
-//! Submodules: `admin` (insert, remove, patch, refresh, health results), `lease` (pick,
-//! report), `timers`, `view` (views, stats), `dirty` (changed counters handed over in
-//! chunks), `token` (one token's data, laid out for cache locality), `cells` (compact
-//! counters), `check` (a brute-force self-check for tests), `types` (the public data types).
+//! Submodules: `admin` (insert, remove, patch, refresh, health results), `pick` (pick,
+//! report), `lease_book` (open leases and their deadlines), `timers`, `view` (views, stats),
+//! `dirty` (changed counters handed over in chunks), `token` (one token's data, laid out for
+//! cache locality), `cells` (compact counters), `check` (a brute-force self-check for
+//! tests), `types` (the public data types).
 
 mod admin;
 mod cells;
 mod check;
 mod dirty;
-mod lease;
-mod leases;
+mod lease_book;
+mod pick;
 mod timers;
 mod token;
 mod types;
@@ -43,7 +44,7 @@ use crate::state::{Ctx, Health, Transition};
 use crate::stats::MinuteRing;
 use crate::strategy::Eligible;
 use crate::types::{Millis, Strategy, TokenId, TokenState};
-use leases::LeaseBook;
+use lease_book::LeaseBook;
 use std::collections::{BinaryHeap, HashMap};
 use timers::Timer;
 use token::Token;
