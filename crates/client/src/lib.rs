@@ -80,6 +80,8 @@
 //!
 //! `examples/lease_and_call.rs` is a runnable version against a running manager.
 
+#![warn(missing_docs)]
+
 pub mod call;
 pub mod classify;
 mod client;

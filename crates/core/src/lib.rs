@@ -9,6 +9,8 @@
 //! [`strategy`] (the six strategies and the eligible index), [`policy`], [`window`] (time
 //! buckets), [`ewma`] (latency estimates), [`stats`] (minute series, dirty deltas).
 
+#![warn(missing_docs)]
+
 pub mod ewma;
 pub mod outcome;
 pub mod policy;

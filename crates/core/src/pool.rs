@@ -103,6 +103,8 @@ pub(crate) fn state_index(s: TokenState) -> usize {
 }
 
 impl Pool {
+    /// An empty pool. The index of `policy.strategy` is maintained from the start; other
+    /// ordered indexes are built on their first use (see [`crate::strategy`]).
     pub fn new(name: impl Into<String>, policy: Policy) -> Pool {
         let mut eligible = Eligible::default();
         eligible.activate(policy.strategy, |_| (0.5, 0));
@@ -133,10 +135,12 @@ impl Pool {
         }
     }
 
+    /// The pool's name, as its messages (`Unavailable::reason`) quote it.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The policy in force.
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
@@ -160,10 +164,12 @@ impl Pool {
         });
     }
 
+    /// Tokens in the pool, in any state.
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
 
+    /// The pool holds no token at all.
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
     }

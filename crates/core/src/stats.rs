@@ -86,6 +86,7 @@ pub struct PoolStats {
 /// A token whose counters changed since the last `take_dirty`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Dirty {
+    /// The token the record is for (its row in the store).
     pub token_id: TokenId,
     /// The token's cumulative counters now.
     pub counters: Counters,
@@ -97,8 +98,11 @@ pub struct Dirty {
 /// The current minute's counts of one token not yet taken.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MinuteDelta {
+    /// The minute since the epoch being counted; a request in a later one rolls it over.
     pub minute: u64,
+    /// Outcomes in `minute`, of any class (leases closed unreported included).
     pub requests: u32,
+    /// Those of them that were token failures.
     pub failures: u32,
 }
 

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 /// IEEE-754 bit pattern orders like the value, so this sorts by score descending.
 type Key = (u64, u64, u32);
 
+/// `best`'s index: each slot's key, and the members ordered by it.
 #[derive(Debug, Default)]
 pub struct Best {
     keys: Vec<(u64, u64)>,
@@ -29,6 +30,7 @@ pub fn score(ok: u64, fail: u64, consec: u32) -> f64 {
 }
 
 impl Best {
+    /// Gives a new token at `slot` the key of a token with no history (score ½, never used).
     pub fn register(&mut self, slot: u32) {
         let i = slot as usize;
         if self.keys.len() <= i {
@@ -42,18 +44,22 @@ impl Best {
         (s, l, slot)
     }
 
+    /// Members in the ordered set.
     pub fn len(&self) -> usize {
         self.set.len()
     }
 
+    /// The ordered set is empty.
     pub fn is_empty(&self) -> bool {
         self.set.is_empty()
     }
 
+    /// Adds `slot` under its current key.
     pub fn insert(&mut self, slot: u32) {
         self.set.insert(self.key(slot));
     }
 
+    /// Removes `slot` (no-op when absent); its key is kept for its return.
     pub fn remove(&mut self, slot: u32) {
         self.set.remove(&self.key(slot));
     }
