@@ -9,8 +9,9 @@
 //!   generation so stale timers are recognised) with a `TokenId → slot` map;
 //! - [`crate::strategy::Eligible`] indexes the tokens that may be leased *now*; every change
 //!   to a token ends in `Pool::refresh`, which moves it in or out — so a pick never scans;
-//! - timers are min-heaps with lazy deletion (`timers`): cooling ends and rpm-window rolls
-//!   (recoveries), `expires_at`, lease deadlines. `tick` processes what is due; `pick`,
+//! - open leases and their deadlines are kept in the lease book (`lease_book`), a ring by
+//!   lease number; the other timers are min-heaps with lazy deletion (`timers`): cooling
+//!   ends and rpm-window rolls (recoveries), `expires_at`. `tick` processes what is due; `pick`,
 //!   `report` and friends do the same first, so a caller that forgets to tick still never
 //!   gets an expired token. State changes found that way are kept and returned by the next
 //!   call that returns changes (`tick`, `report`, `patch`, …): the returned list may include
@@ -71,7 +72,7 @@ pub struct Pool {
     recover: BinaryHeap<Timer>,
     /// `expires_at` times.
     expiry: BinaryHeap<Timer>,
-    /// Lease deadlines: (deadline, lease id).
+    /// Open leases by number, with their slots and deadlines.
     leases: LeaseBook,
     /// Tokens per state, in `TokenState::ALL` order.
     counts: [usize; 5],

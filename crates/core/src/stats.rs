@@ -3,10 +3,10 @@
 //!
 //! Memory is the constraint (100,000 tokens in well under 150 MiB for the whole manager), so
 //! only the *pool* keeps a dense 24-hour ring ([`MinuteRing`], 1,440 buckets). A token keeps
-//! just the counts of the minute it is in (12 bytes); when the minute rolls over before the
-//! manager took them, the finished minute moves to a small side list in the pool. The manager
-//! drains both with `Pool::take_dirty` (at least once a second) and stores per-token history
-//! itself.
+//! just the counts of the minute it is in ([`MinuteDelta`]); when the minute rolls over before
+//! the manager took them, the finished minute moves to a small side list in the pool. The
+//! manager drains both with `Pool::take_dirty` (or in chunks, `Pool::begin_take_dirty` and
+//! `Pool::take_dirty_chunk`) and stores per-token history itself.
 
 use crate::types::{Counters, Millis, TokenId, TokenState};
 use serde::{Deserialize, Serialize};

@@ -1,13 +1,14 @@
 //! `best`: the seed's "by success rate and time of use".
 //!
-//! A token's score is its smoothed success rate over a sliding window (`best_window_s`,
-//! ten buckets), `(s + 1) / (n + 2)` — Laplace's rule of succession, so a token with no
-//! history scores ½ and one early failure does not sink a token for good — halved once per
-//! consecutive failure. The highest score wins; ties go to the least recently used token.
-//! The index is an ordered set keyed by (score descending, last used ascending, slot), so a
-//! pick is `first()`, O(log n). A key is recomputed when its token is touched (picked,
-//! reported, re-admitted): window decay of an untouched token is applied at its next touch,
-//! which keeps the pick free of any pool-wide rescoring. Deterministic: no randomness.
+//! A token's score is its smoothed success rate over a sliding window (`best_window_s`, a
+//! ring of time buckets, [`crate::window`]), `(s + 1) / (n + 2)` — Laplace's rule of
+//! succession, so a token with no history scores ½ and one early failure does not sink a
+//! token for good — halved once per consecutive failure. The highest score wins; ties go to
+//! the least recently used token. The index is an ordered set keyed by (score descending,
+//! last used ascending, slot), so a pick is `first()`, O(log n). A key is recomputed when its
+//! token is touched (picked, reported, re-admitted): window decay of an untouched token is
+//! applied at its next touch, which keeps the pick free of any pool-wide rescoring.
+//! Deterministic: no randomness.
 
 use std::collections::BTreeSet;
 
