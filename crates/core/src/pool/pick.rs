@@ -1,5 +1,13 @@
 //! Leasing: `pick` with a strategy, `report` an outcome, and what an outcome does to a
 //! token's counters, windows and state.
+//!
+//! A pick advances time first (so nothing expired or past its deadline is handed out), makes
+//! sure the strategy's index is maintained, takes a slot from it, and does the bookkeeping in
+//! place: in-flight and rpm counts, a record in the lease book, and `refresh`, which takes
+//! the token out of the eligible index if it has just reached a limit. A report closes the
+//! lease by number and applies the outcome once: class counters and `last_error`, both
+//! latency estimates, `best`'s window, the per-minute counts, then the state machine, whose
+//! step re-indexes the token. `report_token` does the same without a lease (the seed's API).
 
 use super::{Lease, LeaseId, Pool, PoolError, StateChange, Unavailable};
 use crate::ewma::ewma_step;

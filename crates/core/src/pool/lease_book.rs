@@ -4,11 +4,12 @@
 //! so leases are created in deadline order except right after the TTL is lowered. The book
 //! keeps one 8-byte record per lease number from the oldest open lease to the newest, in a
 //! `VecDeque` (the slot, and the deadline as milliseconds after a base time that moves up
-//! when an offset would no longer fit 32 bits, once in about 49 days): opening is a push at the back, a report indexes by `number - base`, and
-//! deadlines are found at the front. Nothing is hashed, nothing is allocated per lease, and
-//! memory is bounded by (lease rate × TTL × 8 bytes) even when no lease is ever reported
-//! (a hash map plus a deadline heap cost about twelve times as much per open lease, which is
-//! what a burst of unreported `get`s piles up for a whole TTL).
+//! when an offset would no longer fit 32 bits, once in about 49 days): opening is a push at
+//! the back, a report indexes by `number - base`, and deadlines are found at the front.
+//! Nothing is hashed, nothing is allocated per lease, and memory is bounded by (lease rate ×
+//! TTL × 8 bytes) even when no lease is ever reported — a burst of unreported `get`s keeps
+//! every lease open for a whole TTL, and a hash map plus a deadline heap would cost many
+//! times that per open lease.
 //!
 //! A lease whose deadline is earlier than one already handed out (the TTL was lowered) is
 //! also put in a small min-heap, so it still expires on time; entries there are checked

@@ -33,9 +33,14 @@ use crate::types::Strategy;
 #[derive(Debug, Default)]
 pub struct Eligible {
     member: Vec<bool>,
+    /// `round_robin`'s index (maintained once activated).
     pub rr: round_robin::RoundRobin,
+    /// `best`'s index (maintained once activated).
     pub best: best::Best,
+    /// `weighted`'s index (maintained once activated); the pool charges a pick to it.
     pub weighted: weighted::Weighted,
+    /// Every member, always maintained: `random` samples it, P2C draws its two from it, and
+    /// its length is the member count.
     pub random: random::RandomSet,
     /// Which ordered indexes are maintained: round robin, best, weighted.
     on: [bool; 3],
@@ -66,14 +71,17 @@ impl Eligible {
         self.random.register(slot);
     }
 
+    /// `slot` may be leased now.
     pub fn contains(&self, slot: u32) -> bool {
         self.member.get(slot as usize).copied().unwrap_or(false)
     }
 
+    /// How many tokens may be leased now.
     pub fn len(&self) -> usize {
         self.random.len()
     }
 
+    /// No token may be leased now.
     pub fn is_empty(&self) -> bool {
         self.random.len() == 0
     }
