@@ -23,7 +23,7 @@ mod stats;
 pub use admin::{NewToken, TokenChanges, TokenRef};
 pub use coordinator::{Coordinator, CounterMap, Local, Picked};
 pub use error::{ServiceError, ServiceResult};
-pub use lease::{LeaseRequest, ReportAck, ReportRequest, MAX_BATCH};
+pub use lease::{LeaseRequest, ReportAck, ReportRequest, MAX_BATCH, MAX_LEASE_S};
 pub use stats::{EventsFilter, PoolSummary};
 
 use crate::config::Config;
