@@ -1,8 +1,7 @@
 //! Strategy behaviour through the public pool API (issue 2, "It must show": strategies).
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use std::collections::HashMap;
 use tokenlb_core::*;
 

@@ -1,8 +1,7 @@
 //! One test per state transition of DESIGN §2 "failure handling", through the pool API.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use tokenlb_core::*;
 
 fn with_retry(class: OutcomeClass, secs: u64) -> Outcome {

@@ -3,9 +3,8 @@
 //! a token comes at most once per take, and the last record of a token carries its current
 //! counters.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
 use tokenlb_core::*;

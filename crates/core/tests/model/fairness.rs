@@ -2,9 +2,8 @@
 //! picks (stride scheduling's bound), `round_robin` visits every eligible token exactly once
 //! per cycle whatever was switched on or off before the cycle.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use std::collections::HashMap;
 use tokenlb_core::Strategy as LbStrategy;

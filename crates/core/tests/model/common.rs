@@ -1,6 +1,5 @@
 //! Helpers shared by the integration tests: a seeded RNG, a fixed start time, pools of
 //! numbered tokens.
-#![allow(dead_code)]
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;

@@ -8,9 +8,8 @@
 //!   back: time ends cooling and leases, a health check brings invalid back, an admin brings
 //!   disabled and expired back.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use std::collections::HashMap;
 use tokenlb_core::Strategy as LbStrategy;
