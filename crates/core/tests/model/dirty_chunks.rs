@@ -3,7 +3,6 @@
 //! a token comes at most once per take, and the last record of a token carries its current
 //! counters.
 
-
 use crate::common::*;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;

@@ -2,7 +2,6 @@
 //! picks (stride scheduling's bound), `round_robin` visits every eligible token exactly once
 //! per cycle whatever was switched on or off before the cycle.
 
-
 use crate::common::*;
 use proptest::prelude::*;
 use std::collections::HashMap;

@@ -1,7 +1,6 @@
 //! Token lifecycle and stats through the public API: insert validation and restore, removal
 //! with open leases, per-minute deltas for the store, the pool's 24-hour series, totals.
 
-
 use crate::common::*;
 use tokenlb_core::*;
 

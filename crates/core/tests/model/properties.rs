@@ -8,7 +8,6 @@
 //!   back: time ends cooling and leases, a health check brings invalid back, an admin brings
 //!   disabled and expired back.
 
-
 use crate::common::*;
 use proptest::prelude::*;
 use std::collections::HashMap;

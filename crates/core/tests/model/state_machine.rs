@@ -1,6 +1,5 @@
 //! One test per state transition of DESIGN §2 "failure handling", through the pool API.
 
-
 use crate::common::*;
 use tokenlb_core::*;
 

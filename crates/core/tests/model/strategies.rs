@@ -1,6 +1,5 @@
 //! Strategy behaviour through the public pool API (issue 2, "It must show": strategies).
 
-
 use crate::common::*;
 use std::collections::HashMap;
 use tokenlb_core::*;
