@@ -91,18 +91,6 @@ fn entry_fid(space: SpaceKey, path: &str) -> String {
     STANDARD.encode(bytes)
 }
 
-/// The `fileType` from the extension, following ClassifyRule's groups.
-fn file_type_for(name: &str) -> &'static str {
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-    match ext.as_deref() {
-        Some("jpg" | "jpeg" | "png" | "gif" | "bmp" | "webp" | "heic") => "1",
-        Some("mp4" | "mkv" | "avi" | "mov" | "wmv" | "flv" | "ts" | "m4v") => "2",
-        Some("mp3" | "flac" | "wav" | "aac" | "m4a" | "ogg") => "3",
-        Some("txt" | "pdf" | "doc" | "docx" | "xls" | "xlsx" | "ppt" | "pptx" | "md") => "4",
-        _ => "5",
-    }
-}
-
 struct Builder<'a> {
     space: SpaceKey,
     creator: &'a str,
@@ -129,7 +117,7 @@ impl Builder<'_> {
         let file_type = match (folder, e.and_then(|e| e.file_type.as_deref())) {
             (true, _) => "0".to_string(),
             (false, Some(t)) => t.to_string(),
-            (false, None) => file_type_for(name).to_string(),
+            (false, None) => crate::types::file_type_for_name(name).to_string(),
         };
         let entry = FileEntry {
             id: id.clone(),
