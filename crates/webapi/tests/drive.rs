@@ -530,7 +530,14 @@ async fn bad_requests_are_clear_4xx() {
 
 #[tokio::test]
 async fn an_upload_rate_limited_half_way_finishes_on_the_same_token() {
-    let s = stack().await;
+    // Renewals every 200 ms while the upload waits out the limit (the manager may or may not
+    // know the renew route yet: either way the upload goes on).
+    let s = Stack::start_with(|c| {
+        c.api_key = Some(Secret::new(KEY));
+        c.lease_renew_every = Duration::from_millis(200);
+        c.lease_extend = Duration::from_secs(5);
+    })
+    .await;
     let size = 8 * 1024 * 1024 + 5000;
     let data = content(size);
     // The body stops after the first part until the test says go.
