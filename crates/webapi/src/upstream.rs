@@ -154,7 +154,12 @@ impl Realtime {
                 Some(u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX));
             let class = outcome.class;
             self.metrics.upstream(op, class);
-            self.client.report_in_background(&lease, outcome).await;
+            if r.is_ok() {
+                self.client.report_in_background(&lease, outcome).await;
+            } else if let Err(e) = self.client.report(&lease, outcome).await {
+                // Delivered before the next lease, so the manager can skip this token.
+                tracing::warn!(token_id = %lease.token_id(), error = %e, "report failed");
+            }
             let e = match r {
                 Ok(v) => return Ok(v),
                 Err(e) => e,

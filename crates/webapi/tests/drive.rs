@@ -117,7 +117,25 @@ async fn usage(s: &Stack) -> u64 {
 
 #[tokio::test]
 async fn story_mkdir_upload_list_download_rename_move_copy_delete() {
-    let s = stack().await;
+    story(stack().await, true).await;
+}
+
+#[tokio::test]
+async fn story_in_family_space() {
+    let s = Stack::start_with(|c| {
+        c.api_key = Some(Secret::new(KEY));
+        c.space = tokenlb_wopan::Space::Family {
+            family_id: tokenlb_wopan::emulator::DEMO_FAMILY_ID.to_string(),
+        };
+    })
+    .await;
+    let (_, root) = s.get("/api/folders?realtime=true").await;
+    assert!(names(&root).contains(&"家庭相册".to_string()), "{root}");
+    story(s, false).await;
+}
+
+/// The story of one file; `personal`: the quota (the account's, personal space) grows.
+async fn story(s: Stack, personal: bool) {
     let size = 20 * 1024 * 1024;
     let data = content(size);
     let used0 = usage(&s).await;
@@ -146,10 +164,11 @@ async fn story_mkdir_upload_list_download_rename_move_copy_delete() {
     assert_eq!(l["files"][0]["size"], size as u64);
     let (_, rt) = s.get("/api/files?folder=Story&realtime=true").await;
     assert_eq!(rt["files"][0]["size"], size as u64);
+    let grew = if personal { size as u64 } else { 0 };
     assert_eq!(
         usage(&s).await - used0,
-        size as u64,
-        "the quota follows the upload"
+        grew,
+        "the quota (personal space) follows the upload"
     );
 
     // download: the same bytes, and a Range
