@@ -23,7 +23,7 @@ use axum::http::StatusCode;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokenlb_core::Millis;
+use tokenlb_core::{Millis, OutcomeClass};
 use tokenlb_wopan::{FileEntry, Selection};
 
 /// How long a quota answer is reused when the request does not say `realtime=`.
@@ -62,17 +62,33 @@ fn conflict(message: String) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "name_taken", message)
 }
 
+/// A write's failure: 404 for what the request named wrongly; 503 (with `Retry-After`) when
+/// no token could be had or Wopan rate limits; 502 when Wopan failed.
 fn write_error(f: &Failure, what: &str) -> ApiError {
     match f {
         Failure::NotFound(m) => ApiError::not_found(m.clone()),
-        Failure::Upstream { .. } => {
-            let mut e = upstream_error(f, what);
-            e.message = e.message.replace("and nothing is cached: ", "").replacen(
-                "could not get",
-                "could not",
-                1,
-            );
-            e
+        Failure::Upstream {
+            class,
+            message,
+            no_token,
+            retry_after_s,
+        } => {
+            let (status, code) = if *no_token {
+                (StatusCode::SERVICE_UNAVAILABLE, "no_token")
+            } else if matches!(
+                class,
+                OutcomeClass::RateLimited | OutcomeClass::QuotaExhausted
+            ) {
+                (StatusCode::SERVICE_UNAVAILABLE, "upstream_rate_limited")
+            } else {
+                (StatusCode::BAD_GATEWAY, "upstream_failed")
+            };
+            let retry = match status {
+                StatusCode::SERVICE_UNAVAILABLE => retry_after_s.or(Some(5)),
+                _ => None,
+            };
+            ApiError::new(status, code, format!("could not {what}: {message}"))
+                .with_retry_after(retry)
         }
     }
 }
