@@ -157,7 +157,7 @@ async fn story(s: Stack, personal: bool) {
     assert_eq!(st, 201, "{b}");
     assert_eq!(b["entry"]["size"], size as u64);
     assert_eq!(b["entry"]["name"], "big.bin");
-    assert_eq!(s.calls("upload2C").await, 3, "three parts of at most 8 MiB");
+    assert_eq!(s.calls("upload2C").await, 2, "8 MiB, then the remainder");
     // listed with its size, from the cache and from Wopan
     let l = cached(&s, "Story").await;
     assert_eq!(names(&l), ["big.bin"]);
@@ -557,7 +557,7 @@ async fn an_upload_rate_limited_half_way_finishes_on_the_same_token() {
         c.lease_extend = Duration::from_secs(5);
     })
     .await;
-    let size = 8 * 1024 * 1024 + 5000;
+    let size = 16 * 1024 * 1024 + 5000;
     let data = content(size);
     // The body stops after the first part until the test says go.
     let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();

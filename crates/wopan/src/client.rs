@@ -26,7 +26,7 @@ mod transport;
 mod upload;
 mod write;
 pub use fs::ROOT_ID;
-pub use upload::{batch_no, parse_answer, UploadTarget, UPLOAD_OP};
+pub use upload::{batch_no, parse_answer, part_count, part_len, UploadTarget, UPLOAD_OP};
 pub use write::Selection;
 
 /// The real service.
@@ -51,7 +51,8 @@ pub struct ClientConfig {
     /// Upper bound on pages read by one `list_all` (a server that never sends a short page
     /// must not loop us forever).
     pub max_pages: u32,
-    /// Bytes per `upload2C` part (8 MiB, as the SDK); the last part may be shorter.
+    /// Bytes per `upload2C` part (8 MiB, as the SDK); the last part carries the remainder
+    /// (up to twice this, less a byte).
     pub upload_part_size: usize,
     /// Bound on sending one part and reading its answer.
     pub upload_part_timeout: Duration,
@@ -104,12 +105,12 @@ impl WopanClient {
                 "page_size, timeout and max_response_bytes must be positive".into(),
             ));
         }
-        if !(1..=64 * 1024 * 1024).contains(&cfg.upload_part_size)
+        if !(1..=32 * 1024 * 1024).contains(&cfg.upload_part_size)
             || cfg.upload_part_attempts == 0
             || cfg.upload_part_timeout.is_zero()
         {
             return Err(WopanError::Config(
-                "upload_part_size must be 1 B–64 MiB; upload attempts and timeout positive".into(),
+                "upload_part_size must be 1 B–32 MiB; upload attempts and timeout positive".into(),
             ));
         }
         let http = reqwest::Client::builder()

@@ -11,7 +11,9 @@
 //! any `code:"0000"` is taken as accepted.
 //!
 //! The body is read from a stream one part at a time ([`ClientConfig::upload_part_size`],
-//! 8 MiB like the SDK), so an upload of any size holds about two parts in memory. Each part
+//! 8 MiB like the SDK; as in the SDK, the parts are `size / 8 MiB` and the last carries the
+//! remainder, so it holds 8 MiB to 16 MiB less a byte), so an upload of any size holds
+//! about two parts in memory. Each part
 //! is retried on its own: after a transient failure (network, timeout, 5xx, garbage) and
 //! after the 400/405 that the upload hosts are known to answer now and then (AList #6915), up
 //! to [`ClientConfig::upload_part_attempts`] tries with a growing pause; after a rate limit
@@ -108,7 +110,7 @@ impl WopanClient {
         let mut retries = 0;
         let mut fid = String::new();
         for index in 1..=session.total_parts {
-            let len = part_size.min(target.size - (index - 1) * part_size);
+            let len = part_len(target.size, part_size, session.total_parts, index);
             let data = reader.next_part(len as usize).await?;
             let form = part_form(token, &target, &session, index, &data);
             drop(data);
@@ -149,7 +151,7 @@ impl WopanClient {
             .and_then(|u| u.join("/openapi/client/upload2C"))
             .map_err(|_| WopanError::Config("upload host is not a URL".into()))?;
         let part_size = self.cfg.upload_part_size as u64;
-        let total_parts = t.size.div_ceil(part_size).max(1);
+        let total_parts = part_count(t.size, part_size);
         let info = params::file_info(t.space, t.dir_id, &batch_no(), t.name, t.size);
         let plain = serde_json::to_vec(&info).unwrap_or_default();
         Ok(Session {
@@ -230,6 +232,22 @@ impl WopanClient {
                 op: UPLOAD_OP.to_string(),
             }),
         }
+    }
+}
+
+/// How many parts a file of `size` bytes is sent in: `size / part_size` whole parts, at least
+/// one; the remainder rides with the last (the SDK's rule, which AList uses against the real
+/// host, so the last part holds from `part_size` up to twice that, less one byte).
+pub fn part_count(size: u64, part_size: u64) -> u64 {
+    (size / part_size).max(1)
+}
+
+/// The bytes of part `index` (1-based) of `total`.
+pub fn part_len(size: u64, part_size: u64, total: u64, index: u64) -> u64 {
+    if index == total {
+        size - (total - 1) * part_size
+    } else {
+        part_size
     }
 }
 
@@ -402,6 +420,24 @@ mod tests {
         let mut r = PartReader::new(stream(vec![b"abcdef"]), 5);
         r.next_part(5).await.unwrap();
         assert!(r.expect_end().await.is_err());
+    }
+
+    #[test]
+    fn parts_follow_the_sdk() {
+        const M: u64 = 8 * 1024 * 1024;
+        assert_eq!(part_count(0, M), 1);
+        assert_eq!(part_count(M - 1, M), 1);
+        assert_eq!(part_count(M, M), 1);
+        assert_eq!(part_count(2 * M - 1, M), 1);
+        assert_eq!(part_count(20 * 1024 * 1024, M), 2);
+        assert_eq!(part_len(20 * 1024 * 1024, M, 2, 1), M);
+        assert_eq!(part_len(20 * 1024 * 1024, M, 2, 2), 12 * 1024 * 1024);
+        assert_eq!(part_len(5, M, 1, 1), 5);
+        for size in [0, 1, M, M + 1, 3 * M + 7] {
+            let n = part_count(size, M);
+            let sum: u64 = (1..=n).map(|i| part_len(size, M, n, i)).sum();
+            assert_eq!(sum, size);
+        }
     }
 
     #[test]

@@ -36,7 +36,8 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-/// Largest part form accepted (the client allows parts up to 64 MiB).
+/// Largest part form accepted (the client's parts are at most 32 MiB, the last at most twice
+/// that).
 const MAX_FORM: usize = 65 * 1024 * 1024;
 /// Uploads in progress kept at once; beyond it the oldest is forgotten.
 const MAX_PENDING: usize = 64;
