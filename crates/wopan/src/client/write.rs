@@ -70,7 +70,8 @@ impl WopanClient {
         Ok(created.id)
     }
 
-    /// `RenameFileOrDirectory`: gives `entry` the name `name` (same folder).
+    /// `RenameFileOrDirectory`: gives `entry` the name `name` (same folder). `fileType` is
+    /// `"0"` for a folder and, for a file, the type of the new name (as the SDK sends it).
     pub async fn rename(
         &self,
         token: &Secret,
@@ -78,7 +79,12 @@ impl WopanClient {
         entry: &FileEntry,
         name: &str,
     ) -> Result<(), WopanError> {
-        let param = params::rename(space, entry.entry_type, &entry.file_type, &entry.id, name);
+        let file_type = if entry.is_folder() {
+            "0"
+        } else {
+            crate::types::file_type_for_name(name)
+        };
+        let param = params::rename(space, entry.entry_type, file_type, &entry.id, name);
         self.mutation("RenameFileOrDirectory", token, param).await
     }
 
