@@ -10,7 +10,7 @@
 //! sent them: it is leased once, its lease renewed every
 //! [`crate::WebapiConfig::lease_renew_every`] while the upload runs (`POST /api/token/renew`),
 //! and reported once at the end. A part that fails transiently is sent again (three tries);
-//! a rate limit is waited out on the same token for up to two minutes, then the upload fails
+//! a rate limit is waited out on the same token for up to two minutes per part, then the upload fails
 //! with `503 upstream_rate_limited` and `Retry-After` (and the token is reported
 //! `rate_limited`, so the manager cools it). There is no switch to another token halfway: the
 //! parts already sent belong to the first one.

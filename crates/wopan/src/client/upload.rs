@@ -18,7 +18,7 @@
 //! after the 400/405 that the upload hosts are known to answer now and then (AList #6915), up
 //! to [`ClientConfig::upload_part_attempts`] tries with a growing pause; after a rate limit
 //! (429/503) it waits the `Retry-After` (5 s when absent) and sends the same part again on
-//! the same token, for at most [`ClientConfig::upload_max_wait`] in all. The token cannot
+//! the same token, for at most [`ClientConfig::upload_max_wait`] per part. The token cannot
 //! change mid-upload: the parts are joined by `uniqueId` under the account that sent them.
 //! When that wait is used up the upload fails with the rate-limit error, whose class tells the
 //! caller's pool what happened.
