@@ -553,3 +553,97 @@ async fn faults_apply_to_the_write_operations() {
         Err(WopanError::TokenTooShort { .. })
     ));
 }
+
+/// One part of a one-part upload, as the client sends it.
+fn one_part_form(token: &str, unique: &str, name: &str, data: &[u8]) -> (String, Bytes) {
+    let key = tokenlb_wopan::crypto::ChannelKey::wohome(token).unwrap();
+    let info = tokenlb_wopan::params::file_info(
+        &Space::Personal,
+        ROOT_ID,
+        "20240101000000",
+        name,
+        data.len() as u64,
+    );
+    let info = tokenlb_wopan::crypto::encrypt(&key, &serde_json::to_vec(&info).unwrap());
+    let mut f = tokenlb_wopan::multipart::FormBuilder::new();
+    let size = data.len().to_string();
+    f.text("uniqueId", unique)
+        .text("accessToken", token)
+        .text("fileName", name)
+        .text("psToken", "undefined")
+        .text("fileSize", &size)
+        .text("totalPart", "1")
+        .text("partSize", &size)
+        .text("partIndex", "1")
+        .text("channel", "wocloud")
+        .text("directoryId", ROOT_ID)
+        .text("fileInfo", &info);
+    let ct = f.content_type();
+    (ct, f.finish_with_file("file", name, data))
+}
+
+#[tokio::test]
+async fn a_finished_part_sent_again_gets_the_same_answer_and_no_second_file() {
+    let emu = start_demo().await;
+    let token = demo(0);
+    let (ct, body) = one_part_form(
+        token.expose(),
+        "1700000000000_abcdef",
+        "again.bin",
+        b"hello",
+    );
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let r = emu
+            .post_raw(
+                "/openapi/client/upload2C",
+                &[("Content-Type", ct.as_str())],
+                body.to_vec(),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let a = tokenlb_wopan::client::parse_answer(&r.bytes().await.unwrap()).unwrap();
+        answers.push(a.data.unwrap().fid);
+    }
+    assert!(!answers[0].is_empty());
+    assert_eq!(answers[0], answers[1]);
+    let c = emu.client();
+    let all = c.list_all(&token, &Space::Personal, ROOT_ID).await.unwrap();
+    assert_eq!(all.iter().filter(|e| e.name == "again.bin").count(), 1);
+    // Another token cannot claim it.
+    let (ct2, body2) = one_part_form(
+        demo(1).expose(),
+        "1700000000000_abcdef",
+        "again.bin",
+        b"hello",
+    );
+    let r = emu
+        .post_raw(
+            "/openapi/client/upload2C",
+            &[("Content-Type", ct2.as_str())],
+            body2.to_vec(),
+        )
+        .await;
+    let e = tokenlb_wopan::client::parse_answer(&r.bytes().await.unwrap()).unwrap_err();
+    assert_eq!(e.api_code(), Some("0011"));
+}
+
+#[tokio::test]
+async fn renaming_a_file_takes_the_new_names_type() {
+    let emu = start_demo().await;
+    let c = emu.client();
+    let t = demo(0);
+    let e = c
+        .resolve_path(&t, &Space::Personal, "welcome.txt")
+        .await
+        .unwrap();
+    assert_eq!(e.file_type, "4");
+    c.rename(&t, &Space::Personal, &e, "welcome.mp4")
+        .await
+        .unwrap();
+    let e = c
+        .resolve_path(&t, &Space::Personal, "welcome.mp4")
+        .await
+        .unwrap();
+    assert_eq!(e.file_type, "2");
+}

@@ -114,6 +114,9 @@ pub(crate) struct Inner {
     pub uploads: HashMap<String, super::upload::Pending>,
     /// Bytes of finished uploads held in memory.
     pub stored_upload_bytes: u64,
+    /// Finished uploads by `uniqueId`: (token, fid), so a part sent again after its answer
+    /// was lost gets the same answer.
+    pub finished_uploads: HashMap<String, (String, String)>,
 }
 
 /// Links kept before expired ones are swept.
@@ -158,6 +161,7 @@ impl Inner {
             rng: StdRng::from_entropy(),
             uploads: HashMap::new(),
             stored_upload_bytes: 0,
+            finished_uploads: HashMap::new(),
         }
     }
 

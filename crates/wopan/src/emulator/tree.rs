@@ -465,8 +465,14 @@ impl Tree {
         Ok(entry)
     }
 
-    /// `RenameFileOrDirectory`.
-    pub fn rename(&mut self, space: SpaceKey, id: &str, name: &str) -> Result<(), TreeError> {
+    /// `RenameFileOrDirectory`; a file takes the `fileType` the call names, if any.
+    pub fn rename(
+        &mut self,
+        space: SpaceKey,
+        id: &str,
+        name: &str,
+        file_type: Option<&str>,
+    ) -> Result<(), TreeError> {
         check_name(name)?;
         let t = self.space_mut(space)?;
         let parent = t.get(id).ok_or(TreeError::NoSuchEntry)?.parent.clone();
@@ -475,6 +481,11 @@ impl Tree {
         }
         if let Some(n) = t.nodes.get_mut(id) {
             n.entry.name = name.to_string();
+            if let (false, Some(ft)) = (n.entry.is_folder(), file_type) {
+                if matches!(ft, "1" | "2" | "3" | "4" | "5") {
+                    n.entry.file_type = ft.to_string();
+                }
+            }
         }
         Ok(())
     }

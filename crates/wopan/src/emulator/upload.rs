@@ -7,7 +7,8 @@
 //! 509); `fileInfo` decrypting with the token's wohome key and agreeing with the fields;
 //! `partSize` equal to the bytes of the `file` part; the space the token's. Parts are kept per
 //! `uniqueId` (a part sent again replaces the earlier copy, so a client's retry is harmless),
-//! and when all `totalPart` are in, they are joined in `partIndex` order, checked against
+//! (a part of a finished upload sent again gets the same answer, fid included), and when all
+//! `totalPart` are in, they are joined in `partIndex` order, checked against
 //! `fileSize`, and the file appears in the folder with a new `fid`, served by the download
 //! host like any other and counted in the quota.
 //!
@@ -41,6 +42,8 @@ use std::time::{Duration, Instant};
 const MAX_FORM: usize = 65 * 1024 * 1024;
 /// Uploads in progress kept at once; beyond it the oldest is forgotten.
 const MAX_PENDING: usize = 64;
+/// Finished uploads remembered for repeated parts.
+const MAX_FINISHED: usize = 4096;
 /// Bytes of uploaded content the emulator keeps in memory, finished and pending together.
 pub const MAX_STORED_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
@@ -222,6 +225,17 @@ fn store_part(
 ) -> Response {
     let finished = {
         let mut inner = s.inner.lock();
+        if let Some((token, fid)) = inner.finished_uploads.get(&unique) {
+            if *token != fresh.token {
+                return refuse("0011", "分片信息不一致");
+            }
+            let data = if index == fresh.total {
+                json!({ "fid": fid })
+            } else {
+                json!({ "partIndex": index })
+            };
+            return answer("0000", "上传成功", data);
+        }
         let stored =
             inner.stored_upload_bytes + inner.uploads.values().map(Pending::bytes).sum::<u64>();
         if stored.saturating_add(data.len() as u64) > MAX_STORED_BYTES {
@@ -276,7 +290,15 @@ fn store_part(
     );
     match added {
         Ok(entry) => {
-            s.inner.lock().stored_upload_bytes += done.size;
+            let mut inner = s.inner.lock();
+            inner.stored_upload_bytes += done.size;
+            if inner.finished_uploads.len() >= MAX_FINISHED {
+                inner.finished_uploads.clear();
+            }
+            inner
+                .finished_uploads
+                .insert(unique, (done.token.clone(), entry.fid.clone()));
+            drop(inner);
             answer("0000", "上传成功", json!({ "fid": entry.fid }))
         }
         Err(super::tree::TreeError::NameTaken) => refuse("0008", "文件名已存在"),

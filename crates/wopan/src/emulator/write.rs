@@ -101,7 +101,8 @@ pub(crate) fn wohome(s: &Shared, op: &str, param: &Value, rec: &TokenRec) -> Rep
                     return refused(TreeError::NoSuchEntry);
                 }
             }
-            done(s.tree.write().rename(space, id, name))
+            let file_type = str_param(param, "fileType");
+            done(s.tree.write().rename(space, id, name, file_type))
         }
         "MoveFile" | "CopyFile" => transfer(s, op == "MoveFile", param, rec),
         "DeleteFile" => {
