@@ -6,8 +6,9 @@
 //! (`research/wopan-captures.json`, kept outside this repository). Only the handful of facts the
 //! tests need are reproduced here: each captured header's (key, resTime, reqSeq, channel, sign),
 //! and the AppQueryUser exchange. Tokens in those captures were partly redacted by their
-//! publisher (`xxxx`), so wohome ciphertexts cannot be opened; the api-user ones can. The
-//! computed vectors are from the research notes, section 3.
+//! publisher (`xxxx`); the api-user ciphertexts open with the public key, and the wohome
+//! ones with the key recovered in `kat_write.rs` (which checks them). The computed vectors are
+//! from the research notes, section 3.
 
 use serde_json::{json, Value};
 use tokenlb_wopan::crypto::{self, ChannelKey};

@@ -50,6 +50,26 @@ async fn tokens_never_appear_in_logs() {
         .is_err());
     assert!(c.refresh_token(&demo_refresh(1)).await.is_err());
     assert!(c.query_user(&demo(1)).await.is_err());
+    // Writes and uploads (the token also travels in the upload's form), on success and on
+    // failure.
+    let dir = c
+        .create_directory(&demo(0), &Space::Personal, "0", "logs")
+        .await
+        .unwrap();
+    let body = futures::stream::iter(vec![Ok::<_, String>(bytes::Bytes::from_static(b"abc"))]);
+    let target = tokenlb_wopan::UploadTarget {
+        space: &Space::Personal,
+        dir_id: &dir,
+        name: "a.txt",
+        size: 3,
+    };
+    c.upload(&demo(0), target.clone(), body).await.unwrap();
+    emu.control(json!({"tokens": {DEMO_TOKENS[0].access_token: "expired"}}))
+        .await;
+    let body = futures::stream::iter(vec![Ok::<_, String>(bytes::Bytes::from_static(b"abc"))]);
+    let zone = emu.base.clone();
+    assert!(c.upload_to(&zone, &demo(0), target, body).await.is_err());
+    assert!(c.empty_recycle(&demo(0)).await.is_err());
 
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(

@@ -108,12 +108,12 @@ async fn start_manager(data: &Path, addr: SocketAddr) -> (Running, SocketAddr) {
     )
 }
 
-async fn start_emulator() -> (Running, String) {
+async fn start_emulator(config: EmulatorConfig) -> (Running, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let _ = emulator::serve(listener, EmulatorConfig::default(), async move {
+        let _ = emulator::serve(listener, config, async move {
             let _ = stopped.await;
         })
         .await;
@@ -165,13 +165,21 @@ impl Stack {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut WebapiConfig)) -> Stack {
+        Self::start_full(EmulatorConfig::default(), adjust).await
+    }
+
+    /// As [`Stack::start_with`], with the emulator configured too.
+    pub async fn start_full(
+        emulator: EmulatorConfig,
+        adjust: impl FnOnce(&mut WebapiConfig),
+    ) -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let http = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let (emu, emu_url) = start_emulator().await;
+        let (emu, emu_url) = start_emulator(emulator).await;
         let (manager, manager_addr) =
             start_manager(dir.path(), "127.0.0.1:0".parse().unwrap()).await;
         let manager_url = format!("http://{manager_addr}");

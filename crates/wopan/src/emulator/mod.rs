@@ -11,9 +11,13 @@
 //!   `rotate_refresh` is off; the old access token stops working), `AppLogout`.
 //! - `POST /wohome/dispatcher` (token in the `Accesstoken` header, key = its first 16
 //!   characters): `QueryAllFiles`, `GetDownloadUrlV2`, `GetDownloadUrl`,
-//!   `FamilyUserCurrentEncode`, `QueryCloudUsageInfo`. DATA encrypted.
-//! - `GET /openapi/download?fid=<opaque>`: the file's bytes (deterministic, generated from
-//!   the file's id and size), `Range` → 206, unknown or expired link → 403.
+//!   `FamilyUserCurrentEncode`, `QueryCloudUsageInfo`, `GetZoneInfo` (the emulator is its own
+//!   upload host); the writes `CreateDirectory`, `RenameFileOrDirectory`, `MoveFile`,
+//!   `CopyFile`, `DeleteFile`, `EmptyRecycleData` (module `write`, changing the tree of module `tree`). DATA
+//!   encrypted, `""` for the mutations.
+//! - `POST /openapi/client/upload2C`: multipart upload parts (module `upload`).
+//! - `GET /openapi/download?fid=<opaque>`: the file's bytes (generated from a fixture file's
+//!   id, or the uploaded bytes), `Range` → 206, unknown or expired link → 403.
 //! - `POST /_emulator/control`, `GET /_emulator/state`: fault injection (below).
 //!
 //! ## Answers to bad requests
@@ -28,7 +32,13 @@
 //! | `header.channel` ≠ path segment | `0003` | 渠道不匹配 |
 //! | `param` does not decrypt with the channel key, or is not JSON | `0004` | 参数解密失败 |
 //! | unknown `header.key` | `0005` | 未知的接口 |
-//! | `spaceType` other than 0/1 | `0006` | 不支持的空间类型 |
+//! | `spaceType` other than 0/1, a move or copy across spaces | `0006` | 不支持的空间类型 |
+//! | unknown id, parent or target folder | `0007` | 文件或目录不存在 |
+//! | name already used in the folder | `0008` | 文件名已存在 |
+//! | folder moved or copied into itself | `0009` | 不能移动到自身或其子目录 |
+//! | empty, `/`-containing or over-long name | `0010` | 文件名不合法 |
+//! | upload parts that disagree | `0011` | 分片信息不一致 |
+//! | no room (quota, or the emulator's memory cap) | `0012` | 空间不足 |
 //! | unknown or expired access token | `9999` 系统异常 (or `1001` 无效登录信息, see `invalid_code`) | |
 //! | unknown refresh token or wrong client secret | `8005` | 登录失败！ |
 //! | family id not the token's family | `120002` | 家庭组不存在或该用户不是选择的家庭组成员 |
@@ -37,12 +47,13 @@
 //!
 //! ## Fault injection: `POST /_emulator/control`
 //! A JSON object; every field optional, unknown fields refused with 400:
-//! - `down` (bool): an outage. Dispatchers and downloads answer HTTP 502 Bad Gateway without
+//! - `down` (bool): an outage. Dispatchers, the upload host and downloads answer HTTP 502 Bad Gateway without
 //!   `Retry-After`, as a gateway in front of a dead backend would; the client classes it as
 //!   `transient` (not the token's fault). Connections are not dropped. (A 503 would be
 //!   classed `rate_limited`; use `rate_limit_status: 503` for that.)
 //! - `latency_ms` (int): delay before every dispatcher and download answer.
-//! - `error_rate` (0–1): that fraction of dispatcher calls answer HTTP 500 (`transient`).
+//! - `error_rate` (0–1): that fraction of dispatcher and upload calls answer HTTP 500
+//!   (`transient`).
 //! - `tokens` (map access token → `ok` | `expired` | `rate_limited` | `quota`): `expired`
 //!   gives the invalid code; `rate_limited` gives HTTP `rate_limit_status` with
 //!   `Retry-After: retry_after_s`; `quota` gives HTTP 509. Also applied to downloads of links
@@ -65,11 +76,14 @@ pub mod fixture;
 mod ops;
 mod state;
 mod tree;
+mod upload;
+mod write;
 
 pub use demo::{demo_fixture, DemoToken, DEMO_EXPIRED_TOKEN, DEMO_FAMILY_ID, DEMO_TOKENS};
 pub use download::content_bytes;
 pub use fixture::{Fixture, FixtureError};
 pub use state::{DownloadFault, Settings, TokenFault};
+pub use upload::MAX_STORED_BYTES;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -147,7 +161,8 @@ impl EmulatorConfig {
 
 /// State shared by all handlers.
 pub(crate) struct Shared {
-    pub tree: tree::Tree,
+    /// Changed by the write operations; locked briefly, never across an `.await`.
+    pub tree: parking_lot::RwLock<tree::Tree>,
     pub inner: Mutex<state::Inner>,
     pub public_url: Option<String>,
     pub local_addr: Option<SocketAddr>,
@@ -164,7 +179,7 @@ pub fn router(config: EmulatorConfig) -> Result<Router, EmulatorError> {
 fn build(config: EmulatorConfig, local_addr: Option<SocketAddr>) -> Result<Router, EmulatorError> {
     config.validate()?;
     let shared = Arc::new(Shared {
-        tree: tree::Tree::build(&config.fixture),
+        tree: parking_lot::RwLock::new(tree::Tree::build(&config.fixture)),
         inner: Mutex::new(state::Inner::new(&config, &config.fixture)),
         public_url: config
             .public_url
@@ -175,6 +190,7 @@ fn build(config: EmulatorConfig, local_addr: Option<SocketAddr>) -> Result<Route
         .route("/api-user/dispatcher", post(dispatch::api_user))
         .route("/wohome/dispatcher", post(dispatch::wohome))
         .route("/openapi/download", get(download::handle))
+        .route("/openapi/client/upload2C", post(upload::handle))
         .route("/_emulator/control", post(control::control))
         .route("/_emulator/state", get(control::state))
         .fallback(dispatch::not_found)
