@@ -1,11 +1,9 @@
 //! A real manager on 127.0.0.1:0 (or a given address, to restart it in place) with a
 //! temporary data dir, and a log capture, for the client's integration tests.
-#![allow(dead_code)]
 
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use tokenlb_core::Secret;
 use tokenlb_manager::config::Config;
 use tokenlb_manager::Manager;
@@ -118,34 +116,15 @@ impl TestManager {
     }
 }
 
-/// Captures the log output of the current test (thread-local subscriber).
-#[derive(Clone, Default)]
-pub struct Logs(Arc<Mutex<Vec<u8>>>);
+/// Captures the log output of the current test (thread-local subscriber at DEBUG).
+pub struct Logs;
 
 impl Logs {
-    pub fn install() -> (Logs, tracing::subscriber::DefaultGuard) {
-        let logs = Logs::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        (logs.clone(), tracing::subscriber::set_default(subscriber))
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+    pub fn install() -> (
+        tokenlb_test_support::logs::Logs,
+        tracing::subscriber::DefaultGuard,
+    ) {
+        tokenlb_test_support::logs::Logs::capture(tracing::Level::DEBUG)
     }
 }
 

@@ -7,8 +7,7 @@
 //! (`/proc/self/clear_refs`, Linux) across the upload. Each test binary of nextest runs in
 //! its own process, so nothing else shares the measurement.
 
-mod support;
-
+use crate::support::Stack;
 use axum::body::Body;
 use axum::http::HeaderMap;
 use bytes::Bytes;
@@ -16,7 +15,6 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use support::Stack;
 use tokenlb_core::Secret;
 use tokenlb_wopan::emulator::EmulatorConfig;
 

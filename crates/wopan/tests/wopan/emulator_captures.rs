@@ -7,11 +7,8 @@
 //! the id `ab8147db…` that the later captures use; the emulator hands out its own ids, so that
 //! folder is in the fixture from the start.
 
-mod captures;
-mod common;
-
-use captures::{Capture, CAPTURES, CAPTURE_KEY};
-use common::start;
+use crate::captures::{Capture, CAPTURES, CAPTURE_KEY};
+use crate::common::start;
 use serde_json::{json, Value};
 use tokenlb_core::Secret;
 use tokenlb_wopan::crypto::{self, ChannelKey};
@@ -51,7 +48,7 @@ fn capture(op: &str, space: &str) -> &'static Capture {
 }
 
 /// Posts the captured envelope as it was sent; the answer's `RSP`.
-async fn replay(emu: &common::Emu, c: &Capture) -> Value {
+async fn replay(emu: &crate::common::Emu, c: &Capture) -> Value {
     let r = emu
         .post_raw(
             "/wohome/dispatcher",

@@ -2,12 +2,10 @@
 //! garbage, the wrong envelope, an endless body or nothing at all. Each assertion checks both
 //! the typed error and its outcome class, and that no token appears in the message.
 
-mod common;
-
+use crate::common::{client_for, demo, fake, raw_tcp, start, start_demo};
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use common::{client_for, demo, fake, raw_tcp, start, start_demo};
 use serde_json::json;
 use std::time::Duration;
 use tokenlb_core::{OutcomeClass, Secret};

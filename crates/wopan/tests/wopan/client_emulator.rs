@@ -1,9 +1,7 @@
 //! The client against the emulator (demo data): login-free calls with a fixture token,
 //! multi-page listings, path walks, download links in both spaces with Range, link expiry.
 
-mod common;
-
-use common::{demo, start, start_demo};
+use crate::common::{demo, start, start_demo};
 use serde_json::json;
 use std::time::Duration;
 use tokenlb_core::OutcomeClass;

@@ -1,7 +1,6 @@
 //! The whole system on loopback for the end-to-end tests: the Wopan emulator with its demo
 //! data, a real manager holding the demo tokens, and the web API pointed at both, each on
 //! 127.0.0.1:0, each stoppable and restartable in place.
-#![allow(dead_code)]
 
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -343,34 +342,14 @@ impl Stack {
     }
 }
 
-/// Captures the log output of the current test (thread-local subscriber; the servers run on
-/// the test's own single-threaded runtime, so their logs land here too).
-#[derive(Clone, Default)]
-pub struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+/// Captures the log output of the current test (thread-local subscriber at DEBUG).
+pub struct Logs;
 
 impl Logs {
-    pub fn install() -> (Logs, tracing::subscriber::DefaultGuard) {
-        let logs = Logs::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        (logs.clone(), tracing::subscriber::set_default(subscriber))
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+    pub fn install() -> (
+        tokenlb_test_support::logs::Logs,
+        tracing::subscriber::DefaultGuard,
+    ) {
+        tokenlb_test_support::logs::Logs::capture(tracing::Level::DEBUG)
     }
 }

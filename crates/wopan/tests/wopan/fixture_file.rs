@@ -1,9 +1,7 @@
 //! Fixture files: the documented format loads and is served as written; bad files are clear
 //! errors, never panics.
 
-mod common;
-
-use common::start;
+use crate::common::start;
 use serde_json::json;
 use std::io::Write;
 use tokenlb_core::{OutcomeClass, Secret};

@@ -1,6 +1,5 @@
 //! Test helpers: an emulator on 127.0.0.1:0, a client pointed at it, and fake upstreams that
 //! misbehave. Nothing here reaches beyond loopback.
-#![allow(dead_code)]
 
 use axum::response::Response;
 use serde_json::Value;

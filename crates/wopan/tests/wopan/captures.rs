@@ -1,6 +1,5 @@
 //! The captured wohome write exchanges, shared by the known-answer tests and the emulator's
 //! replay test. Provenance and the key: see `kat_write.rs`.
-#![allow(dead_code)]
 
 /// The wohome key of the captures (see the module documentation).
 pub const CAPTURE_KEY: &str = "c3f0362b-0515-49";

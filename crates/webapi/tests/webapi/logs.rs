@@ -4,15 +4,13 @@
 //! other threads of the same process without one could otherwise leave tracing's per-callsite
 //! interest cache disabled for an event this test looks for.
 
-mod support;
-
+use crate::support::Stack;
 use serde_json::json;
-use support::Stack;
 use tokenlb_wopan::emulator::DEMO_TOKENS;
 
 #[tokio::test]
 async fn logs_name_tokens_and_files_but_never_show_a_token() {
-    let (logs, _guard) = support::Logs::install();
+    let (logs, _guard) = crate::support::Logs::install();
     let s = Stack::start().await;
     s.control(json!({"tokens": {DEMO_TOKENS[0].access_token: "expired"}}))
         .await;
@@ -61,7 +59,7 @@ async fn logs_name_tokens_and_files_but_never_show_a_token() {
 #[tokio::test]
 async fn writes_and_uploads_log_token_names_but_never_a_token_or_the_key() {
     const KEY: &str = "webapi-test-write-key-0123456789";
-    let (logs, _guard) = support::Logs::install();
+    let (logs, _guard) = crate::support::Logs::install();
     let s = Stack::start_with(|c| c.api_key = Some(tokenlb_core::Secret::new(KEY))).await;
     let send = |method: reqwest::Method, path: &str, body: serde_json::Value| {
         s.http

@@ -1,10 +1,8 @@
 //! The web API end to end under faults: an expired token, every token rate limited, the
 //! upstream down, the manager down, and a restart of the web API itself.
 
-mod support;
-
+use crate::support::Stack;
 use serde_json::{json, Value};
-use support::Stack;
 use tokenlb_wopan::emulator::DEMO_TOKENS;
 
 fn assert_source(v: &Value, source: &str, stale: bool) {

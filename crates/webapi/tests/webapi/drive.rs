@@ -3,13 +3,11 @@
 //! to deletion with the cache checked after every step, the clear 4xx answers, the key, the
 //! quota, an upload rate limited half-way, and the OpenAPI document.
 
-mod support;
-
+use crate::support::Stack;
 use bytes::Bytes;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
-use support::Stack;
 use tokenlb_core::Secret;
 use tokenlb_wopan::emulator::DEMO_TOKENS;
 

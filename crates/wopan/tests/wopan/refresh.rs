@@ -1,9 +1,7 @@
 //! Token refresh against the emulator: a new pair, rotation (or not), the old access token
 //! dying, dead refresh tokens answering 8005, and the demo's expired token coming back.
 
-mod common;
-
-use common::{demo, demo_refresh, start, start_demo};
+use crate::common::{demo, demo_refresh, start, start_demo};
 use serde_json::json;
 use tokenlb_core::{OutcomeClass, Secret};
 use tokenlb_wopan::emulator::{EmulatorConfig, DEMO_EXPIRED_TOKEN, DEMO_TOKENS};

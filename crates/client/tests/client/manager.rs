@@ -1,11 +1,9 @@
 //! The client against a real manager on 127.0.0.1:0: leasing, reporting, retries on another
 //! token, budgets, client keys, and the grace period while the manager is away.
 
-mod support;
-
+use crate::support::{client_config as config, Fail, TestManager, BAD, GOOD, GOOD2};
 use std::future::pending;
 use std::time::Duration;
-use support::{client_config as config, Fail, TestManager, BAD, GOOD, GOOD2};
 use tokenlb_client::{CallError, Client, ClientError, GiveUp, Outcome};
 use tokenlb_core::{OutcomeClass, Secret};
 

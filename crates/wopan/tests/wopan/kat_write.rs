@@ -21,9 +21,7 @@ use tokenlb_wopan::envelope::{self, BodyFlag, Channel, Data, Header};
 use tokenlb_wopan::types::{CloudUsage, CreatedDirectory, FileInfo, ZoneInfo};
 use tokenlb_wopan::{params, Space};
 
-mod captures;
-
-use captures::{Capture, CAPTURES, CAPTURE_KEY};
+use crate::captures::{Capture, CAPTURES, CAPTURE_KEY};
 
 const USAGE_PARAM: &str =
     "1GuP7b4Bf/aS/nPfM56MQFw54IzHa6dBnWWkDQv7skksWX71heudEwrh8NgqAKBnr1RDqP9EBs4XD6zLV5eogg==";

@@ -2,10 +2,8 @@
 //! space: each changes what the next listing shows; uploads in parts are served back byte
 //! for byte by the download host and counted in the quota; the fault controls apply.
 
-mod common;
-
+use crate::common::{client_for, demo, start_demo, Emu};
 use bytes::Bytes;
-use common::{client_for, demo, start_demo, Emu};
 use futures::StreamExt;
 use serde_json::json;
 use std::time::Duration;

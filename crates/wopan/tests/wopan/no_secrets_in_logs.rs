@@ -1,37 +1,15 @@
 //! A token's full value (or its 16-character wohome key) never reaches the logs, on success
 //! or on any failure, from the client or the emulator.
 
-mod common;
-
-use common::{demo, demo_refresh, start_demo};
+use crate::common::{demo, demo_refresh, start_demo};
 use serde_json::json;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use tokenlb_test_support::logs::Logs;
 use tokenlb_wopan::emulator::DEMO_TOKENS;
 use tokenlb_wopan::Space;
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn tokens_never_appear_in_logs() {
-    let capture = Capture::default();
-    let sink = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || sink.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Logs::capture(tracing::Level::TRACE);
 
     let emu = start_demo().await;
     let c = emu.client();
@@ -71,7 +49,7 @@ async fn tokens_never_appear_in_logs() {
     assert!(c.upload_to(&zone, &demo(0), target, body).await.is_err());
     assert!(c.empty_recycle(&demo(0)).await.is_err());
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(
         logs.contains("wopan call ok"),
         "the capture saw the client's traces"

@@ -2,10 +2,8 @@
 //! `flush`; while the manager is away they wait in the grace queue and go out when it is
 //! back; `background_reports = false` keeps every report on the caller's path.
 
-mod support;
-
+use crate::support::{client_config as config, Fail, TestManager, GOOD, GOOD2};
 use std::time::Duration;
-use support::{client_config as config, Fail, TestManager, GOOD, GOOD2};
 use tokenlb_client::{Client, Outcome};
 use tokenlb_core::OutcomeClass;
 

@@ -5,10 +5,8 @@
 //! tests without one on other threads of the same process could otherwise leave tracing's
 //! per-callsite interest cache disabled for an event these tests look for.
 
-mod support;
-
+use crate::support::{client_config as config, Fail, Logs, TestManager, GOOD, GOOD2};
 use std::time::Duration;
-use support::{client_config as config, Fail, Logs, TestManager, GOOD, GOOD2};
 use tokenlb_client::{Client, Outcome};
 use tokenlb_core::OutcomeClass;
 

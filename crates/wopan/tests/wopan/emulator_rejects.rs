@@ -1,9 +1,7 @@
 //! The emulator answers malformed, badly signed, wrongly routed and undecryptable requests
 //! with the real envelope and a non-0000 code — never a panic, never HTML.
 
-mod common;
-
-use common::{start_demo, Emu};
+use crate::common::{start_demo, Emu};
 use serde_json::{json, Value};
 use tokenlb_wopan::crypto::{self, ChannelKey};
 use tokenlb_wopan::emulator::DEMO_TOKENS;

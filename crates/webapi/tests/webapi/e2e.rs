@@ -2,10 +2,8 @@
 //! folders, several pages, download links with Range, redirect, proxy, the cache-only mode,
 //! merged identical calls, bad input, /metrics and /healthz.
 
-mod support;
-
+use crate::support::Stack;
 use serde_json::{json, Value};
-use support::Stack;
 use tokenlb_wopan::emulator::content_bytes;
 
 fn names(v: &Value, key: &str) -> Vec<String> {
