@@ -120,15 +120,15 @@ pub(crate) fn to_u32(v: i64) -> u32 {
 
 pub(crate) fn crypto_err(e: CryptoError) -> StoreError {
     match e {
-        CryptoError::Decrypt(m) => StoreError::Decrypt(m),
-        other => StoreError::Backend(other.to_string()),
+        CryptoError::Decrypt(m) => StoreError::Decrypt(crate::Cause::from(m)),
+        other => StoreError::Backend(crate::Cause::from(other.to_string())),
     }
 }
 
 /// Parses a stored state name; an unknown one means a damaged or newer database.
 pub(crate) fn parse_state(s: &str) -> Result<TokenState, StoreError> {
     s.parse()
-        .map_err(|e| StoreError::Backend(format!("corrupt row: {e}")))
+        .map_err(|e| StoreError::Backend(crate::Cause::from(format!("corrupt row: {e}"))))
 }
 
 impl CounterCols {

@@ -127,10 +127,10 @@ impl SqliteStore {
     /// A unique violation left after the fingerprint check can only be a reused token id.
     fn insert_err(&self, e: sqlx::Error) -> StoreError {
         if super::error::is_unique_violation(&e) {
-            StoreError::Backend(format!(
+            StoreError::Backend(crate::Cause::from(format!(
                 "{}: a token with one of these ids already exists ({e})",
                 self.path.display()
-            ))
+            )))
         } else {
             self.err(e)
         }
