@@ -9,9 +9,7 @@
 
 use super::SqliteStore;
 use crate::crypto::Cipher;
-use crate::rows::{
-    crypto_err, encode_unique, refresh_context, reseal, TokenRow, ROWS_PER_STATEMENT, TOKEN_COLUMNS,
-};
+use crate::rows::{crypto_err, encode_unique, reseal, TokenRow, ROWS_PER_STATEMENT, TOKEN_COLUMNS};
 use crate::{StoreError, StoreResult, StoredToken, TokenUpdate};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::{HashMap, HashSet};
@@ -226,15 +224,7 @@ impl SqliteStore {
             }
             None => None,
         };
-        let refresh = match &u.refresh_secret {
-            Some(Some(r)) => Some(Some(
-                cipher
-                    .encrypt(r, &refresh_context(id.as_str()))
-                    .map_err(crypto_err)?,
-            )),
-            Some(None) => Some(None),
-            None => None,
-        };
+        let refresh = crate::rows::encrypt_refresh_update(&cipher, id, &u.refresh_secret)?;
         let mut q = QueryBuilder::<Sqlite>::new("UPDATE tokens SET id = id");
         crate::rows::push_update(&mut q, u, secret, refresh);
         q.push(" WHERE id = ").push_bind(id.as_str());
