@@ -17,13 +17,13 @@
 use crate::cache::{Entry, Listing};
 use crate::error::{ApiError, ApiResult};
 use crate::names::DrivePath;
-use crate::service::{now_ms, upstream_error, Answer, Mode, Service};
+use crate::service::{failure_answer, now_ms, upstream_error, Answer, Mode, Service};
 use crate::upstream::Failure;
 use axum::http::StatusCode;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokenlb_core::{Millis, OutcomeClass};
+use tokenlb_core::Millis;
 use tokenlb_wopan::{FileEntry, Selection};
 
 /// How long a quota answer is reused when the request does not say `realtime=`.
@@ -62,35 +62,9 @@ fn conflict(message: String) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "name_taken", message)
 }
 
-/// A write's failure: 404 for what the request named wrongly; 503 (with `Retry-After`) when
-/// no token could be had or Wopan rate limits; 502 when Wopan failed.
+/// A write's failure, worded as what could not be done (see [`failure_answer`]).
 fn write_error(f: &Failure, what: &str) -> ApiError {
-    match f {
-        Failure::NotFound(m) => ApiError::not_found(m.clone()),
-        Failure::Upstream {
-            class,
-            message,
-            no_token,
-            retry_after_s,
-        } => {
-            let (status, code) = if *no_token {
-                (StatusCode::SERVICE_UNAVAILABLE, "no_token")
-            } else if matches!(
-                class,
-                OutcomeClass::RateLimited | OutcomeClass::QuotaExhausted
-            ) {
-                (StatusCode::SERVICE_UNAVAILABLE, "upstream_rate_limited")
-            } else {
-                (StatusCode::BAD_GATEWAY, "upstream_failed")
-            };
-            let retry = match status {
-                StatusCode::SERVICE_UNAVAILABLE => retry_after_s.or(Some(5)),
-                _ => None,
-            };
-            ApiError::new(status, code, format!("could not {what}: {message}"))
-                .with_retry_after(retry)
-        }
-    }
+    failure_answer(f, |m| format!("could not {what}: {m}"))
 }
 
 /// A cached entry as the Wopan client wants it for a rename.

@@ -294,11 +294,20 @@ pub(crate) fn internal_failure() -> Failure {
 /// The answer when realtime failed and nothing was cached: 503 when no token could be had or
 /// Wopan is rate limiting, 502 when Wopan itself failed.
 pub(crate) fn upstream_error(f: &Failure, what: &str) -> ApiError {
+    failure_answer(f, |m| {
+        format!("could not get {what} from Wopan and nothing is cached: {m}")
+    })
+}
+
+/// A failure as an answer: 404 for what the request named wrongly; 503 with `Retry-After`
+/// (Wopan's, else 5 s) when no token could be had or Wopan rate limits; 502 when Wopan
+/// failed. `message` words the upstream's message for the caller.
+pub(crate) fn failure_answer(f: &Failure, message: impl FnOnce(&str) -> String) -> ApiError {
     match f {
         Failure::NotFound(m) => ApiError::not_found(m.clone()),
         Failure::Upstream {
             class,
-            message,
+            message: upstream,
             no_token,
             retry_after_s,
         } => {
@@ -312,18 +321,9 @@ pub(crate) fn upstream_error(f: &Failure, what: &str) -> ApiError {
             } else {
                 (StatusCode::BAD_GATEWAY, "upstream_failed")
             };
-            ApiError::new(
-                status,
-                code,
-                format!("could not get {what} from Wopan and nothing is cached: {message}"),
-            )
-            .with_retry_after(retry_after_s.or(
-                if status == StatusCode::SERVICE_UNAVAILABLE {
-                    Some(5)
-                } else {
-                    None
-                },
-            ))
+            let retry =
+                (status == StatusCode::SERVICE_UNAVAILABLE).then(|| retry_after_s.unwrap_or(5));
+            ApiError::new(status, code, message(upstream)).with_retry_after(retry)
         }
     }
 }
