@@ -156,8 +156,10 @@ async def test_manager_down_and_back(manager: Manager) -> None:
     assert client.status().queued_reports == 4
 
     manager.start()
+    await client.flush()
+    assert client.status().queued_reports == 0 and client.status().manager_reachable
     back = await client.get()
-    assert not back.cached
+    assert not back.cached and back.id != bad.id
     await back.report("success")
     await client.close()
     assert client.status().queued_reports == 0
