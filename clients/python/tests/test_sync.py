@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import List
@@ -108,11 +109,12 @@ def test_a_failure_goes_at_once_after_the_successes_before_it(manager: Manager) 
         first.report("success")
         second = client.get()
         assert second.id != first.id
-        second.report("transient", status=502, error="bad gateway")
+        second.report("transient", status=502, error=f"bad gateway for token {second.token}")
         assert client.status().queued_reports == 0
         rows = manager.rows()
         assert rows[first.name]["success"] == 1 and rows[second.name]["failure"] == 1
-        assert "bad gateway" in str(rows[second.name]["last_error"])
+        last_error = str(rows[second.name]["last_error"])
+        assert "bad gateway" in last_error and second.token not in last_error
 
 
 def test_call_retries_auth_failures_on_another_token(manager: Manager, emulator: Emulator) -> None:
@@ -238,7 +240,8 @@ def test_client_keys(keyed_manager: Manager) -> None:
     assert keyed_manager.rows()["t0"]["success"] == 1
 
 
-def test_manager_down_and_back(manager: Manager) -> None:
+def test_manager_down_and_back(manager: Manager, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="tokenlb")
     client = Client(manager.url, strategy="round_robin", probe_interval=0, flush_interval=QUIET)
     leased = {client.get().id for _ in range(3)}
     assert len(leased) == 3  # every token is now in the cache
@@ -257,6 +260,8 @@ def test_manager_down_and_back(manager: Manager) -> None:
         assert other.id != bad.id
         other.report("unknown")
     assert client.status().queued_reports == 7
+    down = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(down) == 1 and "using 3 cached tokens for up to 300 s" in down[0]
 
     manager.start()
     client.flush()  # what waited is delivered (by token id: these leases are gone)
@@ -269,6 +274,8 @@ def test_manager_down_and_back(manager: Manager) -> None:
     rows = manager.rows()
     assert rows[bad.name]["state"] == "invalid"
     assert sum(int(r["success"]) for r in rows.values()) >= 3
+    assert any("reachable again" in r.getMessage() for r in caplog.records)
+    assert not any(t in r.getMessage() for r in caplog.records for t in TOKENS)
 
 
 def test_no_grace_period_means_unreachable_at_once(manager: Manager) -> None:
