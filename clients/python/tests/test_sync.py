@@ -164,6 +164,9 @@ def test_call_gives_up_with_the_last_error_and_the_manager_code(manager: Manager
         assert none.value.retry_after is not None
         with pytest.raises(tokenlb.NoTokenAvailable):
             client.call(lambda l: l.name)
+    with Client(manager.url, wait_ms=50) as waiting:  # the manager waits, then says no
+        with pytest.raises(tokenlb.NoTokenAvailable):
+            waiting.get()
 
 
 def test_call_does_not_retry_the_requests_own_fault(manager: Manager) -> None:
