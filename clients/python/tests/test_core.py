@@ -159,3 +159,17 @@ def test_get_answer_parsing() -> None:
     assert "0123456789" not in d.masked()
     with pytest.raises(tokenlb.ProtocolError):
         _core.parse_lease(b'{"token":"x","id":"t","lease":{}}', "p", 0.0)
+
+
+def test_a_dropped_client_is_collected_and_its_reporter_ends() -> None:
+    import gc
+
+    client = tokenlb.Client("http://127.0.0.1:9", flush_interval=3600.0)
+    handed_out = tokenlb.Lease(client, lease("a"))
+    handed_out.report("success")  # queued: starts the background reporter
+    thread = client._thread
+    assert thread is not None and thread.is_alive()
+    del client, handed_out
+    gc.collect()
+    thread.join(timeout=30)
+    assert not thread.is_alive()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import weakref
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set, TypeVar
 
 import httpx
@@ -364,25 +365,24 @@ class Client:
 
     # -- delivery -----------------------------------------------------------------------------
     def _start_reporter(self) -> None:
-        """Under the lock: the background thread, started on first use."""
+        """Under the lock: the background thread, started on first use. It holds only a weak
+        reference to the client, so a client dropped without ``close()`` is collected and its
+        thread ends (its queued reports are then lost, as in the Rust client)."""
         if self._thread is None and not self._closing:
-            self._thread = threading.Thread(target=self._run, name="tokenlb-reporter", daemon=True)
+            self._thread = threading.Thread(
+                target=_reporter,
+                args=(weakref.ref(self), self._wake, self._settings.flush_interval),
+                name="tokenlb-reporter",
+                daemon=True,
+            )
             self._thread.start()
+            weakref.finalize(self, _stop, self._wake)
 
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                if self._closing:
-                    return
-                self._wake.wait(timeout=self._settings.flush_interval)
-                if self._closing:
-                    return
-                if not self._state.outbox:
-                    continue
-            try:
-                self._flush()
-            except Exception:  # never let the reporter die
-                log.exception("tokenlb: background report delivery failed")
+    def _background_flush(self) -> None:
+        with self._lock:
+            if self._closing or not self._state.outbox:
+                return
+        self._flush()
 
     def _flush(self) -> None:
         """Delivers the outbox in order, a batch at a time (bounded rounds), until it is
@@ -449,3 +449,30 @@ class Client:
             self._state.give_back(batch)
         return False
 
+
+
+def _reporter(ref: "weakref.ReferenceType[Client]", wake: threading.Condition, interval: float) -> None:
+    """The background reporter's loop: wakes every ``interval`` or when notified, sends the
+    outbox; ends with ``close()`` or when the client is gone."""
+    while True:
+        with wake:
+            client = ref()
+            if client is None or client._closing:
+                return
+            del client
+            wake.wait(timeout=interval)
+        client = ref()
+        if client is None:
+            return
+        try:
+            client._background_flush()
+        except Exception:  # never let the reporter die
+            log.exception("tokenlb: background report delivery failed")
+        finally:
+            del client
+
+
+def _stop(wake: threading.Condition) -> None:
+    """Wakes the reporter of a collected client so it ends."""
+    with wake:
+        wake.notify_all()
