@@ -181,3 +181,21 @@ async def test_errors_carry_the_manager_code(manager: Manager, keyed_manager: Ma
         async with keyed.lease():
             pass
     assert keyed_manager.rows()["t0"]["success"] == 1
+
+
+async def test_a_dropped_client_is_collected_and_its_reporter_ends() -> None:
+    import gc
+
+    from tokenlb._core import LeaseData
+
+    client = AsyncClient("http://127.0.0.1:9", flush_interval=QUIET)
+    data = LeaseData("secret-value-of-a", "a", "a", "default", "0.1", None, False, 0.0)
+    handed_out = tokenlb.AsyncLease(client, data)
+    await handed_out.report("success")  # queued: starts the background task
+    task = client._task
+    assert task is not None and not task.done()
+    await client._http.aclose()
+    del client, handed_out
+    gc.collect()
+    await asyncio.wait_for(task, timeout=30)
+    assert task.done()

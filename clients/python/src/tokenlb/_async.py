@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Set, TypeVar
 
 import httpx
@@ -310,28 +311,17 @@ class AsyncClient:
 
     # -- delivery -----------------------------------------------------------------------------
     def _start_reporter(self) -> asyncio.Event:
+        """The background task, started on first use. It holds only a weak reference to the
+        client, so a client dropped without ``close()`` is collected and its task ends."""
         if self._wake is None:
             self._wake = asyncio.Event()
         if self._task is None and not self._closing:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            interval = self._settings.flush_interval
+            self._task = asyncio.get_running_loop().create_task(
+                _reporter(weakref.ref(self), self._wake, interval)
+            )
+            weakref.finalize(self, self._wake.set)
         return self._wake
-
-    async def _run(self) -> None:
-        wake = self._start_reporter()
-        while not self._closing:
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=self._settings.flush_interval)
-            except asyncio.TimeoutError:
-                pass
-            wake.clear()
-            if self._closing:
-                return
-            if not self._state.outbox:
-                continue
-            try:
-                await self._flush()
-            except Exception:  # never let the reporter die
-                log.exception("tokenlb: background report delivery failed")
 
     async def _flush(self) -> None:
         if self._send_lock is None:
@@ -389,3 +379,28 @@ class AsyncClient:
         self._state.mark_down(time.monotonic(), cause)
         self._state.give_back(batch)
         return False
+
+
+async def _reporter(ref: "weakref.ReferenceType[AsyncClient]", wake: asyncio.Event, interval: float) -> None:
+    """The background reporter's loop: wakes every ``interval`` or when set, sends the
+    outbox; ends with ``close()`` or when the client is gone."""
+    while True:
+        client = ref()
+        if client is None or client._closing:
+            return
+        del client
+        try:
+            await asyncio.wait_for(wake.wait(), timeout=interval)
+        except asyncio.TimeoutError:
+            pass
+        wake.clear()
+        client = ref()
+        if client is None or client._closing:
+            return
+        try:
+            if client._state.outbox:
+                await client._flush()
+        except Exception:  # never let the reporter die
+            log.exception("tokenlb: background report delivery failed")
+        finally:
+            del client
