@@ -21,7 +21,8 @@
 //! CORS headers are ever sent, so browsers keep other origins out.
 
 use crate::error::{method_not_allowed, route_not_found};
-use crate::routes::{auth, events, lease, ops, stats, token, tokens, ui};
+use crate::metrics::Metrics;
+use crate::routes::{admin_tokens, auth, events, lease, ops, seed_tokens, stats, ui};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderValue, Method};
@@ -30,6 +31,7 @@ use axum::routing::{get, patch, post};
 use axum::Router;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use tower::{Layer, Service};
 use tracing::Span;
@@ -63,21 +65,24 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 /// The manager's router, ready to serve with `into_make_service_with_connect_info`.
 pub fn app(state: AppState) -> Router {
-    let max_body = state.config.max_body_bytes;
+    let max_body = state.config().max_body_bytes;
     Router::new()
         .route("/api/token/get", get(lease::get))
-        .route("/api/token/add", post(token::add))
-        .route("/api/token/remove", axum::routing::delete(token::remove))
+        .route("/api/token/add", post(seed_tokens::add))
+        .route(
+            "/api/token/remove",
+            axum::routing::delete(seed_tokens::remove),
+        )
         .route("/api/token/report", post(lease::report))
-        .route("/api/token/stats", get(token::stats))
-        .route("/api/tokens", get(tokens::list))
-        .route("/api/tokens/{id}", patch(tokens::patch))
-        .route("/api/tokens/{id}/check", post(tokens::check))
+        .route("/api/token/stats", get(seed_tokens::stats))
+        .route("/api/tokens", get(admin_tokens::list))
+        .route("/api/tokens/{id}", patch(admin_tokens::patch))
+        .route("/api/tokens/{id}/check", post(admin_tokens::check))
         .route(
             "/api/tokens/import",
-            post(tokens::import).layer(DefaultBodyLimit::max(tokens::MAX_IMPORT_BYTES)),
+            post(admin_tokens::import).layer(DefaultBodyLimit::max(admin_tokens::MAX_IMPORT_BYTES)),
         )
-        .route("/api/tokens/export", get(tokens::export))
+        .route("/api/tokens/export", get(admin_tokens::export))
         .route("/api/events", get(events::events))
         .route("/api/stats/minutes", get(stats::minutes))
         .route("/api/pools", get(stats::pools))
@@ -94,7 +99,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(HttpLayer {
-            state: state.clone(),
+            metrics: state.metrics().clone(),
             body_limit: DefaultBodyLimit::max(max_body),
         })
         .with_state(state)
@@ -103,7 +108,7 @@ pub fn app(state: AppState) -> Router {
 /// The per-route layer: span, metrics, security headers, body limit (see the module doc).
 #[derive(Clone)]
 pub struct HttpLayer {
-    state: AppState,
+    metrics: Arc<Metrics>,
     body_limit: DefaultBodyLimit,
 }
 
@@ -113,7 +118,7 @@ impl<S> Layer<S> for HttpLayer {
     fn layer(&self, inner: S) -> Self::Service {
         HttpService {
             inner: self.body_limit.layer(inner),
-            state: self.state.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -122,7 +127,7 @@ impl<S> Layer<S> for HttpLayer {
 #[derive(Clone)]
 pub struct HttpService<S> {
     inner: S,
-    state: AppState,
+    metrics: Arc<Metrics>,
 }
 
 impl<S> Service<Request> for HttpService<S>
@@ -151,7 +156,7 @@ where
         HttpFuture {
             inner,
             span,
-            state: self.state.clone(),
+            metrics: self.metrics.clone(),
             route,
             method,
             api,
@@ -167,7 +172,7 @@ fn route_name(route: &Option<MatchedPath>) -> &str {
 pub struct HttpFuture<F> {
     inner: F,
     span: Span,
-    state: AppState,
+    metrics: Arc<Metrics>,
     route: Option<MatchedPath>,
     method: Method,
     api: bool,
@@ -191,8 +196,7 @@ where
         };
         let status = response.status();
         let route = route_name(&this.route);
-        this.state
-            .metrics
+        this.metrics
             .http(route, this.method.as_str(), status.as_u16());
         if status.is_server_error() {
             tracing::error!(method = %this.method, route, status = status.as_u16(), "response failed");

@@ -11,22 +11,87 @@
 //! into 0600 files in the data dir; the log names the file, never the value. The password is
 //! kept only as an argon2 hash and verified on a blocking thread.
 
+use crate::config::Config;
 use crate::error::ApiError;
+use crate::session::{LoginLimiter, Sessions};
 use crate::session::{Session, COOKIE_NAME};
-use crate::state::AppState;
 use anyhow::Context;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use axum::extract::FromRef;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, Method};
+use axum::http::{header, Method, StatusCode};
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use tokenlb_core::Secret;
+
+/// Who may call what: keys, admin sessions, the failed-login limiter.
+pub struct Auth {
+    pub keys: Keys,
+    pub sessions: Sessions,
+    pub login_limiter: LoginLimiter,
+    /// Session cookies get `Secure` (the UI is served over HTTPS by a proxy).
+    pub cookie_secure: bool,
+}
+
+impl Auth {
+    pub fn new(config: &Config, keys: Keys) -> Auth {
+        let admin = &config.admin;
+        Auth {
+            keys,
+            sessions: Sessions::new(admin.session_idle_minutes),
+            login_limiter: LoginLimiter::new(admin.login_max_failures, admin.login_window_s),
+            cookie_secure: admin.cookie_secure,
+        }
+    }
+}
+
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+impl Auth {
+    /// A login attempt from `ip`: the failure limiter first (429 + Retry-After), then the
+    /// password against its argon2 hash. Success drops the browser's old session and issues
+    /// a fresh one (no session fixation): its id and the session.
+    pub async fn login(
+        &self,
+        ip: std::net::IpAddr,
+        username: &str,
+        password: String,
+        old: Option<String>,
+    ) -> Result<(String, crate::session::Session), ApiError> {
+        if let Err(wait) = self.login_limiter.begin_attempt(ip) {
+            tracing::warn!(client = %ip, "login refused: too many failed attempts");
+            let message = format!("too many failed logins; try again in {wait} s");
+            return Err(
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
+                    .with_retry_after(wait),
+            );
+        }
+        let ok = password.len() <= MAX_PASSWORD_BYTES
+            && self.keys.verify_login(username, password).await;
+        if !ok {
+            tracing::warn!(client = %ip, "failed admin login");
+            let message = "wrong user name or password";
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_credentials",
+                message,
+            ));
+        }
+        self.login_limiter.record_success(ip);
+        if let Some(old) = old {
+            self.sessions.remove(&old);
+        }
+        tracing::info!(client = %ip, "admin logged in");
+        Ok(self.sessions.create(&self.keys.admin_user))
+    }
+}
 
 /// The configured or generated credentials.
 pub struct Keys {
@@ -155,14 +220,12 @@ fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// The peer's address: the test override, else the connection's address.
-pub fn peer_ip(state: &AppState, parts: &Parts) -> Option<IpAddr> {
-    state.peer_override().or_else(|| {
-        parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ci| ci.0.ip())
-    })
+/// The peer's address: the connection's, as the accept loop recorded it.
+pub fn peer_ip(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip())
 }
 
 fn bearer(parts: &Parts) -> Result<Option<String>, ApiError> {
@@ -198,11 +261,11 @@ fn is_unsafe(method: &Method) -> bool {
 }
 
 /// A valid session from the cookie, with the CSRF rule applied. `Ok(None)` = no session.
-fn session_auth(state: &AppState, parts: &Parts) -> Result<Option<Session>, ApiError> {
+fn session_auth(auth: &Auth, parts: &Parts) -> Result<Option<Session>, ApiError> {
     let Some(id) = session_cookie(parts) else {
         return Ok(None);
     };
-    let Some(session) = state.sessions.touch(&id) else {
+    let Some(session) = auth.sessions.touch(&id) else {
         return Ok(None);
     };
     if is_unsafe(&parts.method) {
@@ -228,18 +291,22 @@ pub enum AdminAuth {
     Session(Session),
 }
 
-impl FromRequestParts<AppState> for AdminAuth {
+impl<S: Send + Sync> FromRequestParts<S> for AdminAuth
+where
+    Arc<Auth>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let auth = Arc::<Auth>::from_ref(state);
         if let Some(key) = bearer(parts)? {
-            return if state.keys.is_admin_key(&key) {
+            return if auth.keys.is_admin_key(&key) {
                 Ok(AdminAuth::Key)
             } else {
                 Err(ApiError::unauthorized("wrong admin key"))
             };
         }
-        match session_auth(state, parts)? {
+        match session_auth(&auth, parts)? {
             Some(session) => Ok(AdminAuth::Session(session)),
             None => Err(ApiError::unauthorized(
                 "this route needs the admin key (Authorization: Bearer <key>) or an admin session",
@@ -252,20 +319,24 @@ impl FromRequestParts<AppState> for AdminAuth {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAuth;
 
-impl FromRequestParts<AppState> for ClientAuth {
+impl<S: Send + Sync> FromRequestParts<S> for ClientAuth
+where
+    Arc<Auth>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let keyed = state.keys.has_client_keys();
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let auth = Arc::<Auth>::from_ref(state);
+        let keyed = auth.keys.has_client_keys();
         if let Some(key) = bearer(parts)? {
-            if state.keys.is_admin_key(&key) || state.keys.is_client_key(&key) {
+            if auth.keys.is_admin_key(&key) || auth.keys.is_client_key(&key) {
                 return Ok(ClientAuth);
             }
             if keyed {
                 return Err(ApiError::unauthorized("wrong client key"));
             }
         }
-        if session_auth(state, parts)?.is_some() {
+        if session_auth(&auth, parts)?.is_some() {
             return Ok(ClientAuth);
         }
         if keyed {
@@ -273,7 +344,7 @@ impl FromRequestParts<AppState> for ClientAuth {
                 "this route needs a client key (Authorization: Bearer <key>)",
             ));
         }
-        match peer_ip(state, parts) {
+        match peer_ip(parts) {
             Some(ip) if ip.to_canonical().is_loopback() => Ok(ClientAuth),
             _ => Err(ApiError::unauthorized(
                 "no client keys are configured, so only loopback clients may call this route",
@@ -286,14 +357,11 @@ impl FromRequestParts<AppState> for ClientAuth {
 #[derive(Debug, Clone, Copy)]
 pub struct PeerIp(pub Option<IpAddr>);
 
-impl FromRequestParts<AppState> for PeerIp {
+impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(PeerIp(peer_ip(state, parts)))
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerIp(peer_ip(parts)))
     }
 }
 

@@ -12,6 +12,7 @@
 //! field to name the failing one) runs only for other content types and for bodies plain
 //! parsing refuses, so every refusal reads exactly as axum words it.
 
+use crate::service::ServiceError;
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -122,6 +123,51 @@ impl From<StoreError> for ApiError {
                 .with_retry_after(1)
             }
             other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let message = e.to_string();
+        match e {
+            ServiceError::UnknownPool(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_pool", message)
+            }
+            ServiceError::UnknownToken(_) => ApiError::not_found(message),
+            ServiceError::UnknownLease => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_lease", message)
+            }
+            ServiceError::UnknownStrategy(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "unknown_strategy", message)
+            }
+            ServiceError::Invalid(m) => ApiError::invalid(m),
+            ServiceError::MalformedImport(m) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", m)
+            }
+            ServiceError::NoTokenAvailable {
+                reason,
+                retry_after_s,
+            } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_token_available",
+                reason,
+            )
+            .with_retry_after(retry_after_s),
+            ServiceError::ShuttingDown => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)
+                    .with_retry_after(1)
+            }
+            ServiceError::ClusterUnavailable => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cluster_unavailable",
+                message,
+            )
+            .with_retry_after(1),
+            ServiceError::NoHealthCheck(_) => ApiError::conflict("no_health_check", message),
+            ServiceError::CheckInProgress => ApiError::conflict("check_in_progress", message),
+            ServiceError::Store(e) => e.into(),
+            ServiceError::Internal(detail) => ApiError::internal(detail),
         }
     }
 }

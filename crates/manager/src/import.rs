@@ -7,12 +7,11 @@
 //! one store transaction (`merge_tokens`, merge by token value) followed by inserting the new
 //! tokens into their pools, so 100,000 tokens cost one commit, not 100,000.
 
-use crate::error::ApiError;
-use crate::state::{now_ms, AppState};
+use crate::service::now_ms;
 use crate::validate;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use tokenlb_core::{Counters, Limits, Millis, Secret, TokenId, TokenSpec, TokenState};
+use tokenlb_core::{Counters, Limits, Millis, Secret, TokenId, TokenState};
 use tokenlb_store::StoredToken;
 
 /// One token to import.
@@ -180,39 +179,11 @@ pub struct ImportSummary {
     pub errors: Vec<ItemError>,
 }
 
-/// Stores the new tokens in one transaction and puts them into their pools.
-pub async fn apply(
-    state: &AppState,
-    parsed: Parsed,
-    default_pool: &str,
-) -> Result<ImportSummary, ApiError> {
-    let mut summary = ImportSummary {
-        errors: parsed.errors,
-        ..ImportSummary::default()
-    };
-    let (records, duplicates) = build_records(parsed.items, default_pool);
-    summary.skipped += duplicates;
-    if records.is_empty() {
-        return Ok(summary);
-    }
-    let skipped: HashSet<TokenId> = state
-        .store
-        .merge_tokens(&records)
-        .await?
-        .into_iter()
-        .collect();
-    summary.skipped += skipped.len();
-    let fresh: Vec<StoredToken> = records
-        .into_iter()
-        .filter(|r| !skipped.contains(&r.id))
-        .collect();
-    summary.added = fresh.len();
-    insert_many(state, fresh)?;
-    Ok(summary)
-}
-
 /// Turns items into store records with fresh ids; drops repeats inside the input (counted).
-fn build_records(items: Vec<ImportItem>, default_pool: &str) -> (Vec<StoredToken>, usize) {
+pub(crate) fn build_records(
+    items: Vec<ImportItem>,
+    default_pool: &str,
+) -> (Vec<StoredToken>, usize) {
     let now = now_ms();
     let mut seen: HashSet<String> = HashSet::with_capacity(items.len());
     let mut records = Vec::with_capacity(items.len());
@@ -249,59 +220,6 @@ fn build_records(items: Vec<ImportItem>, default_pool: &str) -> (Vec<StoredToken
         });
     }
     (records, duplicates)
-}
-
-/// Puts a stored token into its pool (add).
-pub fn insert_loaded(state: &AppState, t: StoredToken) -> Result<(), ApiError> {
-    insert_many(state, vec![t])
-}
-
-/// Puts stored tokens into their pools (start-up load, import): one lock per pool, not per
-/// token.
-pub fn insert_many(state: &AppState, tokens: Vec<StoredToken>) -> Result<(), ApiError> {
-    let mut by_pool: std::collections::BTreeMap<String, Vec<StoredToken>> = Default::default();
-    for t in tokens {
-        by_pool.entry(t.pool.clone()).or_default().push(t);
-    }
-    let now = now_ms();
-    for (pool, tokens) in by_pool {
-        let handle = state.pool_or_create(&pool).map_err(ApiError::invalid)?;
-        let mut metas = Vec::with_capacity(tokens.len());
-        let mut tokens = tokens.into_iter().peekable();
-        while tokens.peek().is_some() {
-            // Chunks keep each lock short, so leases go on during a big import.
-            let mut pool = handle.pool.lock();
-            for t in tokens.by_ref().take(1024) {
-                let meta = crate::state::TokenMeta {
-                    pool: handle.index,
-                    created_at: t.created_at,
-                    has_refresh: t.refresh_secret.is_some(),
-                };
-                let id = t.id.clone();
-                pool.insert(spec_of(t), now)
-                    .map_err(|e| ApiError::internal(format!("pool insert: {e}")))?;
-                metas.push((id, meta));
-            }
-        }
-        state.set_token_metas(metas);
-        handle.notify.notify_waiters();
-    }
-    Ok(())
-}
-
-fn spec_of(t: StoredToken) -> TokenSpec {
-    TokenSpec {
-        id: t.id,
-        name: t.name,
-        secret: t.secret,
-        weight: t.weight,
-        expires_at: t.expires_at,
-        limits: t.limits,
-        state: t.state,
-        state_reason: t.state_reason,
-        state_until: t.state_until,
-        counters: t.counters,
-    }
 }
 
 #[cfg(test)]

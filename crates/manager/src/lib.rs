@@ -1,8 +1,14 @@
 //! tokenlb-manager: the token manager service.
 //!
-//! HTTP API (DESIGN §3), access control, background tasks (lease expiry, cooling, stats
-//! flushing, pruning, health checks) and the embedded admin UI, around one
-//! [`tokenlb_core::Pool`] per pool name and one [`tokenlb_store::Store`].
+//! Three layers, dependencies pointing down (docs/architecture.md):
+//! - HTTP: [`app`] (router and per-request layer), [`routes`] (thin handlers), [`auth`],
+//!   [`session`], [`error`] (one [`ApiError`]), [`openapi`], the embedded UI;
+//! - service: [`service::TokenService`], the only door to the pools (lease, report, add,
+//!   remove, patch, import, the `apply_*` entry points), with its
+//!   [`service::Coordinator`] seam for peers ([`cluster`] in cluster mode);
+//! - background: [`tasks`], [`health`], [`refresh`], each handed only what it uses;
+//!
+//! all over one [`tokenlb_core::Pool`] per pool name and one [`tokenlb_store::Store`].
 //!
 //! Entry points: [`run`] (open + serve until a shutdown future resolves), or
 //! [`Manager::open`] then [`Manager::serve`] when the caller wants the [`AppState`] first;
@@ -18,10 +24,13 @@ pub mod import;
 pub use tokenlb_listen as listen;
 pub mod metrics;
 pub mod openapi;
+pub mod probe;
 pub mod refresh;
 pub mod routes;
 pub mod server;
+pub mod service;
 pub mod session;
+pub mod shutdown;
 pub mod state;
 pub mod tasks;
 pub mod validate;

@@ -10,12 +10,11 @@
 //! Gauges (tokens per state, in flight) are read from the pools at scrape time, so they are
 //! never stale. No metrics registry crate is needed for this little.
 
-use crate::state::AppState;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokenlb_core::{OutcomeClass, Strategy, TokenState};
+use tokenlb_core::{OutcomeClass, PoolStats, Strategy, TokenState};
 
 /// One pool's lease and outcome counters.
 #[derive(Default)]
@@ -195,9 +194,13 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-/// The whole exposition.
-pub fn render(state: &AppState) -> String {
-    let m = &state.metrics;
+/// The whole exposition: the counters of `m`, the gauges of `pools` (name and totals, read
+/// at scrape time), then whatever `more` appends (the coordinator's series).
+pub fn render(
+    m: &Metrics,
+    pools: &[(String, PoolStats)],
+    more: impl FnOnce(&mut String),
+) -> String {
     let mut out = String::new();
     header(
         &mut out,
@@ -251,10 +254,8 @@ pub fn render(state: &AppState) -> String {
         "tokenlb_get_unavailable_total {}",
         m.get_unavailable.load(Ordering::Relaxed)
     );
-    render_gauges(state, &mut out);
-    if let Some(c) = state.cluster() {
-        c.link.render(&mut out);
-    }
+    render_gauges(pools, &mut out);
+    more(&mut out);
     header(
         &mut out,
         "tokenlb_http_requests_total",
@@ -272,17 +273,9 @@ pub fn render(state: &AppState) -> String {
     out
 }
 
-fn render_gauges(state: &AppState, out: &mut String) {
-    let pools: Vec<_> = state
-        .pools()
-        .into_iter()
-        .map(|h| {
-            let stats = h.pool.lock().stats();
-            (h.name.clone(), stats)
-        })
-        .collect();
+fn render_gauges(pools: &[(String, PoolStats)], out: &mut String) {
     header(out, "tokenlb_tokens", "gauge", "Tokens, by state and pool.");
-    for (pool, stats) in &pools {
+    for (pool, stats) in pools {
         for st in TokenState::ALL {
             let n = stats
                 .by_state
@@ -303,7 +296,7 @@ fn render_gauges(state: &AppState, out: &mut String) {
         "gauge",
         "Leases out now, by pool.",
     );
-    for (pool, stats) in &pools {
+    for (pool, stats) in pools {
         let _ = writeln!(
             out,
             "tokenlb_in_flight{{pool=\"{}\"}} {}",

@@ -30,8 +30,10 @@
 //! into this instance's pool.
 
 use crate::config::HealthKind;
-use crate::state::{now_ms, AppState, PoolHandle};
-use crate::tasks::{admin_event, change_events};
+use crate::service::events::admin_event;
+use crate::service::now_ms;
+use crate::service::registry::PoolHandle;
+use crate::service::TokenService;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use tokenlb_core::{Millis, Outcome, OutcomeClass, Secret, TokenId};
@@ -39,7 +41,7 @@ use tokenlb_store::{StoreError, TokenUpdate};
 use tokenlb_wopan::{TokenPair, WopanError};
 
 mod triggers;
-pub use triggers::{after_change, due, refresh_due, refresher, Trigger, MAX_CONCURRENT, TICK};
+pub use triggers::{due, refresh_due, refresher, Trigger, MAX_CONCURRENT, TICK};
 
 /// First retry delay after a failed (not refused) refresh; doubles per failure.
 pub const RETRY_BASE_MS: u64 = 30_000;
@@ -76,9 +78,9 @@ pub struct Refreshed {
     pub rotated: bool,
 }
 
-/// The refresher's memory, one per manager (a field of the shared state).
-#[derive(Default)]
+/// The refresher: the service it refreshes tokens of, and its memory (one per manager).
 pub struct Refresher {
+    svc: TokenService,
     /// Refresh tokens by token id; filled from the store on first use, kept current.
     secrets: Mutex<HashMap<TokenId, Secret>>,
     /// Tokens with a refresh running now.
@@ -88,6 +90,15 @@ pub struct Refresher {
 }
 
 impl Refresher {
+    pub fn new(svc: TokenService) -> Refresher {
+        Refresher {
+            svc,
+            secrets: Mutex::default(),
+            running: Mutex::default(),
+            retry: Mutex::default(),
+        }
+    }
+
     /// Forgets a removed token.
     pub fn forget(&self, id: &TokenId) {
         self.secrets.lock().remove(id);
@@ -121,19 +132,19 @@ impl Drop for Running<'_> {
 
 /// Refreshes one token now (if its pool is a `wopan` pool and it has a refresh token).
 pub async fn refresh_now(
-    state: &AppState,
+    state: &Refresher,
     id: &TokenId,
     trigger: Trigger,
 ) -> Result<Refreshed, RefreshError> {
     let unknown = || RefreshError::UnknownToken(id.clone());
-    let handle = state.token_pool(id).ok_or_else(unknown)?;
+    let handle = state.svc.token_pool(id).ok_or_else(unknown)?;
     if handle.health.kind != HealthKind::Wopan {
         return Err(RefreshError::NotWopan(handle.name.clone()));
     }
-    if !state.token_meta(id).ok_or_else(unknown)?.has_refresh {
+    if !state.svc.token_meta(id).ok_or_else(unknown)?.has_refresh {
         return Err(RefreshError::NoRefreshToken);
     }
-    let _running = Running::claim(&state.refresh, id).ok_or(RefreshError::InProgress)?;
+    let _running = Running::claim(state, id).ok_or(RefreshError::InProgress)?;
     let mut refresh = refresh_secret(state, id).await?;
     let client =
         crate::wopan_health::wopan_client(&handle.health).map_err(RefreshError::Upstream)?;
@@ -158,33 +169,30 @@ pub async fn refresh_now(
 }
 
 /// The stored refresh token of `id`, read again from the store (and remembered).
-async fn reload(state: &AppState, id: &TokenId) -> Option<Secret> {
-    let tokens = state.store.load_tokens().await.ok()?;
+async fn reload(state: &Refresher, id: &TokenId) -> Option<Secret> {
+    let tokens = state.svc.store().load_tokens().await.ok()?;
     let stored = tokens.into_iter().find(|t| &t.id == id)?.refresh_secret?;
-    state
-        .refresh
-        .secrets
-        .lock()
-        .insert(id.clone(), stored.clone());
+    state.secrets.lock().insert(id.clone(), stored.clone());
     Some(stored)
 }
 
 /// The refresh token of `id`: from memory, else from the store (which loads every stored
 /// refresh token into memory at once: after a start, or for a token added since).
-async fn refresh_secret(state: &AppState, id: &TokenId) -> Result<Secret, RefreshError> {
-    if let Some(s) = state.refresh.secrets.lock().get(id) {
+async fn refresh_secret(state: &Refresher, id: &TokenId) -> Result<Secret, RefreshError> {
+    if let Some(s) = state.secrets.lock().get(id) {
         return Ok(s.clone());
     }
     load_all(state, id).await
 }
 
-async fn load_all(state: &AppState, id: &TokenId) -> Result<Secret, RefreshError> {
+async fn load_all(state: &Refresher, id: &TokenId) -> Result<Secret, RefreshError> {
     let tokens = state
-        .store
+        .svc
+        .store()
         .load_tokens()
         .await
         .map_err(|e| RefreshError::Store(e.to_string()))?;
-    let mut map = state.refresh.secrets.lock();
+    let mut map = state.secrets.lock();
     for t in tokens {
         if let Some(r) = t.refresh_secret {
             // A rotation that finished meanwhile is newer than what this read saw.
@@ -196,7 +204,7 @@ async fn load_all(state: &AppState, id: &TokenId) -> Result<Secret, RefreshError
 
 /// Stores the new pair, then swaps the secret in the pool; events for both.
 async fn apply(
-    state: &AppState,
+    state: &Refresher,
     handle: &PoolHandle,
     id: &TokenId,
     trigger: Trigger,
@@ -210,14 +218,10 @@ async fn apply(
         expires_at: Some(Some(pair.expires_at)),
         ..TokenUpdate::default()
     };
-    let stored = state.store.update_token(id, &update).await;
+    let stored = state.svc.store().update_token(id, &update).await;
     // Whatever happened to the store, the old refresh token may be spent now: keep the new
     // one in memory so a retry can use it.
-    state
-        .refresh
-        .secrets
-        .lock()
-        .insert(id.clone(), pair.refresh_token);
+    state.secrets.lock().insert(id.clone(), pair.refresh_token);
     match stored {
         Ok(()) => {}
         Err(StoreError::NotFound(_)) => return Err(RefreshError::UnknownToken(id.clone())),
@@ -228,15 +232,14 @@ async fn apply(
         }
     }
     let now = now_ms();
-    let (name, events) = {
-        let mut pool = handle.pool.lock();
+    let (name, events) = state.svc.change(handle, |pool| {
         let changes = pool
             .replace_secret(id, pair.access_token, Some(pair.expires_at), now)
             .map_err(|_| RefreshError::UnknownToken(id.clone()))?;
         let name = pool.get(id).map(|v| v.name).unwrap_or_default();
-        (name, change_events(&pool, &handle.name, &changes))
-    };
-    state.refresh.retry.lock().remove(id);
+        Ok::<_, RefreshError>((name, changes))
+    })?;
+    state.retry.lock().remove(id);
     let expires = crate::views::time(pair.expires_at);
     let reason = format!(
         "access token refreshed ({}); expires at {}; refresh token {}",
@@ -245,8 +248,10 @@ async fn apply(
         if rotated { "rotated" } else { "kept" }
     );
     tracing::info!(token = %id, pool = %handle.name, "token {name} ({id}) refreshed: {reason}");
-    state.record_admin(admin_event("refreshed", id, &name, &handle.name, reason));
-    state.record_changes(handle, events);
+    state
+        .svc
+        .record_admin(admin_event("refreshed", id, &name, &handle.name, reason));
+    state.svc.record(handle, events);
     Ok(Refreshed {
         id: id.clone(),
         expires_at: pair.expires_at,
@@ -256,7 +261,7 @@ async fn apply(
 
 /// A failed refresh: backoff, event, and for a refusal the token becomes invalid.
 fn failed(
-    state: &AppState,
+    state: &Refresher,
     handle: &PoolHandle,
     id: &TokenId,
     trigger: Trigger,
@@ -273,7 +278,7 @@ fn failed(
 }
 
 fn note_failure(
-    state: &AppState,
+    state: &Refresher,
     handle: &PoolHandle,
     id: &TokenId,
     trigger: Trigger,
@@ -282,7 +287,7 @@ fn note_failure(
 ) {
     let now = now_ms();
     let delay = {
-        let mut retry = state.refresh.retry.lock();
+        let mut retry = state.retry.lock();
         let n = retry.get(id).map_or(0, |(_, n)| *n).saturating_add(1);
         let delay = if refused {
             REFUSED_RETRY_MS
@@ -299,22 +304,24 @@ fn note_failure(
         trigger.as_str(),
         delay / 1000
     );
-    let (name, events) = {
-        let mut pool = handle.pool.lock();
-        let name = pool.get(id).map(|v| v.name).unwrap_or_default();
-        let mut events = Vec::new();
-        if refused {
-            let mut outcome = Outcome::new(OutcomeClass::Auth);
-            outcome.error = Some(message.to_string());
-            if let Ok(changes) = pool.health_result(id, &outcome, now, &mut rand::thread_rng()) {
-                events = change_events(&pool, &handle.name, &changes);
+    let (name, events) = state
+        .svc
+        .change(handle, |pool| {
+            let name = pool.get(id).map(|v| v.name).unwrap_or_default();
+            let mut changes = Vec::new();
+            if refused {
+                let mut outcome = Outcome::new(OutcomeClass::Auth);
+                outcome.error = Some(message.to_string());
+                if let Ok(c) = pool.health_result(id, &outcome, now, &mut rand::thread_rng()) {
+                    changes = c;
+                }
             }
-        }
-        (name, events)
-    };
+            Ok::<_, std::convert::Infallible>((name, changes))
+        })
+        .unwrap_or_else(|e| match e {});
     tracing::warn!(token = %id, pool = %handle.name, "token {name} ({id}): {reason}");
     let mut event = admin_event("refresh_failed", id, &name, &handle.name, reason);
     event.sample_error = Some(message.to_string());
-    state.record_admin(event);
-    state.record_changes(handle, events);
+    state.svc.record_admin(event);
+    state.svc.record(handle, events);
 }

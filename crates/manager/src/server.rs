@@ -6,9 +6,14 @@
 //! Every start-up failure is an `anyhow` error with context naming the file or setting, so
 //! the binary prints one clear line and exits non-zero; nothing here panics.
 
+use crate::auth::Auth;
 use crate::auth::Keys;
 use crate::config::Config;
+use crate::health::Probes;
 use crate::import;
+use crate::metrics::Metrics;
+use crate::refresh::Refresher;
+use crate::service::{Coordinator, Local, TokenService};
 use crate::state::AppState;
 use crate::tasks::Tasks;
 use anyhow::Context;
@@ -42,28 +47,37 @@ impl Manager {
                 .await
                 .context("preparing the admin credentials")??
         };
+        let coordinator: Arc<dyn Coordinator> = match &config.redis {
+            Some(url) => {
+                let cluster = crate::cluster::Cluster::connect(url).await?;
+                tracing::info!(
+                    "cluster mode: instance {} on redis {} (prefix {})",
+                    cluster.instance,
+                    cluster.link.target,
+                    cluster.prefix
+                );
+                Arc::new(cluster)
+            }
+            None => Arc::new(Local),
+        };
+        let metrics = Arc::new(Metrics::default());
         let (sink, source) = tokio::sync::mpsc::unbounded_channel();
-        let state = AppState::new(config.clone(), store, keys, sink);
+        let svc = TokenService::new(config.clone(), store, coordinator, metrics.clone(), sink);
         for name in config.pools.keys() {
-            state.pool_or_create(name).map_err(anyhow::Error::msg)?;
+            svc.pool_or_create(name)
+                .map_err(|e| anyhow::anyhow!("pool {name}: {e}"))?;
         }
-        if let Some(url) = &config.redis {
-            let cluster = crate::cluster::Cluster::connect(url).await?;
-            tracing::info!(
-                "cluster mode: instance {} on redis {} (prefix {})",
-                cluster.instance,
-                cluster.link.target,
-                cluster.prefix
-            );
-            let _ = state.cluster_link.set(Arc::new(cluster));
-        }
-        load_tokens(&state).await?;
-        import_tokens_file(&state).await?;
-        let tasks = Tasks::spawn(&state, source);
+        load_tokens(&svc).await?;
+        import_tokens_file(&svc).await?;
+        let probes = Arc::new(Probes::default());
+        let refresher = Arc::new(Refresher::new(svc.clone()));
+        let tasks = Tasks::spawn(&svc, &probes, &refresher, source);
+        let auth = Auth::new(&config, keys);
+        let state = AppState::new(svc, auth, probes, refresher, metrics);
         Ok(Manager { state, tasks })
     }
 
-    /// The shared state (tests use it to set the peer-address override).
+    /// The shared state (the launcher adds its demo tokens through its service).
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -73,15 +87,26 @@ impl Manager {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        self.serve_with(listener, shutdown, |router| router).await
+    }
+
+    /// [`Manager::serve`] with the router passed through `wrap` first (tests add a layer
+    /// that stands in for the peer address, to exercise the loopback rule from loopback).
+    pub async fn serve_with(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        wrap: impl FnOnce(axum::Router) -> axum::Router,
+    ) -> anyhow::Result<()> {
         let addr = listener
             .local_addr()
             .context("reading the listening address")?;
         tracing::info!(%addr, "token manager listening on http://{addr}");
-        let app = crate::app::app(self.state.clone());
-        let state = self.state.clone();
+        let app = wrap(crate::app::app(self.state.clone()));
+        let svc = self.state.service().clone();
         let shutdown = async move {
             shutdown.await;
-            state.closing.send_replace(true);
+            svc.begin_shutdown();
         };
         // Not `axum::serve`: it offers no header-read timeout and no request-head cap.
         crate::listen::serve(listener, app, shutdown).await;
@@ -152,9 +177,9 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-async fn load_tokens(state: &AppState) -> anyhow::Result<()> {
-    let tokens = state
-        .store
+async fn load_tokens(svc: &TokenService) -> anyhow::Result<()> {
+    let tokens = svc
+        .store()
         .load_tokens()
         .await
         .context("loading tokens from the store")?;
@@ -162,14 +187,14 @@ async fn load_tokens(state: &AppState) -> anyhow::Result<()> {
     for t in tokens.iter().take(20) {
         tracing::info!(token = %t.id, pool = %t.pool, "loaded token {} ({})", t.name, t.id);
     }
-    import::insert_many(state, tokens)
-        .map_err(|e| anyhow::anyhow!("loading tokens: {}", e.message))?;
-    tracing::info!("loaded {n} tokens from {}", state.store.describe());
+    svc.insert_many(tokens)
+        .map_err(|e| anyhow::anyhow!("loading tokens: {e}"))?;
+    tracing::info!("loaded {n} tokens from {}", svc.store().describe());
     Ok(())
 }
 
-async fn import_tokens_file(state: &AppState) -> anyhow::Result<()> {
-    let path = &state.config.tokens_file;
+async fn import_tokens_file(svc: &TokenService) -> anyhow::Result<()> {
+    let path = &svc.config().tokens_file;
     if !path.exists() {
         tracing::debug!("no tokens file at {}", path.display());
         return Ok(());
@@ -178,15 +203,10 @@ async fn import_tokens_file(state: &AppState) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read the tokens file {}", path.display()))?;
     let parsed = import::parse(&text)
         .map_err(|e| anyhow::anyhow!("the tokens file {} is malformed: {e}", path.display()))?;
-    let summary = import::apply(state, parsed, crate::config::DEFAULT_POOL)
+    let summary = svc
+        .import(parsed, crate::config::DEFAULT_POOL)
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "importing the tokens file {}: {}",
-                path.display(),
-                e.message
-            )
-        })?;
+        .map_err(|e| anyhow::anyhow!("importing the tokens file {}: {e}", path.display()))?;
     for e in &summary.errors {
         tracing::warn!(
             "tokens file {}: {:?} skipped: {}",

@@ -15,12 +15,18 @@
 //! All of them stop on the shutdown signal; the flusher and event writer write what they
 //! still hold before they return (the flusher also has the store fold its stats journal).
 
-use crate::state::{now_ms, AppState, PoolHandle};
+use crate::health::Probes;
+use crate::refresh::Refresher;
+use crate::service::events::{EventSource, Recorded};
+use crate::service::now_ms;
+use crate::service::TokenService;
+use crate::shutdown::stopped;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
-use tokenlb_core::{Pool, StateChange, TokenId, TokenState};
-use tokenlb_store::{EventRecord, MinuteCount, StatsBatch, TokenUpdate};
-use tokio::sync::{mpsc, watch};
+use tokenlb_core::TokenId;
+use tokenlb_store::{EventRecord, MinuteCount, StatsBatch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// How often the ticker looks at the pools' deadlines.
@@ -30,111 +36,6 @@ const DIRTY_CHUNK: usize = 512;
 const MINUTE_MS: u64 = 60_000;
 const DAY_MS: u64 = 24 * 60 * MINUTE_MS;
 
-/// An event on its way to the store; `persist_state` asks the writer to also save the
-/// token's current state.
-pub struct Recorded {
-    pub event: EventRecord,
-    pub persist_state: bool,
-}
-
-pub type EventSink = mpsc::UnboundedSender<Recorded>;
-pub type EventSource = mpsc::UnboundedReceiver<Recorded>;
-
-/// Builds event records for state changes; call with the pool locked (it reads names).
-pub fn change_events(pool: &Pool, pool_name: &str, changes: &[StateChange]) -> Vec<EventRecord> {
-    changes
-        .iter()
-        .map(|c| EventRecord {
-            seq: 0,
-            at: c.at,
-            token_id: c.token_id.clone(),
-            token_name: pool.get(&c.token_id).map(|v| v.name).unwrap_or_default(),
-            pool: pool_name.to_string(),
-            from: Some(c.from),
-            to: Some(c.to),
-            kind: "state_change".to_string(),
-            reason: c.reason.clone(),
-            sample_error: c.sample_error.clone(),
-        })
-        .collect()
-}
-
-/// An admin or lifecycle event (added, removed, imported, patched).
-pub fn admin_event(
-    kind: &str,
-    id: &TokenId,
-    name: &str,
-    pool: &str,
-    reason: String,
-) -> EventRecord {
-    EventRecord {
-        seq: 0,
-        at: now_ms(),
-        token_id: id.clone(),
-        token_name: name.to_string(),
-        pool: pool.to_string(),
-        from: None,
-        to: None,
-        kind: kind.to_string(),
-        reason,
-        sample_error: None,
-    }
-}
-
-impl AppState {
-    /// Logs state-change events, queues them for the store and wakes the pool's waiters.
-    pub fn record_changes(&self, handle: &PoolHandle, events: Vec<EventRecord>) {
-        if events.is_empty() {
-            return;
-        }
-        if let Some(c) = self.cluster() {
-            c.publish_changes(&events);
-        }
-        for event in events {
-            log_change(&event);
-            crate::refresh::after_change(self, handle, &event);
-            let _ = self.events.send(Recorded {
-                event,
-                persist_state: true,
-            });
-        }
-        handle.notify.notify_waiters();
-    }
-
-    /// Queues an admin event (the caller has already persisted what it changed).
-    pub fn record_admin(&self, event: EventRecord) {
-        if let Some(c) = self.cluster() {
-            c.publish_admin(&event);
-        }
-        let _ = self.events.send(Recorded {
-            event,
-            persist_state: false,
-        });
-    }
-}
-
-fn log_change(e: &EventRecord) {
-    let (name, id, reason) = (&e.token_name, &e.token_id, &e.reason);
-    match e.to {
-        Some(TokenState::Cooling) => {
-            tracing::warn!(token = %id, "token {name} ({id}) cooled: {reason}")
-        }
-        Some(TokenState::Invalid) => {
-            tracing::warn!(token = %id, "token {name} ({id}) invalid: {reason}")
-        }
-        Some(TokenState::Expired) => {
-            tracing::warn!(token = %id, "token {name} ({id}) expired: {reason}")
-        }
-        Some(TokenState::Disabled) => {
-            tracing::info!(token = %id, "token {name} ({id}) disabled: {reason}")
-        }
-        Some(TokenState::Active) => {
-            tracing::info!(token = %id, "token {name} ({id}) active: {reason}")
-        }
-        None => tracing::info!(token = %id, "token {name} ({id}) {}: {reason}", e.kind),
-    }
-}
-
 /// The running background tasks and their stop signal.
 pub struct Tasks {
     stop: watch::Sender<bool>,
@@ -142,19 +43,27 @@ pub struct Tasks {
 }
 
 impl Tasks {
-    pub fn spawn(state: &AppState, events: EventSource) -> Tasks {
+    /// Starts every background loop, each with only the parts it uses.
+    pub fn spawn(
+        svc: &TokenService,
+        probes: &Arc<Probes>,
+        refresher: &Arc<Refresher>,
+        events: EventSource,
+    ) -> Tasks {
         let (stop, rx) = watch::channel(false);
-        let rx_cluster = rx.clone();
-        let handles = vec![
-            tokio::spawn(ticker(state.clone(), rx.clone())),
-            tokio::spawn(event_writer(state.clone(), events, rx.clone())),
-            tokio::spawn(flusher(state.clone(), rx.clone())),
-            tokio::spawn(pruner(state.clone(), rx.clone())),
-            tokio::spawn(crate::health::prober(state.clone(), rx.clone())),
-            tokio::spawn(crate::refresh::refresher(state.clone(), rx)),
+        let mut handles = vec![
+            tokio::spawn(ticker(svc.clone(), rx.clone())),
+            tokio::spawn(event_writer(svc.clone(), events, rx.clone())),
+            tokio::spawn(flusher(svc.clone(), rx.clone())),
+            tokio::spawn(pruner(svc.clone(), rx.clone())),
+            tokio::spawn(crate::health::prober(
+                probes.clone(),
+                svc.clone(),
+                rx.clone(),
+            )),
+            tokio::spawn(crate::refresh::refresher(refresher.clone(), rx.clone())),
         ];
-        let mut handles = handles;
-        handles.extend(crate::cluster::Cluster::spawn(state, rx_cluster));
+        handles.extend(svc.spawn_coordinator(rx));
         Tasks { stop, handles }
     }
 
@@ -167,45 +76,22 @@ impl Tasks {
     }
 }
 
-/// Waits until the stop signal is set (or its sender is gone).
-pub async fn stopped(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
-
-async fn ticker(state: AppState, mut stop: watch::Receiver<bool>) {
+async fn ticker(svc: TokenService, mut stop: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(TICK);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = every.tick() => tick_all(&state),
+            _ = every.tick() => svc.tick(),
             _ = stopped(&mut stop) => return,
         }
     }
 }
 
-/// One pass of the ticker over every pool.
-pub fn tick_all(state: &AppState) {
-    let now = now_ms();
-    for handle in state.pools() {
-        let (events, expired) = {
-            let mut pool = handle.pool.lock();
-            if pool.next_deadline().is_none_or(|d| d > now) {
-                continue;
-            }
-            let (changes, expired) = pool.tick(now, &mut rand::thread_rng());
-            (change_events(&pool, &handle.name, &changes), expired)
-        };
-        state
-            .metrics
-            .lease_expiries(&handle.name, u64::from(expired));
-        if expired > 0 {
-            handle.notify.notify_waiters();
-        }
-        state.record_changes(&handle, events);
-    }
-}
-
-async fn event_writer(state: AppState, mut events: EventSource, mut stop: watch::Receiver<bool>) {
+async fn event_writer(
+    state: TokenService,
+    mut events: EventSource,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let first = tokio::select! {
             e = events.recv() => e,
@@ -225,7 +111,7 @@ async fn event_writer(state: AppState, mut events: EventSource, mut stop: watch:
     }
 }
 
-async fn write_events(state: &AppState, batch: Vec<Recorded>) {
+async fn write_events(state: &TokenService, batch: Vec<Recorded>) {
     let mut persist: Vec<TokenId> = Vec::new();
     let mut seen = HashSet::new();
     for r in &batch {
@@ -234,27 +120,23 @@ async fn write_events(state: &AppState, batch: Vec<Recorded>) {
         }
     }
     let records: Vec<EventRecord> = batch.into_iter().map(|r| r.event).collect();
-    if let Err(e) = state.store.append_events(&records).await {
+    if let Err(e) = state.store().append_events(&records).await {
         tracing::error!(error = %e, "cannot store {} events", records.len());
     }
-    let _guard = state.state_writes.lock().await;
+    let _guard = state.state_writes().await;
     for id in persist {
-        let Some(view) = state.token_pool(&id).and_then(|h| h.pool.lock().get(&id)) else {
+        let Some(update) = state.persisted_state(&id) else {
             continue;
         };
-        let update = TokenUpdate {
-            state: Some((view.state, view.state_reason, view.state_until)),
-            ..TokenUpdate::default()
-        };
-        match state.store.update_token(&id, &update).await {
+        match state.store().update_token(&id, &update).await {
             Ok(()) | Err(tokenlb_store::StoreError::NotFound(_)) => {}
             Err(e) => tracing::error!(token = %id, error = %e, "cannot store the token's state"),
         }
     }
 }
 
-async fn flusher(state: AppState, mut stop: watch::Receiver<bool>) {
-    let period = Duration::from_millis(state.config.stats_flush_ms.clamp(50, 1000));
+async fn flusher(state: TokenService, mut stop: watch::Receiver<bool>) {
+    let period = Duration::from_millis(state.config().stats_flush_ms.clamp(50, 1000));
     let mut every = tokio::time::interval(period);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut pending = StatsBatch::default();
@@ -267,7 +149,7 @@ async fn flusher(state: AppState, mut stop: watch::Receiver<bool>) {
         if stopping {
             // A clean stop leaves the stats in their rows (SQLite: the journal folded), so
             // the next start has nothing to replay.
-            if let Err(e) = state.store.fold_stats().await {
+            if let Err(e) = state.store().fold_stats().await {
                 tracing::warn!(error = %e, "cannot fold the stats journal at shutdown; the next start will");
             }
             return;
@@ -277,7 +159,7 @@ async fn flusher(state: AppState, mut stop: watch::Receiver<bool>) {
 
 /// Takes the dirty stats of every pool, merges them after `pending` (an earlier failed
 /// batch) and writes them; returns what could not be written.
-pub async fn flush(state: &AppState, pending: StatsBatch) -> StatsBatch {
+pub async fn flush(state: &TokenService, pending: StatsBatch) -> StatsBatch {
     let StatsBatch {
         mut counters,
         mut minutes,
@@ -293,11 +175,10 @@ pub async fn flush(state: &AppState, pending: StatsBatch) -> StatsBatch {
         // Swapped out under the lock in O(1), then built a chunk per lock hold, so a pick
         // never waits behind a whole flush (100,000 tokens touched a second under
         // round-robin).
-        let mut take = handle.pool.lock().begin_take_dirty();
+        let mut take = handle.lock().begin_take_dirty();
         take.prepare();
         while !take.is_done() {
             handle
-                .pool
                 .lock()
                 .take_dirty_chunk(&mut take, DIRTY_CHUNK, &mut dirty);
             tokio::task::yield_now().await;
@@ -317,9 +198,12 @@ pub async fn flush(state: &AppState, pending: StatsBatch) -> StatsBatch {
     }
     // A take hands each token over once, so only a retried batch has repeats to merge; the
     // cluster's totals work on a map.
-    if retry || state.cluster().is_some() {
+    let totals = state.coordinator().keeps_totals();
+    if retry || totals {
         let mut by_id: HashMap<TokenId, tokenlb_core::Counters> = counters.into_iter().collect();
-        crate::cluster::stats::to_cluster_totals(state, &mut by_id).await;
+        if totals {
+            state.coordinator().to_totals(&mut by_id).await;
+        }
         counters = by_id.into_iter().collect();
         minutes = merge_minutes(minutes);
     }
@@ -327,7 +211,7 @@ pub async fn flush(state: &AppState, pending: StatsBatch) -> StatsBatch {
     if batch.counters.is_empty() && batch.minutes.is_empty() {
         return StatsBatch::default();
     }
-    match state.store.write_stats(&batch).await {
+    match state.store().write_stats(&batch).await {
         Ok(()) => StatsBatch::default(),
         Err(e) => {
             tracing::error!(error = %e, "cannot write stats; keeping them for the next flush");
@@ -355,14 +239,14 @@ fn merge_minutes(minutes: Vec<MinuteCount>) -> Vec<MinuteCount> {
     out
 }
 
-async fn pruner(state: AppState, mut stop: watch::Receiver<bool>) {
+async fn pruner(state: TokenService, mut stop: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {
             _ = every.tick() => {
                 let now = now_ms();
                 let before_minute = now.saturating_sub(DAY_MS) / MINUTE_MS;
-                if let Err(e) = state.store.prune(before_minute, now.saturating_sub(7 * DAY_MS)).await {
+                if let Err(e) = state.store().prune(before_minute, now.saturating_sub(7 * DAY_MS)).await {
                     tracing::warn!(error = %e, "pruning old stats and events failed");
                 }
             }

@@ -3,7 +3,7 @@
 //! A token row is what `/api/token/stats` and `/api/tokens` list (manager-contract.md): the
 //! masked token only, never the secret; times as RFC 3339 UTC strings or null.
 
-use crate::state::TokenMeta;
+use crate::service::registry::TokenMeta;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -64,6 +64,16 @@ pub struct TokenRow {
     pub created_at: Option<String>,
 }
 
+/// The seed's stats answer (`GET /api/token/stats`).
+#[derive(Debug, Serialize)]
+pub struct StatsBody {
+    pub total_tokens: usize,
+    pub active_tokens: usize,
+    pub total_requests: u64,
+    pub success_rate: f64,
+    pub tokens: Vec<TokenRow>,
+}
+
 /// RFC 3339 (UTC, milliseconds) for an epoch-ms time, as a string (`None` stays `None`).
 pub fn rfc3339(ms: Option<Millis>) -> Option<String> {
     let t = DateTime::<Utc>::from_timestamp_millis(ms? as i64)?;
@@ -104,4 +114,20 @@ pub fn token_row(pool: &str, v: TokenView, meta: Option<&TokenMeta>) -> TokenRow
         has_refresh_token: meta.is_some_and(|m| m.has_refresh),
         created_at: rfc3339(meta.map(|m| m.created_at)),
     }
+}
+
+/// One event as `GET /api/events` lists it (the names the admin UI reads).
+pub fn event_row(e: &tokenlb_store::EventRecord) -> Value {
+    serde_json::json!({
+        "id": e.seq,
+        "at": time(e.at),
+        "token_id": e.token_id,
+        "token_name": e.token_name,
+        "pool": e.pool,
+        "kind": e.kind,
+        "from": e.from,
+        "to": e.to,
+        "reason": e.reason,
+        "error": e.sample_error,
+    })
 }

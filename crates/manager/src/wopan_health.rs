@@ -17,7 +17,7 @@
 //! - a wrong family id (`120002`) is `client_error` and changes nothing.
 
 use crate::config::HealthConfig;
-use crate::health::HealthProbe;
+use crate::probe::HealthProbe;
 use async_trait::async_trait;
 use std::time::{Duration, Instant};
 use tokenlb_core::{Outcome, Secret};

@@ -75,8 +75,7 @@ async fn without_client_keys_client_routes_are_loopback_only() {
         200
     );
     // A remote peer: refused, on all three client routes.
-    s.state
-        .set_peer_override(Some("203.0.113.7".parse::<IpAddr>().unwrap()));
+    s.set_peer_override(Some("203.0.113.7".parse::<IpAddr>().unwrap()));
     let r = s.lease("").await;
     assert_eq!(r.status(), 401);
     assert_eq!(error_code(r).await, "unauthorized");
@@ -94,8 +93,7 @@ async fn without_client_keys_client_routes_are_loopback_only() {
     let r = s.admin(s.get("/api/token/stats")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     // IPv4-mapped loopback counts as loopback.
-    s.state
-        .set_peer_override(Some("::ffff:127.0.0.1".parse::<IpAddr>().unwrap()));
+    s.set_peer_override(Some("::ffff:127.0.0.1".parse::<IpAddr>().unwrap()));
     assert_eq!(
         s.get("/api/token/stats").send().await.unwrap().status(),
         200
@@ -160,8 +158,7 @@ async fn with_client_keys_a_key_is_required_even_on_loopback() {
 #[tokio::test]
 async fn ops_routes_are_public() {
     let s = TestServer::start().await;
-    s.state
-        .set_peer_override(Some("203.0.113.7".parse::<IpAddr>().unwrap()));
+    s.set_peer_override(Some("203.0.113.7".parse::<IpAddr>().unwrap()));
     for path in [
         "/healthz",
         "/readyz",

@@ -370,3 +370,65 @@ async fn ops_routes_and_json_404() {
     assert_eq!(error_code(r).await, "method_not_allowed");
     s.stop().await;
 }
+
+/// DESIGN §9: `{"reports":[…]}` applies each report on its own and answers one result per
+/// report, in order; a refused one does not stop the others; the size and the form are
+/// checked.
+#[tokio::test]
+async fn batch_reports_answer_in_order_and_stand_alone() {
+    let s = TestServer::start().await;
+    let a = s.add("batch-token-aaaaaaaaaaaaaaaa", "a").await;
+    let b = s.add("batch-token-bbbbbbbbbbbbbbbb", "b").await;
+    let mut leases = Vec::new();
+    for _ in 0..2 {
+        let v: Value = s.lease("?strategy=round_robin").await.json().await.unwrap();
+        leases.push(v["lease"].as_str().unwrap().to_string());
+    }
+    let r = s
+        .report(json!({ "reports": [
+            { "lease": leases[0], "outcome": "success", "latency_ms": 12 },
+            { "lease": "0.999999", "outcome": "success" },
+            { "lease": leases[1], "outcome": "auth" },
+            { "lease": leases[0], "outcome": "success" },
+            { "lease": "x" },
+        ]}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let results = v["results"].as_array().expect("results");
+    assert_eq!(results.len(), 5);
+    assert_eq!(results[0]["ok"], true);
+    assert_eq!(results[1]["error"]["code"], "unknown_lease");
+    assert_eq!(results[2]["ok"], true);
+    assert_eq!(results[2]["state"], "invalid");
+    // The same lease twice: closed by the first.
+    assert_eq!(results[3]["error"]["code"], "unknown_lease");
+    assert_eq!(results[4]["error"]["code"], "invalid");
+    // Both reports that were applied show in the stats.
+    let stats = s.stats().await;
+    let rows = stats["tokens"].as_array().unwrap();
+    let row = |id: &str| rows.iter().find(|t| t["id"] == id).unwrap().clone();
+    let (ra, rb) = (row(&a), row(&b));
+    assert_eq!(
+        ra["success"].as_u64().unwrap() + rb["success"].as_u64().unwrap(),
+        1
+    );
+    assert!(ra["state"] == "invalid" || rb["state"] == "invalid");
+
+    // More than 1,000 reports, or a batch with a report beside it, or nested: refused whole.
+    let many: Vec<Value> = (0..1001)
+        .map(|_| json!({ "lease": "0.1", "outcome": "success" }))
+        .collect();
+    let r = s.report(json!({ "reports": many })).await;
+    assert_eq!(r.status(), 400);
+    let r = s
+        .report(json!({ "reports": [], "lease": leases[0], "outcome": "success" }))
+        .await;
+    assert_eq!(r.status(), 400);
+    let r = s.report(json!({ "reports": [ { "reports": [] } ] })).await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["results"][0]["error"]["code"], "invalid");
+    let r = s.report(json!({ "reports": [] })).await;
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({ "results": [] }));
+    s.stop().await;
+}

@@ -125,8 +125,7 @@ async fn csrf_is_required_for_cookie_writes() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    s.state
-        .set_peer_override(Some("203.0.113.9".parse().unwrap()));
+    s.set_peer_override(Some("203.0.113.9".parse().unwrap()));
     let r = s
         .get("/api/token/stats")
         .header("cookie", &cookie)
@@ -168,8 +167,7 @@ async fn failed_logins_are_limited_per_address() {
     assert!(retry >= 1);
     assert_eq!(error_code(r).await, "too_many_attempts");
     // Another address is not affected.
-    s.state
-        .set_peer_override(Some("198.51.100.4".parse().unwrap()));
+    s.set_peer_override(Some("198.51.100.4".parse().unwrap()));
     assert_eq!(attempt(PASSWORD).await.unwrap().status(), 200);
     let r = s
         .post("/api/auth/login")

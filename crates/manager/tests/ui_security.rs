@@ -99,8 +99,7 @@ async fn login_is_limited_per_client_address_with_retry_after() {
         assert_eq!(error_code(r).await, "too_many_attempts");
     }
     // Another client address is not held back by this one's failures.
-    s.state
-        .set_peer_override(Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7))));
+    s.set_peer_override(Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7))));
     assert_eq!(login(&s, PASSWORD, None).await.status(), StatusCode::OK);
     s.stop().await;
 }

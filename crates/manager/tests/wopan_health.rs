@@ -161,7 +161,7 @@ async fn a_token_is_refreshed_before_it_expires() {
         .await;
     let before = s.row(&near_id).await["expires_at"].clone();
 
-    refresh::refresh_due(&s.state).await;
+    refresh::refresh_due(s.state.refresher()).await;
     until("the near token is refreshed", || {
         has_event(&s, &near_id, "refreshed")
     })
@@ -181,9 +181,9 @@ async fn a_token_is_refreshed_before_it_expires() {
         .contains("expires soon"));
 
     // Not yet due: neither in the due list nor refreshed by another pass.
-    let due = refresh::due(&s.state, tokenlb_manager::state::now_ms());
+    let due = refresh::due(s.state.refresher(), tokenlb_manager::state::now_ms());
     assert!(!due.iter().any(|(id, _)| id.as_str() == far_id), "{due:?}");
-    refresh::refresh_due(&s.state).await;
+    refresh::refresh_due(s.state.refresher()).await;
     assert!(!has_event(&s, &far_id, "refreshed").await);
     assert_eq!(stored(&s, &far_id).await.0, far.access_token);
 }
@@ -262,7 +262,7 @@ async fn a_refused_refresh_marks_the_token_invalid_with_the_upstreams_reason() {
     let id = s
         .add_json(json!({"token": t.access_token, "name": "soon", "refresh_token": UNKNOWN_REFRESH, "expires_at": rfc3339_in(3 * 86_400)}))
         .await;
-    let e = refresh::refresh_now(&s.state, &TokenId(id.clone()), Trigger::Expiring)
+    let e = refresh::refresh_now(s.state.refresher(), &TokenId(id.clone()), Trigger::Expiring)
         .await
         .unwrap_err();
     assert!(matches!(e, RefreshError::Refused(_)), "{e}");
@@ -276,9 +276,11 @@ async fn a_refused_refresh_marks_the_token_invalid_with_the_upstreams_reason() {
     })
     .await;
     // Waits for its retry time: the background pass does not hammer the upstream.
-    assert!(!refresh::due(&s.state, tokenlb_manager::state::now_ms())
-        .iter()
-        .any(|(d, _)| d.as_str() == id));
+    assert!(
+        !refresh::due(s.state.refresher(), tokenlb_manager::state::now_ms())
+            .iter()
+            .any(|(d, _)| d.as_str() == id)
+    );
 }
 
 #[tokio::test]
@@ -288,8 +290,8 @@ async fn concurrent_triggers_refresh_once() {
     let t = &DEMO_TOKENS[1];
     let id = TokenId(add_refreshable(&s, t.access_token, t.refresh_token, "once").await);
     let (a, b) = tokio::join!(
-        refresh::refresh_now(&s.state, &id, Trigger::Manual),
-        refresh::refresh_now(&s.state, &id, Trigger::Manual)
+        refresh::refresh_now(s.state.refresher(), &id, Trigger::Manual),
+        refresh::refresh_now(s.state.refresher(), &id, Trigger::Manual)
     );
     let oks = [a.is_ok(), b.is_ok()].iter().filter(|x| **x).count();
     let busy = [&a, &b]
@@ -302,7 +304,7 @@ async fn concurrent_triggers_refresh_once() {
     // A token of a pool that is not `wopan`, or without a refresh token, is not refreshed.
     let plain = TokenId(s.add(DEMO_TOKENS[0].access_token, "plain").await);
     assert!(matches!(
-        refresh::refresh_now(&s.state, &plain, Trigger::Manual).await,
+        refresh::refresh_now(s.state.refresher(), &plain, Trigger::Manual).await,
         Err(RefreshError::NoRefreshToken)
     ));
 }
@@ -318,7 +320,7 @@ async fn the_rotated_pair_survives_a_restart_with_its_stats() {
         let r = s.report(json!({"id": id, "success": true})).await;
         assert_eq!(r.status(), 200);
     }
-    refresh::refresh_now(&s.state, &TokenId(id.clone()), Trigger::Manual)
+    refresh::refresh_now(s.state.refresher(), &TokenId(id.clone()), Trigger::Manual)
         .await
         .expect("refresh");
     let (secret, refresh_secret) = stored(&s, &id).await;
@@ -337,7 +339,7 @@ async fn the_rotated_pair_survives_a_restart_with_its_stats() {
     assert_eq!(row["has_refresh_token"], true);
     assert_eq!(stored(&s, &id).await, (secret.clone(), refresh_secret));
     // The stored refresh token is the rotated one: it refreshes again (the old one is spent).
-    let again = refresh::refresh_now(&s.state, &TokenId(id.clone()), Trigger::Manual)
+    let again = refresh::refresh_now(s.state.refresher(), &TokenId(id.clone()), Trigger::Manual)
         .await
         .expect("refresh with the stored rotated refresh token");
     assert!(again.rotated);
@@ -350,7 +352,7 @@ async fn a_refresh_token_rotated_elsewhere_is_read_again_from_the_store() {
     let s = start(&emu, 0).await;
     let t = &DEMO_TOKENS[2];
     let id = TokenId(add_refreshable(&s, t.access_token, t.refresh_token, "shared").await);
-    refresh::refresh_now(&s.state, &id, Trigger::Manual)
+    refresh::refresh_now(s.state.refresher(), &id, Trigger::Manual)
         .await
         .expect("first refresh");
     // Another manager sharing the store refreshes the token: the pair this one remembers is
@@ -366,9 +368,14 @@ async fn a_refresh_token_rotated_elsewhere_is_read_again_from_the_store() {
         refresh_secret: Some(Some(pair.refresh_token.clone())),
         ..Default::default()
     };
-    s.state.store.update_token(&id, &update).await.unwrap();
+    s.state
+        .service()
+        .store()
+        .update_token(&id, &update)
+        .await
+        .unwrap();
 
-    let done = refresh::refresh_now(&s.state, &id, Trigger::Manual)
+    let done = refresh::refresh_now(s.state.refresher(), &id, Trigger::Manual)
         .await
         .expect("the stored refresh token is used after the remembered one is refused");
     assert!(done.rotated);

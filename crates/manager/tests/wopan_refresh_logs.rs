@@ -51,7 +51,8 @@ async fn secrets_never_reach_logs_or_events() {
     .await;
     let (new_access, new_refresh) = stored(&s, &id).await;
     let dead = add_refreshable(&s, DEMO_EXPIRED_TOKEN.access_token, UNKNOWN_REFRESH, "dead").await;
-    let e = refresh::refresh_now(&s.state, &TokenId(dead.clone()), Trigger::Manual).await;
+    let e =
+        refresh::refresh_now(s.state.refresher(), &TokenId(dead.clone()), Trigger::Manual).await;
     assert!(e.is_err());
     until("refresh_failed", || async {
         events(&s, &dead)

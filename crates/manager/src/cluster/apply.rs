@@ -15,15 +15,14 @@
 
 use super::feed::{Body, Message};
 use super::Cluster;
-use crate::state::{now_ms, AppState};
-use crate::tasks::change_events;
+use crate::service::now_ms;
+use crate::service::TokenService;
 use std::collections::{HashMap, HashSet};
 use tokenlb_core::{LeaseId, Millis, Outcome, OutcomeClass, TokenId, TokenPatch, TokenState};
 use tokenlb_store::StoredToken;
 
 /// Applies one message from another instance.
-pub async fn apply(state: &AppState, m: Message) {
-    let Some(c) = state.cluster() else { return };
+pub async fn apply(svc: &TokenService, c: &Cluster, m: Message) {
     match m.body {
         Body::State {
             token,
@@ -31,17 +30,17 @@ pub async fn apply(state: &AppState, m: Message) {
             until,
             at,
             ..
-        } => apply_state(state, c, &token, to, until, at),
-        Body::Token { token, what, .. } => token_changed(state, c, &token, &what).await,
+        } => apply_state(svc, c, &token, to, until, at),
+        Body::Token { token, what, .. } => token_changed(svc, c, &token, &what).await,
         Body::Resync => {
-            resync_tokens(state).await;
+            resync_tokens(svc, c).await;
         }
         Body::Report {
             owner,
             pool,
             lease,
             outcome,
-        } if owner == c.instance => apply_report(state, &pool, lease, outcome.into()),
+        } if owner == c.instance => apply_report(svc, &pool, lease, outcome.into()),
         Body::Report { .. } => {}
     }
 }
@@ -58,14 +57,14 @@ fn outcome(class: OutcomeClass, retry_after_s: Option<u64>) -> Outcome {
 
 /// Brings a token's local state to `to` (see the module docs).
 pub fn apply_state(
-    state: &AppState,
+    svc: &TokenService,
     c: &Cluster,
     token: &TokenId,
     to: TokenState,
     until: Option<Millis>,
     at: Millis,
 ) {
-    let Some(handle) = state.token_pool(token) else {
+    let Some(handle) = svc.token_pool(token) else {
         return;
     };
     if !c.newer_than_local(token, at) {
@@ -73,9 +72,10 @@ pub fn apply_state(
     }
     let now = now_ms();
     let mut rng = rand::thread_rng();
-    {
-        let mut pool = handle.pool.lock();
-        let Some(view) = pool.get(token) else { return };
+    let applied = svc.apply_peer_change(&handle, |pool| {
+        let Some(view) = pool.get(token) else {
+            return false;
+        };
         let live = matches!(view.state, TokenState::Active | TokenState::Cooling);
         let _ = match (to, view.state) {
             (TokenState::Cooling, _) if live => match until.filter(|u| *u > now) {
@@ -84,7 +84,7 @@ pub fn apply_state(
                     let o = outcome(OutcomeClass::RateLimited, Some(secs));
                     pool.health_result(token, &o, now, &mut rng)
                 }
-                None => return,
+                None => return false,
             },
             (TokenState::Invalid, _) if live => {
                 pool.health_result(token, &outcome(OutcomeClass::Auth, None), now, &mut rng)
@@ -96,12 +96,14 @@ pub fn apply_state(
             (TokenState::Disabled, s) if s != TokenState::Disabled => {
                 pool.patch(token, enable(false), now)
             }
-            _ => return,
+            _ => return false,
         };
+        true
+    });
+    if applied {
+        c.note_change(token, at);
+        c.invalidate(&handle.name);
     }
-    c.note_change(token, at);
-    c.invalidate(&handle.name);
-    handle.notify.notify_waiters();
 }
 
 fn enable(on: bool) -> TokenPatch {
@@ -112,8 +114,8 @@ fn enable(on: bool) -> TokenPatch {
 }
 
 /// Reads one token from the store (`None` when it is gone or the store fails).
-async fn load_one(state: &AppState, id: &TokenId) -> Option<StoredToken> {
-    match state.store.load_tokens().await {
+async fn load_one(svc: &TokenService, id: &TokenId) -> Option<StoredToken> {
+    match svc.store().load_tokens().await {
         Ok(all) => all.into_iter().find(|t| &t.id == id),
         Err(e) => {
             tracing::warn!(token = %id, error = %e, "cluster: cannot read a changed token from the store");
@@ -123,25 +125,24 @@ async fn load_one(state: &AppState, id: &TokenId) -> Option<StoredToken> {
 }
 
 /// Another instance added, removed, patched or refreshed a token.
-async fn token_changed(state: &AppState, c: &Cluster, id: &TokenId, what: &str) {
+async fn token_changed(svc: &TokenService, c: &Cluster, id: &TokenId, what: &str) {
     match what {
-        "removed" => remove_local(state, c, id),
+        "removed" => remove_local(svc, c, id),
         "added" => {
-            if state.token_meta(id).is_none() {
-                if let Some(t) = load_one(state, id).await {
-                    add_local(state, c, vec![t]);
+            if svc.token_meta(id).is_none() {
+                if let Some(t) = load_one(svc, id).await {
+                    add_local(svc, c, vec![t]);
                 }
             }
         }
         _ => {
-            let Some(t) = load_one(state, id).await else {
+            let Some(t) = load_one(svc, id).await else {
                 return;
             };
-            let Some(handle) = state.token_pool(id) else {
-                return add_local(state, c, vec![t]);
+            let Some(handle) = svc.token_pool(id) else {
+                return add_local(svc, c, vec![t]);
             };
             let now = now_ms();
-            let mut pool = handle.pool.lock();
             let patch = TokenPatch {
                 name: Some(t.name),
                 weight: Some(t.weight),
@@ -149,45 +150,40 @@ async fn token_changed(state: &AppState, c: &Cluster, id: &TokenId, what: &str) 
                 limits: Some(t.limits),
                 enabled: None,
             };
-            if let Err(e) = pool.patch(id, patch, now) {
-                tracing::warn!(token = %id, error = %e, "cluster: cannot apply a remote patch");
-            }
-            if what == "refreshed" {
-                let _ = pool.replace_secret(id, t.secret, t.expires_at, now);
-            }
-            drop(pool);
+            svc.apply_peer_change(&handle, |pool| {
+                if let Err(e) = pool.patch(id, patch, now) {
+                    tracing::warn!(token = %id, error = %e, "cluster: cannot apply a remote patch");
+                }
+                if what == "refreshed" {
+                    let _ = pool.replace_secret(id, t.secret, t.expires_at, now);
+                }
+            });
             c.invalidate(&handle.name);
-            handle.notify.notify_waiters();
         }
     }
 }
 
-fn add_local(state: &AppState, c: &Cluster, tokens: Vec<StoredToken>) {
+fn add_local(svc: &TokenService, c: &Cluster, tokens: Vec<StoredToken>) {
     let pools: HashSet<String> = tokens.iter().map(|t| t.pool.clone()).collect();
-    if let Err(e) = crate::import::insert_many(state, tokens) {
-        tracing::warn!("cluster: cannot add tokens from the store: {}", e.message);
+    if let Err(e) = svc.insert_many(tokens) {
+        tracing::warn!("cluster: cannot add tokens from the store: {e}");
     }
     for p in pools {
         c.invalidate(&p);
     }
 }
 
-fn remove_local(state: &AppState, c: &Cluster, id: &TokenId) {
-    if let Some(handle) = state.token_pool(id) {
-        handle.pool.lock().remove(id);
-        state.forget_token(id);
+fn remove_local(svc: &TokenService, c: &Cluster, id: &TokenId) {
+    if let Some(handle) = svc.token_pool(id) {
+        svc.forget(&handle, id);
         c.forget_counters(id);
         c.invalidate(&handle.name);
-        handle.notify.notify_waiters();
     }
 }
 
 /// Makes the local token set match the store: adds the missing, drops the removed.
-pub async fn resync_tokens(state: &AppState) -> bool {
-    let Some(c) = state.cluster() else {
-        return false;
-    };
-    let stored = match state.store.load_tokens().await {
+pub async fn resync_tokens(svc: &TokenService, c: &Cluster) -> bool {
+    let stored = match svc.store().load_tokens().await {
         Ok(t) => t,
         Err(e) => {
             tracing::warn!(error = %e, "cluster: cannot read the token list to reconcile");
@@ -197,52 +193,42 @@ pub async fn resync_tokens(state: &AppState) -> bool {
     let ids: HashSet<TokenId> = stored.iter().map(|t| t.id.clone()).collect();
     let missing: Vec<StoredToken> = stored
         .into_iter()
-        .filter(|t| state.token_meta(&t.id).is_none())
+        .filter(|t| svc.token_meta(&t.id).is_none())
         .collect();
     if !missing.is_empty() {
-        add_local(state, c, missing);
+        add_local(svc, c, missing);
     }
-    for handle in state.pools() {
+    for handle in svc.pools() {
         let gone: Vec<TokenId> = handle
-            .pool
-            .lock()
             .views()
             .into_iter()
             .map(|v| v.id)
             .filter(|id| !ids.contains(id))
             .collect();
         for id in gone {
-            remove_local(state, c, &id);
+            remove_local(svc, c, &id);
         }
     }
     true
 }
 
 /// A report forwarded by the instance that received it, for a core lease this one holds.
-fn apply_report(state: &AppState, pool: &str, lease: u64, outcome: Outcome) {
-    let Some(handle) = state.pool_by_name(pool) else {
+fn apply_report(svc: &TokenService, pool: &str, lease: u64, outcome: Outcome) {
+    let Some(handle) = svc.pool_by_name(pool) else {
         return;
     };
-    let now = now_ms();
-    let mut rng = rand::thread_rng();
-    let events = {
-        let mut p = handle.pool.lock();
-        match p.report(LeaseId(lease), &outcome, now, &mut rng) {
-            Ok((_, changes)) => change_events(&p, &handle.name, &changes),
-            Err(_) => Vec::new(),
-        }
-    };
-    state.metrics.outcome(outcome.class.as_str(), &handle.name);
-    state.record_changes(&handle, events);
-    handle.notify.notify_waiters();
+    if svc
+        .report_core_lease(&handle, LeaseId(lease), &outcome)
+        .is_err()
+    {
+        // Closed here meanwhile (its deadline passed): the outcome still counts.
+        svc.metrics().outcome_class(outcome.class, &handle.name);
+    }
 }
 
 /// Catches up after a gap: sends what was queued, applies the shared state newer than the
 /// local one, re-reads the token list. `false` when Redis or the store failed on the way.
-pub async fn reconcile(state: &AppState) -> bool {
-    let Some(c) = state.cluster() else {
-        return false;
-    };
+pub async fn reconcile(svc: &TokenService, c: &Cluster) -> bool {
     for m in c.take_pending() {
         if !c.deliver(&m).await {
             c.keep_pending(m);
@@ -275,10 +261,10 @@ pub async fn reconcile(state: &AppState) -> bool {
             ..
         }) = serde_json::from_str::<Message>(text)
         {
-            apply_state(state, c, &token, to, until, at);
+            apply_state(svc, c, &token, to, until, at);
         }
     }
-    let ok = resync_tokens(state).await;
-    super::stats::seed(state).await;
+    let ok = resync_tokens(svc, c).await;
+    super::stats::seed(svc, c).await;
     ok
 }

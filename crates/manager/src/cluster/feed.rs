@@ -11,10 +11,11 @@
 //! change) in [`Cluster::pending`](super::Cluster) for [`super::apply::reconcile`] to send.
 
 use super::Cluster;
-use crate::state::AppState;
-use crate::tasks::stopped;
+use crate::service::TokenService;
+use crate::shutdown::stopped;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use tokenlb_core::{Millis, OutcomeClass, TokenId, TokenState};
 use tokenlb_store::EventRecord;
 use tokio::sync::{mpsc, watch};
@@ -144,7 +145,8 @@ impl Cluster {
 
 /// Sends queued messages; keeps them for reconciliation while Redis is down.
 pub async fn publisher(
-    state: AppState,
+    svc: TokenService,
+    c: Arc<Cluster>,
     mut rx: mpsc::UnboundedReceiver<Message>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -154,8 +156,7 @@ pub async fn publisher(
             _ = stopped(&mut stop) => None,
         };
         let Some(mut m) = m else { return };
-        let Some(c) = state.cluster() else { return };
-        fill_until(&state, &mut m);
+        fill_until(&svc, &mut m);
         if !c.link.is_up() || !c.deliver(&m).await {
             c.keep_pending(m);
         }
@@ -163,7 +164,7 @@ pub async fn publisher(
 }
 
 /// Puts the local cooling end into a cooling message.
-fn fill_until(state: &AppState, m: &mut Message) {
+fn fill_until(svc: &TokenService, m: &mut Message) {
     if let Body::State {
         token,
         to: TokenState::Cooling,
@@ -171,18 +172,17 @@ fn fill_until(state: &AppState, m: &mut Message) {
         ..
     } = &mut m.body
     {
-        *until = state
+        *until = svc
             .token_pool(token)
-            .and_then(|h| h.pool.lock().get(token))
+            .and_then(|h| h.view(token))
             .and_then(|v| v.state_until);
     }
 }
 
 /// Listens to the feed and applies the other instances' messages; resubscribes (and
 /// reconciles) after a lost connection.
-pub async fn subscriber(state: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn subscriber(svc: TokenService, c: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
     loop {
-        let Some(c) = state.cluster() else { return };
         if !c.link.is_up() {
             tokio::select! {
                 _ = tokio::time::sleep(super::link::RETRY) => continue,
@@ -204,7 +204,7 @@ pub async fn subscriber(state: AppState, mut stop: watch::Receiver<bool>) {
         };
         // What was sent while this instance was not listening (or before it started) is
         // caught up here, after subscribing so that nothing falls in between.
-        super::apply::reconcile(&state).await;
+        super::apply::reconcile(&svc, &c).await;
         let mut stream = ps.into_on_message();
         loop {
             tokio::select! {
@@ -212,7 +212,7 @@ pub async fn subscriber(state: AppState, mut stop: watch::Receiver<bool>) {
                     Some(msg) => {
                         let Ok(text) = msg.get_payload::<String>() else { continue };
                         match serde_json::from_str::<Message>(&text) {
-                            Ok(m) if m.from != c.instance => super::apply::apply(&state, m).await,
+                            Ok(m) if m.from != c.instance => super::apply::apply(&svc, &c, m).await,
                             Ok(_) => {}
                             Err(e) => tracing::warn!(error = %e, "ignoring a malformed cluster feed message"),
                         }

@@ -7,13 +7,15 @@
 //! [`super::apply::reconcile`]) and only then marks the link up, so picks do not use the
 //! shared rotation before this instance has caught up.
 
-use crate::state::AppState;
-use crate::tasks::stopped;
+use super::Cluster;
+use crate::service::TokenService;
+use crate::shutdown::stopped;
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::fmt::Write;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -179,7 +181,7 @@ impl Link {
 }
 
 /// Brings a down link back: probe, reconcile, mark up.
-pub async fn watcher(state: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn watcher(svc: TokenService, c: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(RETRY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -187,14 +189,13 @@ pub async fn watcher(state: AppState, mut stop: watch::Receiver<bool>) {
             _ = every.tick() => {}
             _ = stopped(&mut stop) => return,
         }
-        let Some(c) = state.cluster() else { return };
         if c.link.is_up() || !c.link.probe().await {
             continue;
         }
         // Up for the reconciliation's own calls, but picks wait for it to finish.
         c.link.up.store(true, Ordering::Release);
         c.reconciling.store(true, Ordering::Release);
-        let ok = super::apply::reconcile(&state).await;
+        let ok = super::apply::reconcile(&svc, &c).await;
         c.reconciling.store(false, Ordering::Release);
         if ok && c.link.is_up() {
             tracing::info!(

@@ -35,15 +35,19 @@ pub mod report;
 pub mod scripts;
 pub mod stats;
 
-use crate::state::AppState;
+use crate::service::registry::PoolHandle;
+use crate::service::{Coordinator, CounterMap, Picked, ReportAck, ServiceResult, TokenService};
+use async_trait::async_trait;
 use feed::Message;
 use link::Link;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use tokenlb_core::{Millis, TokenId};
-use tokio::sync::mpsc;
+use tokenlb_core::{Millis, Outcome, Strategy, TokenId, Unavailable};
+use tokenlb_store::EventRecord;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 /// A pool's rotation list: the ids of its active tokens, sorted, identical on every instance
 /// that has seen the same changes, with each token's limits for the lease script.
@@ -57,7 +61,7 @@ pub struct Snapshot {
     pub recovery_at: Option<Millis>,
 }
 
-/// The cluster side of one manager. Held by [`AppState`] when `--redis` is given.
+/// The cluster side of one manager: the service's [`Coordinator`] when `--redis` is given.
 pub struct Cluster {
     /// This instance's id (random, 8 hex digits); lease ids carry it.
     pub instance: String,
@@ -182,27 +186,76 @@ impl Cluster {
         all.append(&mut p.others);
         all
     }
+}
 
-    /// Starts the publisher, subscriber, link watcher and counter pusher.
-    pub fn spawn(
-        state: &AppState,
-        stop: tokio::sync::watch::Receiver<bool>,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
-        let Some(c) = state.cluster() else {
-            return Vec::new();
-        };
-        let rx = c.outbox_rx.lock().take();
+#[async_trait]
+impl Coordinator for Cluster {
+    fn takes_pick(&self, _: Strategy) -> bool {
+        self.ready()
+    }
+
+    async fn pick(
+        &self,
+        svc: &TokenService,
+        handle: &PoolHandle,
+        strategy: Strategy,
+    ) -> Result<Picked, Unavailable> {
+        pick::pick(svc, self, handle, strategy).await
+    }
+
+    fn takes_report(&self, lease: &str) -> bool {
+        report::parse(lease).is_some()
+    }
+
+    async fn report(
+        &self,
+        svc: &TokenService,
+        lease: &str,
+        outcome: &Outcome,
+    ) -> ServiceResult<ReportAck> {
+        report::report(svc, self, lease, outcome).await
+    }
+
+    fn publish_changes(&self, events: &[EventRecord]) {
+        Cluster::publish_changes(self, events)
+    }
+
+    fn publish_admin(&self, event: &EventRecord) {
+        Cluster::publish_admin(self, event)
+    }
+
+    fn publish_resync(&self) {
+        self.send(feed::Body::Resync);
+    }
+
+    fn keeps_totals(&self) -> bool {
+        true
+    }
+
+    async fn to_totals(&self, counters: &mut CounterMap) {
+        stats::to_cluster_totals(self, counters).await
+    }
+
+    fn render_metrics(&self, out: &mut String) {
+        self.link.render(out);
+    }
+
+    /// The publisher, subscriber, link watcher and counter pusher.
+    fn spawn(
+        self: Arc<Self>,
+        svc: &TokenService,
+        stop: watch::Receiver<bool>,
+    ) -> Vec<JoinHandle<()>> {
         let mut handles = Vec::new();
-        if let Some(rx) = rx {
-            handles.push(tokio::spawn(feed::publisher(
-                state.clone(),
-                rx,
-                stop.clone(),
-            )));
+        if let Some(rx) = self.outbox_rx.lock().take() {
+            let (svc, c) = (svc.clone(), self.clone());
+            handles.push(tokio::spawn(feed::publisher(svc, c, rx, stop.clone())));
         }
-        handles.push(tokio::spawn(feed::subscriber(state.clone(), stop.clone())));
-        handles.push(tokio::spawn(link::watcher(state.clone(), stop.clone())));
-        handles.push(tokio::spawn(stats::pusher(state.clone(), stop)));
+        let (s, c) = (svc.clone(), self.clone());
+        handles.push(tokio::spawn(feed::subscriber(s, c, stop.clone())));
+        let (s, c) = (svc.clone(), self.clone());
+        handles.push(tokio::spawn(link::watcher(s, c, stop.clone())));
+        handles.push(tokio::spawn(stats::pusher(svc.clone(), self, stop)));
         handles
     }
 }

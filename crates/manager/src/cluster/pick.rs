@@ -22,40 +22,26 @@
 
 use super::scripts::{Admit, LeaseRecord, ADMIT};
 use super::{Cluster, Snapshot};
-use crate::state::{now_ms, AppState, PoolHandle};
+use crate::service::now_ms;
+use crate::service::registry::PoolHandle;
+use crate::service::{Picked, TokenService};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokenlb_core::{Lease, LeaseId, Outcome, OutcomeClass, Strategy, TokenState, Unavailable};
+use tokenlb_core::{Lease, LeaseId, Strategy, TokenState, Unavailable};
 
-/// A lease and the id the client reports it by.
-pub struct Picked {
-    pub lease: Lease,
-    pub lease_id: String,
-}
-
-/// Leases a token from `handle` with `strategy`, in cluster mode when Redis is usable.
+/// Leases a token from `handle` with `strategy` through Redis (the caller checked
+/// [`Cluster::ready`]).
 pub async fn pick(
-    state: &AppState,
+    svc: &TokenService,
+    c: &Cluster,
     handle: &PoolHandle,
     strategy: Strategy,
 ) -> Result<Picked, Unavailable> {
-    match state.cluster().filter(|c| c.ready()) {
-        None => local_pick(handle, strategy),
-        Some(c) if strategy == Strategy::RoundRobin => rotation_pick(c, handle).await,
-        Some(c) => core_pick(c, handle, strategy).await,
+    if strategy == Strategy::RoundRobin {
+        rotation_pick(svc, c, handle).await
+    } else {
+        core_pick(svc, c, handle, strategy).await
     }
-}
-
-/// The single-node pick.
-pub fn local_pick(handle: &PoolHandle, strategy: Strategy) -> Result<Picked, Unavailable> {
-    let lease = handle
-        .pool
-        .lock()
-        .pick(strategy, now_ms(), &mut rand::thread_rng())?;
-    Ok(Picked {
-        lease_id: crate::routes::lease::lease_string(handle.index, lease.id),
-        lease,
-    })
 }
 
 fn limits_full(now: u64) -> Unavailable {
@@ -65,16 +51,20 @@ fn limits_full(now: u64) -> Unavailable {
     }
 }
 
-async fn rotation_pick(c: &Cluster, handle: &PoolHandle) -> Result<Picked, Unavailable> {
+async fn rotation_pick(
+    svc: &TokenService,
+    c: &Cluster,
+    handle: &PoolHandle,
+) -> Result<Picked, Unavailable> {
     let snap = c.snapshot(handle);
     if snap.recovery_at.is_some_and(|t| t <= now_ms()) {
         // A cooled token is due for its half-open probe, which only the core's own pick lets
         // through (one request at a time): rotate locally until it is back or cooled again.
-        return core_pick(c, handle, Strategy::RoundRobin).await;
+        return core_pick(svc, c, handle, Strategy::RoundRobin).await;
     }
     if snap.ids.is_empty() {
         // Nothing active: the local pool says why and when (or leases a half-open probe).
-        return local_pick(handle, Strategy::RoundRobin);
+        return svc.local_pick(handle, Strategy::RoundRobin);
     }
     let cursor = c.key(&format!("rr:{}", handle.name));
     let ttl = lease_ttl(handle);
@@ -90,10 +80,10 @@ async fn rotation_pick(c: &Cluster, handle: &PoolHandle) -> Result<Picked, Unava
             })
             .await
         else {
-            return local_pick(handle, Strategy::RoundRobin);
+            return svc.local_pick(handle, Strategy::RoundRobin);
         };
         let id = &snap.ids[(n.saturating_sub(1) % snap.ids.len() as u64) as usize];
-        let Some(secret) = handle.pool.lock().secret(id).cloned() else {
+        let Some(secret) = handle.secret(id) else {
             continue;
         };
         let number = c.next_lease.fetch_add(1, Ordering::Relaxed);
@@ -112,20 +102,21 @@ async fn rotation_pick(c: &Cluster, handle: &PoolHandle) -> Result<Picked, Unava
                 return Ok(Picked { lease, lease_id });
             }
             Some(_) => continue,
-            None => return local_pick(handle, Strategy::RoundRobin),
+            None => return svc.local_pick(handle, Strategy::RoundRobin),
         }
     }
     Err(limits_full(now_ms()))
 }
 
 async fn core_pick(
+    svc: &TokenService,
     c: &Cluster,
     handle: &PoolHandle,
     strategy: Strategy,
 ) -> Result<Picked, Unavailable> {
     let snap = c.snapshot(handle);
     for _ in 0..4 {
-        let picked = local_pick(handle, strategy)?;
+        let picked = svc.local_pick(handle, strategy)?;
         let lease_id = format!("{}.{}.{}", c.instance, handle.index, picked.lease.id.0);
         match c.admit(&snap, handle, &picked.lease, &lease_id, true).await {
             Some(Admit::Ok) => {
@@ -134,17 +125,7 @@ async fn core_pick(
                     lease_id,
                 })
             }
-            Some(_) => {
-                let unknown = Outcome {
-                    class: OutcomeClass::Unknown,
-                    latency_ms: None,
-                    status: None,
-                    retry_after_s: None,
-                    error: None,
-                };
-                let mut pool = handle.pool.lock();
-                let _ = pool.report(picked.lease.id, &unknown, now_ms(), &mut rand::thread_rng());
-            }
+            Some(_) => svc.release_lease(handle, picked.lease.id),
             None => return Ok(picked),
         }
     }
@@ -152,7 +133,7 @@ async fn core_pick(
 }
 
 fn lease_ttl(handle: &PoolHandle) -> u64 {
-    handle.pool.lock().policy().lease_ttl_s.clamp(1, 86_400) * 1000
+    handle.policy().lease_ttl_s.clamp(1, 86_400) * 1000
 }
 
 impl Cluster {
@@ -169,7 +150,7 @@ impl Cluster {
             None => 0,
         };
         let mut snap = Snapshot::default();
-        for v in handle.pool.lock().views() {
+        for v in handle.views() {
             let l = (
                 v.limits.rpm.unwrap_or(0),
                 v.limits.max_in_flight.unwrap_or(0),

@@ -14,13 +14,10 @@
 
 use super::feed::Body;
 use super::scripts::{LeaseRecord, RELEASE};
-use crate::error::{ApiError, ApiResult};
-use crate::state::{now_ms, AppState};
-use crate::tasks::change_events;
-use axum::http::StatusCode;
-use axum::Json;
-use serde_json::{json, Value};
-use tokenlb_core::{LeaseId, Outcome, PoolError, TokenId};
+use super::Cluster;
+use crate::service::now_ms;
+use crate::service::{ReportAck, ServiceError, ServiceResult, TokenService};
+use tokenlb_core::{LeaseId, Outcome, TokenId};
 
 /// A parsed cluster lease id.
 #[derive(Debug, PartialEq, Eq)]
@@ -50,22 +47,14 @@ pub fn parse(text: &str) -> Option<ClusterLease> {
     })
 }
 
-fn unknown() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "unknown_lease",
-        "no open lease with that id (already reported or expired)",
-    )
-}
-
-/// The report hook: `None` when `lease` is not a cluster lease (or this is not cluster mode).
+/// Settles a report of a cluster lease (the caller checked that [`parse`] accepts it).
 pub async fn report(
-    state: &AppState,
+    svc: &TokenService,
+    c: &Cluster,
     lease: &str,
     outcome: &Outcome,
-) -> Option<ApiResult<Json<Value>>> {
-    let c = state.cluster()?;
-    let parsed = parse(lease)?;
+) -> ServiceResult<ReportAck> {
+    let parsed = parse(lease).ok_or(ServiceError::UnknownLease)?;
     let key = c.key(&format!("lease:{lease}"));
     let (prefix, id) = (c.prefix.clone(), lease.to_string());
     let released = if c.link.is_up() {
@@ -83,31 +72,10 @@ pub async fn report(
         None
     };
     let record = match released {
-        Some(Some(text)) => match LeaseRecord::decode(&text) {
-            Some(r) => r,
-            None => return Some(Err(ApiError::internal("malformed lease record in redis"))),
-        },
-        Some(None) => return Some(Err(unknown())),
-        None if parsed.owner == c.instance && !parsed.rotation => {
-            return Some(local(state, lease, parsed.number, None, outcome));
-        }
-        None if parsed.owner == c.instance => {
-            let own = c.own_rotation.lock().remove(&parsed.number);
-            return Some(match own {
-                Some((token, deadline)) if deadline > now_ms() => {
-                    local(state, "", 0, Some(token), outcome)
-                }
-                _ => Err(unknown()),
-            });
-        }
-        None => {
-            return Some(Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "cluster_unavailable",
-                "redis is unreachable; this lease can only be reported when it is back",
-            )
-            .with_retry_after(1)))
-        }
+        Some(Some(text)) => LeaseRecord::decode(&text)
+            .ok_or_else(|| ServiceError::internal("malformed lease record in redis"))?,
+        Some(None) => return Err(ServiceError::UnknownLease),
+        None => return report_while_down(svc, c, lease, &parsed, outcome),
     };
     let token = TokenId(record.token.clone());
     if parsed.rotation && parsed.owner == c.instance {
@@ -120,64 +88,57 @@ pub async fn report(
             lease: parsed.number,
             outcome: outcome.into(),
         });
-        state.metrics.outcome(outcome.class.as_str(), &record.pool);
-        let st = state
+        svc.metrics().outcome_class(outcome.class, &record.pool);
+        let state = svc
             .token_pool(&token)
-            .and_then(|h| h.pool.lock().get(&token))
+            .and_then(|h| h.view(&token))
             .map(|v| v.state);
-        return Some(Ok(Json(
-            json!({ "ok": true, "id": token, "state": st, "forwarded": true }),
-        )));
+        let mut ack = ReportAck::new(token, state);
+        ack.forwarded = true;
+        return Ok(ack);
     }
-    let number = record.core.then_some(parsed.number);
-    Some(local(
-        state,
-        &record.pool,
-        number.unwrap_or(0),
-        (!record.core).then_some(token),
-        outcome,
-    ))
+    if record.core {
+        let handle = svc
+            .pool_by_name(&record.pool)
+            .ok_or(ServiceError::UnknownLease)?;
+        return svc.report_core_lease(&handle, LeaseId(parsed.number), outcome);
+    }
+    rotation_report(svc, &token, outcome)
 }
 
-/// Applies the outcome here: to core lease `number` of `pool`, or (rotation) to `token`.
-fn local(
-    state: &AppState,
-    pool_or_lease: &str,
-    number: u64,
-    token: Option<TokenId>,
+/// Redis is down: only a lease taken here can be settled (this instance remembers its own).
+fn report_while_down(
+    svc: &TokenService,
+    c: &Cluster,
+    lease: &str,
+    parsed: &ClusterLease,
     outcome: &Outcome,
-) -> ApiResult<Json<Value>> {
-    let handle = match &token {
-        Some(t) => state.token_pool(t),
-        None => state
-            .pool_by_name(pool_or_lease)
-            .or_else(|| pool_index(pool_or_lease).and_then(|i| state.pool_by_index(i))),
+) -> ServiceResult<ReportAck> {
+    if parsed.owner != c.instance {
+        return Err(ServiceError::ClusterUnavailable);
     }
-    .ok_or_else(unknown)?;
-    let now = now_ms();
-    let mut rng = rand::thread_rng();
-    let (id, events, view) = {
-        let mut pool = handle.pool.lock();
-        let result = match &token {
-            Some(t) => pool
-                .report_token(t, outcome, now, &mut rng)
-                .map(|ch| (t.clone(), ch)),
-            None => pool.report(LeaseId(number), outcome, now, &mut rng),
-        };
-        let (id, changes) = result.map_err(|e| match e {
-            PoolError::UnknownLease | PoolError::UnknownToken(_) => unknown(),
-            e => ApiError::internal(format!("report: {e}")),
-        })?;
-        let events = change_events(&pool, &handle.name, &changes);
-        let view = pool.get(&id);
-        (id, events, view)
-    };
-    state.metrics.outcome(outcome.class.as_str(), &handle.name);
-    state.record_changes(&handle, events);
-    handle.notify.notify_waiters();
-    Ok(Json(
-        json!({ "ok": true, "id": id, "state": view.map(|v| v.state) }),
-    ))
+    if !parsed.rotation {
+        let handle = pool_index(lease)
+            .and_then(|i| svc.pool_by_index(i))
+            .ok_or(ServiceError::UnknownLease)?;
+        return svc.report_core_lease(&handle, LeaseId(parsed.number), outcome);
+    }
+    match c.own_rotation.lock().remove(&parsed.number) {
+        Some((token, deadline)) if deadline > now_ms() => rotation_report(svc, &token, outcome),
+        _ => Err(ServiceError::UnknownLease),
+    }
+}
+
+/// A rotation lease holds no core lease: its outcome goes to the token.
+fn rotation_report(
+    svc: &TokenService,
+    token: &TokenId,
+    outcome: &Outcome,
+) -> ServiceResult<ReportAck> {
+    svc.report_token(token, outcome).map_err(|e| match e {
+        ServiceError::UnknownToken(_) => ServiceError::UnknownLease,
+        e => e,
+    })
 }
 
 /// The pool index inside a lease id `INSTANCE.POOL.N`.

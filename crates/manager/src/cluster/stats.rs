@@ -8,11 +8,11 @@
 //! marked by `P:ctr_seeded`; the others only push what they count from then on.
 
 use super::Cluster;
-use crate::routes::token::StatsBody;
-use crate::state::AppState;
-use crate::tasks::stopped;
+use crate::service::TokenService;
+use crate::shutdown::stopped;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 use tokenlb_core::{Counters, TokenId};
 use tokio::sync::watch;
@@ -31,39 +31,30 @@ const FIELDS: [&str; 7] = [
 ];
 
 /// Pushes counter deltas until stopped.
-pub async fn pusher(state: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn pusher(svc: TokenService, c: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(PUSH_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = every.tick() => push(&state).await,
+            _ = every.tick() => push(&svc, &c).await,
             _ = stopped(&mut stop) => return,
         }
     }
 }
 
-fn local_counters(state: &AppState) -> Vec<(TokenId, Counters)> {
+fn local_counters(svc: &TokenService) -> Vec<(TokenId, Counters)> {
     let mut all = Vec::new();
-    for h in state.pools() {
-        all.extend(
-            h.pool
-                .lock()
-                .views()
-                .into_iter()
-                .map(|v| (v.id, v.counters)),
-        );
+    for h in svc.pools() {
+        all.extend(h.views().into_iter().map(|v| (v.id, v.counters)));
     }
     all
 }
 
-async fn push(state: &AppState) {
-    let Some(c) = state.cluster().filter(|c| c.ready()) else {
-        return;
-    };
-    if !c.seeded.load(Ordering::Acquire) {
+async fn push(svc: &TokenService, c: &Cluster) {
+    if !c.ready() || !c.seeded.load(Ordering::Acquire) {
         return;
     }
-    let now = local_counters(state);
+    let now = local_counters(svc);
     let mut pipe = redis::pipe();
     let mut sent = Vec::new();
     {
@@ -102,8 +93,7 @@ async fn push(state: &AppState) {
 
 /// After a start or a Redis restart: the first instance seeds the totals with its counters,
 /// the others take their current counters as the point they push from.
-pub async fn seed(state: &AppState) {
-    let Some(c) = state.cluster() else { return };
+pub async fn seed(svc: &TokenService, c: &Cluster) {
     let marker = c.key("ctr_seeded");
     let won = c
         .link
@@ -117,7 +107,7 @@ pub async fn seed(state: &AppState) {
         })
         .await;
     let Some(won) = won else { return };
-    let now = local_counters(state);
+    let now = local_counters(svc);
     let mut pushed = c.pushed.lock();
     if won.is_some() {
         pushed.clear();
@@ -136,82 +126,12 @@ impl Cluster {
     }
 }
 
-/// Replaces the per-token counters of a stats answer with the cluster totals (Redis totals +
-/// this instance's unpushed part) and recomputes the summary.
-pub async fn merge(state: &AppState, body: &mut StatsBody) {
-    let Some(c) = state.cluster().filter(|c| c.ready()) else {
-        return;
-    };
-    let mut pipe = redis::pipe();
-    for row in &body.tokens {
-        pipe.hgetall(c.key(&format!("ctr:{}", row.id)));
-    }
-    let Some(totals) = c
-        .link
-        .call(|mut conn| async move {
-            pipe.query_async::<Vec<HashMap<String, u64>>>(&mut conn)
-                .await
-        })
-        .await
-    else {
-        return;
-    };
-    let pushed = c.pushed.lock().clone();
-    let (mut requests, mut success, mut failures) = (0u64, 0u64, 0u64);
-    for (row, total) in body.tokens.iter_mut().zip(totals) {
-        let local = [
-            row.success,
-            row.failures_by_class.auth,
-            row.failures_by_class.rate_limited,
-            row.failures_by_class.quota_exhausted,
-            row.failures_by_class.transient,
-            row.failures_by_class.client_error,
-            row.failures_by_class.unknown,
-        ];
-        let base = pushed
-            .get(&row.id)
-            .map(Counters::by_class)
-            .unwrap_or_default();
-        let v: Vec<u64> = FIELDS
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let t = total.get(*f).copied().unwrap_or(0);
-                t + local[i].saturating_sub(base[i])
-            })
-            .collect();
-        let fc = &mut row.failures_by_class;
-        row.success = v[0];
-        (fc.auth, fc.rate_limited, fc.quota_exhausted, fc.transient) = (v[1], v[2], v[3], v[4]);
-        (fc.client_error, fc.unknown) = (v[5], v[6]);
-        row.failure = v[1] + v[2] + v[3] + v[4];
-        let n = row.success + row.failure;
-        row.success_rate = if n == 0 {
-            1.0
-        } else {
-            row.success as f64 / n as f64
-        };
-        requests += n + v[5] + v[6];
-        success += row.success;
-        failures += row.failure;
-    }
-    body.total_requests = requests;
-    body.success_rate = if success + failures == 0 {
-        1.0
-    } else {
-        success as f64 / (success + failures) as f64
-    };
-}
-
 /// Turns the stats flusher's counter snapshots into cluster totals before they are written,
 /// so instances sharing one database write the same numbers instead of overwriting each
 /// other's. No-op outside cluster mode or while Redis is down (local values are written; the
 /// next flush after reconnection writes the totals again).
-pub async fn to_cluster_totals(state: &AppState, counters: &mut HashMap<TokenId, Counters>) {
-    let Some(c) = state.cluster().filter(|c| c.ready()) else {
-        return;
-    };
-    if counters.is_empty() {
+pub async fn to_cluster_totals(c: &Cluster, counters: &mut HashMap<TokenId, Counters>) {
+    if !c.ready() || counters.is_empty() {
         return;
     }
     let ids: Vec<TokenId> = counters.keys().cloned().collect();

@@ -84,13 +84,20 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
             "/api/token/report",
             Op {
                 id: "reportOutcome",
-                summary: "Report the outcome of a lease (or the seed's token/success form)",
+                summary:
+                    "Report the outcome of a lease (or the seed's token/success form, or a batch)",
                 tag: "tokens",
                 access: Access::Client,
                 params: vec![],
                 body: Some(json_body(s("Report"))),
                 responses: vec![
-                    ("200", ok("Recorded.", s("Reported"))),
+                    (
+                        "200",
+                        ok(
+                            "Recorded (a batch: one result per report, in order).",
+                            json!({ "oneOf": [s("Reported"), s("ReportBatchResults")] }),
+                        ),
+                    ),
                     ("400", r("BadRequest")),
                     // A session cookie without its X-CSRF-Token (bearer keys need none).
                     ("403", r("Csrf")),

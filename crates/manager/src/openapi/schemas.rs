@@ -80,8 +80,9 @@ fn schemas() -> Value {
             "token": { "type": "string" }, "id": { "type": "string" } } },
         "Removed": { "type": "object", "properties": { "ok": { "type": "boolean" }, "id": { "type": "string" }, "name": { "type": "string" } } },
         "Report": { "type": "object", "additionalProperties": false,
-            "description": "Either {lease, outcome, …} or the seed's {token|id, success, error?}.",
+            "description": "Either {lease, outcome, …}, the seed's {token|id, success, error?}, or a batch {reports: [Report, …]} (at most 1,000, nothing beside it), answered by ReportBatchResults in the same order.",
             "properties": {
+                "reports": { "type": "array", "maxItems": 1000, "items": { "$ref": "#/components/schemas/Report" } },
                 "lease": { "type": "string" },
                 "outcome": { "$ref": "#/components/schemas/Outcome" },
                 "latency_ms": { "type": "integer", "minimum": 0 },
@@ -92,7 +93,13 @@ fn schemas() -> Value {
                 "id": { "type": "string" },
                 "success": { "type": "boolean" } } },
         "Reported": { "type": "object", "properties": { "ok": { "type": "boolean" }, "id": { "type": "string" },
-            "state": { "$ref": "#/components/schemas/TokenState" } } },
+            "state": { "$ref": "#/components/schemas/TokenState" },
+            "forwarded": { "type": "boolean", "description": "Settled by the cluster instance that holds the lease." } } },
+        "ReportBatchResults": { "type": "object", "required": ["results"], "properties": {
+            "results": { "type": "array", "items": { "oneOf": [
+                { "$ref": "#/components/schemas/Reported" },
+                { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "properties": {
+                    "code": { "type": "string" }, "message": { "type": "string" } } } } } ] } } } },
         "TokenRow": token_row(),
         "Stats": { "type": "object", "required": ["total_tokens", "active_tokens", "total_requests", "success_rate", "tokens"], "properties": {
             "total_tokens": { "type": "integer" }, "active_tokens": { "type": "integer" },

@@ -4,32 +4,43 @@
 //! API's shape, never a token or a name. `/readyz` pings the store, so an orchestrator stops
 //! sending traffic to a manager whose store is gone.
 
-use crate::state::AppState;
+use crate::service::TokenService;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(State(svc): State<TokenService>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        crate::metrics::render(&state),
+        render_metrics(&svc),
     )
+}
+
+fn render_metrics(svc: &TokenService) -> String {
+    let pools: Vec<_> = svc
+        .pools()
+        .iter()
+        .map(|h| (h.name.clone(), h.stats()))
+        .collect();
+    crate::metrics::render(svc.metrics(), &pools, |out| {
+        svc.coordinator().render_metrics(out)
+    })
 }
 
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match state.store.ping().await {
+pub async fn readyz(State(svc): State<TokenService>) -> (StatusCode, Json<Value>) {
+    match svc.store().ping().await {
         Ok(()) => (
             StatusCode::OK,
-            Json(json!({ "status": "ready", "tokens": state.token_count() })),
+            Json(json!({ "status": "ready", "tokens": svc.token_count() })),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check: store unavailable");

@@ -5,13 +5,14 @@
 //! serves a file with its content type and an ETag (revalidated, `Cache-Control: no-cache`),
 //! and answers 404 for an unknown name so a missing module is visible.
 
+use crate::auth::Auth;
 use crate::auth::SessionCookie;
 use crate::error::{ApiError, ApiPath};
-use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/assets.rs"));
@@ -67,11 +68,11 @@ fn serve(name: &str, headers: &HeaderMap) -> Response {
 }
 
 pub async fn index(
-    State(state): State<AppState>,
+    State(auth): State<Arc<Auth>>,
     SessionCookie(id): SessionCookie,
     headers: HeaderMap,
 ) -> Response {
-    match id.and_then(|id| state.sessions.touch(&id)) {
+    match id.and_then(|id| auth.sessions.touch(&id)) {
         Some(_) => serve("index.html", &headers),
         None => Redirect::to("/login").into_response(),
     }

@@ -1,8 +1,11 @@
 //! A real manager on 127.0.0.1:0 with a temporary data dir, for the integration tests.
 #![allow(dead_code)]
 
+use axum::extract::ConnectInfo;
 use reqwest::{Client, RequestBuilder, Response};
 use serde_json::{json, Value};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, RwLock};
 use tempfile::TempDir;
 use tokenlb_core::Secret;
 use tokenlb_manager::config::Config;
@@ -18,6 +21,9 @@ pub struct TestServer {
     pub dir: TempDir,
     pub state: AppState,
     pub http: Client,
+    /// When set, every request is seen as coming from this address (the loopback rule
+    /// cannot otherwise be exercised from a loopback test client).
+    peer: Arc<RwLock<Option<IpAddr>>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -55,9 +61,26 @@ impl TestServer {
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(manager.serve(listener, async move {
+        let peer: Arc<RwLock<Option<IpAddr>>> = Arc::default();
+        let stand_in = peer.clone();
+        let wrap = move |router: axum::Router| {
+            router.layer(axum::middleware::map_request(
+                move |mut req: axum::extract::Request| {
+                    let stand_in = *stand_in.read().unwrap();
+                    async move {
+                        if let Some(ip) = stand_in {
+                            let addr = SocketAddr::new(ip, 40_000);
+                            req.extensions_mut().insert(ConnectInfo(addr));
+                        }
+                        req
+                    }
+                },
+            ))
+        };
+        let shutdown = async move {
             let _ = stopped.await;
-        }));
+        };
+        let task = tokio::spawn(manager.serve_with(listener, shutdown, wrap));
         let http = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -67,9 +90,15 @@ impl TestServer {
             dir,
             state,
             http,
+            peer,
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// Treat every client as connecting from `addr` (`None`: the real address).
+    pub fn set_peer_override(&self, addr: Option<IpAddr>) {
+        *self.peer.write().unwrap() = addr;
     }
 
     /// Graceful stop; returns the temp dir so a test can reopen it.

@@ -15,8 +15,8 @@ use serde_json::Value;
 use std::future::Future;
 use tokenlb_core::secret::mask;
 use tokenlb_core::Secret;
-use tokenlb_manager::import::{self, ImportItem, ImportSummary, Parsed, Position};
-use tokenlb_manager::AppState;
+use tokenlb_manager::import::{ImportItem, ImportSummary, Parsed, Position};
+use tokenlb_manager::service::TokenService;
 use tokenlb_wopan::emulator::{self, EmulatorConfig, DEMO_TOKENS};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 pub const DEMO_POOL: &str = "demo";
 
 /// Adds the demo tokens (with their refresh tokens) to `pool`; known ones are skipped.
-pub async fn add_tokens(state: &AppState, pool: &str) -> anyhow::Result<ImportSummary> {
+pub async fn add_tokens(svc: &TokenService, pool: &str) -> anyhow::Result<ImportSummary> {
     let items = DEMO_TOKENS
         .iter()
         .enumerate()
@@ -44,9 +44,9 @@ pub async fn add_tokens(state: &AppState, pool: &str) -> anyhow::Result<ImportSu
         items,
         errors: Vec::new(),
     };
-    import::apply(state, parsed, pool)
+    svc.import(parsed, pool)
         .await
-        .map_err(|e| anyhow::anyhow!("adding the demo tokens: {}", e.message))
+        .map_err(|e| anyhow::anyhow!("adding the demo tokens: {e}"))
 }
 
 /// Enables the demo tokens of `pool` that are `invalid` or `cooling`; how many.

@@ -53,7 +53,7 @@ pub async fn up(args: Args, config: Config) -> Result<(), CliError> {
     let access = client_access(&config, manager_addr);
     let manager = Manager::open(config.clone()).await?;
     let demo_added = match args.demo {
-        true => Some(demo::add_tokens(manager.state(), &pool(&args)).await?),
+        true => Some(demo::add_tokens(manager.state().service(), &pool(&args)).await?),
         false => None,
     };
     let manager_task: Task = tokio::spawn(manager.serve(manager_listener, stopped(core_rx)));

@@ -1,0 +1,126 @@
+//! Token management routes: list, patch, check now, import, export (DESIGN §3).
+//!
+//! All need the admin. What a patch or an import does (validation, the store first, the
+//! pool after, the undo when the store refuses) is the service's; these handlers parse and
+//! render. Export is the only route that returns full secrets, as a download in the seed's
+//! tokens.json format.
+
+use crate::auth::AdminAuth;
+use crate::error::{ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::health::{run_check, CheckResult, Probes};
+use crate::import;
+use crate::service::{TokenChanges, TokenService};
+use crate::views::{self, token_row, TokenRow};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tokenlb_core::{TokenId, TokenState};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub pool: Option<String>,
+    pub state: Option<TokenState>,
+}
+
+/// `GET /api/tokens`.
+#[derive(Debug, serde::Serialize)]
+pub struct TokenList {
+    pub tokens: Vec<TokenRow>,
+}
+
+pub async fn list(
+    _: AdminAuth,
+    State(svc): State<TokenService>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<TokenList>> {
+    let tokens = svc.list(q.pool.as_deref(), q.state)?;
+    Ok(Json(TokenList { tokens }))
+}
+
+pub async fn patch(
+    _: AdminAuth,
+    State(svc): State<TokenService>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(changes): ApiJson<TokenChanges>,
+) -> ApiResult<Json<TokenRow>> {
+    let id = TokenId(id);
+    let (handle, view) = svc.patch(&id, &changes).await?;
+    let meta = svc.token_meta(&id);
+    Ok(Json(token_row(&handle.name, view, meta.as_ref())))
+}
+
+pub async fn check(
+    _: AdminAuth,
+    State(svc): State<TokenService>,
+    State(probes): State<Arc<Probes>>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<CheckResult>> {
+    Ok(Json(run_check(&probes, &svc, &TokenId(id)).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    pub pool: Option<String>,
+}
+
+/// Largest import body (a 100,000-token tokens.json is about 12 MB).
+pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
+
+pub async fn import(
+    _: AdminAuth,
+    State(svc): State<TokenService>,
+    ApiQuery(q): ApiQuery<ImportQuery>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<Json<import::ImportSummary>> {
+    let body = body?;
+    let pool = q.pool.as_deref().unwrap_or(crate::config::DEFAULT_POOL);
+    let started = std::time::Instant::now();
+    let summary = svc.import_bytes(body, pool).await?;
+    tracing::info!(
+        pool = %pool,
+        "imported {} tokens ({} skipped, {} errors) in {} ms",
+        summary.added,
+        summary.skipped,
+        summary.errors.len(),
+        started.elapsed().as_millis()
+    );
+    Ok(Json(summary))
+}
+
+pub async fn export(_: AdminAuth, State(svc): State<TokenService>) -> ApiResult<impl IntoResponse> {
+    let tokens = svc.store().load_tokens().await?;
+    let entries: Vec<Value> = tokens
+        .iter()
+        .map(|t| {
+            let mut e = json!({
+                "token": t.secret.expose(),
+                "name": t.name,
+                "is_active": t.state != TokenState::Disabled,
+                "pool": t.pool,
+                "weight": t.weight,
+            });
+            if let Some(at) = t.expires_at {
+                e["expires_at"] = views::time(at);
+            }
+            if let Some(r) = &t.refresh_secret {
+                e["refresh_token"] = Value::String(r.expose().to_string());
+            }
+            e
+        })
+        .collect();
+    tracing::info!("exported {} tokens", entries.len());
+    Ok((
+        [(
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"tokens-export.json\"",
+        )],
+        Json(json!({ "tokens": entries })),
+    ))
+}

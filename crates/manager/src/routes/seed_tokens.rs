@@ -1,0 +1,50 @@
+//! The seed's token administration routes: add, remove, stats (DESIGN §3).
+//!
+//! Shapes are the seed's: `add` answers 201 with the masked record, 409 for a duplicate;
+//! `remove` takes `{"token"}` or `{"id"}`; `stats` answers `{"total_tokens",
+//! "active_tokens","total_requests","success_rate","tokens":[…]}`. Add and remove are
+//! durable in the store before they answer (the service sees to it).
+
+use crate::auth::{AdminAuth, ClientAuth};
+use crate::error::{ApiJson, ApiQuery, ApiResult};
+use crate::service::{NewToken, TokenRef, TokenService};
+use crate::views::{token_row, StatsBody, TokenRow};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub async fn add(
+    _: AdminAuth,
+    State(svc): State<TokenService>,
+    ApiJson(new): ApiJson<NewToken>,
+) -> ApiResult<(StatusCode, Json<TokenRow>)> {
+    let (handle, view) = svc.add(new).await?;
+    let meta = svc.token_meta(&view.id);
+    let row = token_row(&handle.name, view, meta.as_ref());
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
+pub async fn remove(
+    _: AdminAuth,
+    State(svc): State<TokenService>,
+    ApiJson(by): ApiJson<TokenRef>,
+) -> ApiResult<Json<Value>> {
+    let (id, name) = svc.remove(&by).await?;
+    Ok(Json(json!({ "ok": true, "id": id, "name": name })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolQuery {
+    pub pool: Option<String>,
+}
+
+pub async fn stats(
+    _: ClientAuth,
+    State(svc): State<TokenService>,
+    ApiQuery(q): ApiQuery<PoolQuery>,
+) -> ApiResult<Json<StatsBody>> {
+    Ok(Json(svc.stats(q.pool.as_deref()).await?))
+}

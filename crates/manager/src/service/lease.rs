@@ -1,0 +1,343 @@
+//! Leasing and reporting (DESIGN §2–§3, §9's batch form).
+//!
+//! A local lease id is `<pool index>.<lease number>`, so a report finds its pool without a
+//! lookup table; a [`Coordinator`](super::Coordinator) may hand out and settle ids of its
+//! own form. [`TokenService::lease`] with `wait_ms` waits on the pool's `Notify` (woken by
+//! reports, ticks, adds and patches) rather than polling; with nothing eligible it fails
+//! with the earliest known recovery (at least 1 s).
+
+use super::coordinator::Picked;
+use super::registry::PoolHandle;
+use super::{ServiceError, ServiceResult, TokenService};
+use crate::service::now_ms;
+use crate::validate::MAX_WAIT_MS;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokenlb_core::{
+    LeaseId, Outcome, OutcomeClass, PoolError, Strategy, TokenId, TokenState, Unavailable,
+};
+
+/// Most reports in one batch (DESIGN §9).
+pub const MAX_BATCH: usize = 1000;
+
+/// What a `get` asks for.
+#[derive(Debug, Default)]
+pub struct LeaseRequest<'a> {
+    /// Pool name; `default` when absent.
+    pub pool: Option<&'a str>,
+    /// Strategy name; the pool's default when absent or empty.
+    pub strategy: Option<&'a str>,
+    /// How long to wait for an eligible token (0: answer at once).
+    pub wait_ms: u64,
+}
+
+/// One report: of a lease, or (the seed's form) of a token by value or id; or, at the top
+/// level only, a batch of them (DESIGN §9).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportRequest {
+    pub lease: Option<String>,
+    pub outcome: Option<OutcomeClass>,
+    pub latency_ms: Option<u32>,
+    pub status: Option<u16>,
+    pub retry_after_s: Option<u64>,
+    pub error: Option<String>,
+    pub token: Option<String>,
+    pub id: Option<TokenId>,
+    /// The seed's form: `true` is a success, `false` a transient failure.
+    pub success: Option<bool>,
+    /// The batch form: `{"reports":[…]}` and nothing else beside it.
+    pub reports: Option<Vec<ReportRequest>>,
+}
+
+impl ReportRequest {
+    /// The outcome it reports (the error text cut to a sample).
+    fn outcome(&self) -> ServiceResult<Outcome> {
+        let class = match (self.outcome, self.success) {
+            (Some(c), _) => c,
+            (None, Some(true)) => OutcomeClass::Success,
+            (None, Some(false)) => OutcomeClass::Transient,
+            (None, None) => {
+                return Err(ServiceError::invalid(
+                    "give \"outcome\" (or the seed's \"success\": bool)",
+                ))
+            }
+        };
+        let error = self.error.as_deref().map(crate::validate::error_sample);
+        Ok(Outcome {
+            class,
+            latency_ms: self.latency_ms,
+            status: self.status,
+            retry_after_s: self.retry_after_s,
+            error: error.filter(|s| !s.is_empty()),
+        })
+    }
+
+    /// Whether it is a batch and nothing else.
+    pub fn is_batch(&self) -> bool {
+        let ReportRequest {
+            lease,
+            outcome,
+            latency_ms,
+            status,
+            retry_after_s,
+            error,
+            token,
+            id,
+            success,
+            reports,
+        } = self;
+        reports.is_some()
+            && lease.is_none()
+            && outcome.is_none()
+            && latency_ms.is_none()
+            && status.is_none()
+            && retry_after_s.is_none()
+            && error.is_none()
+            && token.is_none()
+            && id.is_none()
+            && success.is_none()
+    }
+}
+
+/// What a report did.
+#[derive(Debug, Serialize)]
+pub struct ReportAck {
+    pub id: TokenId,
+    pub ok: bool,
+    pub state: Option<TokenState>,
+    /// Settled by the peer that holds the lease.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub forwarded: bool,
+}
+
+impl ReportAck {
+    pub fn new(id: TokenId, state: Option<TokenState>) -> ReportAck {
+        ReportAck {
+            id,
+            ok: true,
+            state,
+            forwarded: false,
+        }
+    }
+}
+
+/// A local lease id.
+pub(crate) fn lease_string(pool: usize, lease: LeaseId) -> String {
+    format!("{pool}.{}", lease.0)
+}
+
+fn parse_lease(text: &str) -> Option<(usize, LeaseId)> {
+    let (pool, n) = text.split_once('.')?;
+    Some((pool.parse().ok()?, LeaseId(n.parse().ok()?)))
+}
+
+fn parse_strategy(s: Option<&str>) -> ServiceResult<Option<Strategy>> {
+    match s {
+        None | Some("") => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| ServiceError::UnknownStrategy(s.to_string())),
+    }
+}
+
+impl TokenService {
+    /// Leases a token (waiting up to `wait_ms` for one); returns the lease and its pool.
+    pub async fn lease(&self, req: LeaseRequest<'_>) -> ServiceResult<(Picked, Arc<PoolHandle>)> {
+        let strategy = parse_strategy(req.strategy)?;
+        if req.wait_ms > MAX_WAIT_MS {
+            return Err(ServiceError::invalid(format!(
+                "wait_ms must be at most {MAX_WAIT_MS}"
+            )));
+        }
+        let handle = self.named_pool(req.pool)?;
+        let strategy = strategy.unwrap_or_else(|| handle.lock().policy().strategy);
+        // Read the clock only when the caller may wait.
+        let deadline =
+            (req.wait_ms > 0).then(|| Instant::now() + Duration::from_millis(req.wait_ms));
+        loop {
+            let notified = handle.notify.notified();
+            tokio::pin!(notified);
+            if deadline.is_some() {
+                // Registered before the pick, so a report between the pick and the wait is
+                // not missed. Without waiting there is nothing to miss, and the Notify's lock
+                // is not taken on every get.
+                notified.as_mut().enable();
+            }
+            let unavailable = match self.pick(&handle, strategy).await {
+                Ok(picked) => {
+                    self.metrics().pick(strategy, &handle.name);
+                    return Ok((picked, Arc::clone(&handle)));
+                }
+                Err(u) => u,
+            };
+            let retry_in = unavailable.retry_at.map(|t| t.saturating_sub(now_ms()));
+            let now = Instant::now();
+            let deadline = match deadline {
+                Some(d) if now < d => d,
+                _ => {
+                    self.metrics().unavailable();
+                    return Err(ServiceError::NoTokenAvailable {
+                        reason: unavailable.reason,
+                        retry_after_s: retry_in.map_or(5, |ms| ms.div_ceil(1000)).max(1),
+                    });
+                }
+            };
+            // Sleep until woken, the caller's deadline, the known recovery time, or 1 s at
+            // most (limits such as rpm windows free up without an event).
+            let mut nap = (deadline - now).min(Duration::from_secs(1));
+            if let Some(ms) = retry_in {
+                nap = nap.min(Duration::from_millis(ms.max(10)));
+            }
+            let mut closing = self.closing();
+            tokio::select! {
+                _ = tokio::time::timeout(nap, notified) => {}
+                _ = closing.wait_for(|c| *c) => return Err(ServiceError::ShuttingDown),
+            }
+        }
+    }
+
+    async fn pick(&self, handle: &PoolHandle, strategy: Strategy) -> Result<Picked, Unavailable> {
+        let c = self.coordinator();
+        if c.takes_pick(strategy) {
+            c.pick(self, handle, strategy).await
+        } else {
+            self.local_pick(handle, strategy)
+        }
+    }
+
+    /// The single-node pick (also the coordinator's fallback).
+    pub fn local_pick(
+        &self,
+        handle: &PoolHandle,
+        strategy: Strategy,
+    ) -> Result<Picked, Unavailable> {
+        let lease = handle
+            .lock()
+            .pick(strategy, now_ms(), &mut rand::thread_rng())?;
+        Ok(Picked {
+            lease_id: lease_string(handle.index, lease.id),
+            lease,
+        })
+    }
+
+    /// Applies one report.
+    pub async fn report(&self, req: ReportRequest) -> ServiceResult<ReportAck> {
+        if req.reports.is_some() {
+            return Err(ServiceError::invalid(
+                "\"reports\" is a batch: give it alone, and not inside a batch",
+            ));
+        }
+        let outcome = req.outcome()?;
+        match req.lease {
+            Some(lease) if self.coordinator().takes_report(&lease) => {
+                self.coordinator().report(self, &lease, &outcome).await
+            }
+            Some(lease) => self.report_local_lease(&lease, &outcome),
+            None => {
+                let by = super::TokenRef {
+                    token: req.token,
+                    id: req.id,
+                };
+                let id = self.resolve(&by).await?;
+                self.report_token(&id, &outcome)
+            }
+        }
+    }
+
+    /// Applies up to [`MAX_BATCH`] reports, each on its own: one refused report does not
+    /// stop the others. Results are in the order of the requests.
+    pub async fn report_batch(
+        &self,
+        reqs: Vec<ReportRequest>,
+    ) -> ServiceResult<Vec<ServiceResult<ReportAck>>> {
+        if reqs.len() > MAX_BATCH {
+            return Err(ServiceError::invalid(format!(
+                "a batch holds at most {MAX_BATCH} reports; this one has {}",
+                reqs.len()
+            )));
+        }
+        let mut results = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            results.push(self.report(req).await);
+        }
+        Ok(results)
+    }
+
+    /// Closes a local lease (`POOL.N`) with its outcome.
+    pub fn report_local_lease(&self, lease: &str, outcome: &Outcome) -> ServiceResult<ReportAck> {
+        let (index, lease) = parse_lease(lease).ok_or(ServiceError::UnknownLease)?;
+        let handle = self
+            .pool_by_index(index)
+            .ok_or(ServiceError::UnknownLease)?;
+        self.report_core_lease(&handle, lease, outcome)
+    }
+
+    /// Closes core lease `lease` of `handle`'s pool with its outcome.
+    pub fn report_core_lease(
+        &self,
+        handle: &PoolHandle,
+        lease: LeaseId,
+        outcome: &Outcome,
+    ) -> ServiceResult<ReportAck> {
+        let ack = self.mutate_freeing(handle, |pool| {
+            match pool.report(lease, outcome, now_ms(), &mut rand::thread_rng()) {
+                Ok((id, changes)) => {
+                    let state = pool.get(&id).map(|v| v.state);
+                    Ok((ReportAck::new(id, state), changes))
+                }
+                Err(PoolError::UnknownLease) | Err(PoolError::UnknownToken(_)) => {
+                    Err(ServiceError::UnknownLease)
+                }
+                Err(e) => Err(ServiceError::internal(format!("report: {e}"))),
+            }
+        })?;
+        self.metrics().outcome_class(outcome.class, &handle.name);
+        Ok(ack)
+    }
+
+    /// Applies an outcome to a token directly (the seed's report form; cluster rotation
+    /// leases, which hold no core lease).
+    pub fn report_token(&self, id: &TokenId, outcome: &Outcome) -> ServiceResult<ReportAck> {
+        let handle = self
+            .token_pool(id)
+            .ok_or(ServiceError::UnknownToken(None))?;
+        let ack = self.mutate_freeing(&handle, |pool| {
+            let changes = pool
+                .report_token(id, outcome, now_ms(), &mut rand::thread_rng())
+                .map_err(|_| ServiceError::UnknownToken(None))?;
+            let state = pool.get(id).map(|v| v.state);
+            Ok::<_, ServiceError>((ReportAck::new(id.clone(), state), changes))
+        })?;
+        self.metrics().outcome_class(outcome.class, &handle.name);
+        Ok(ack)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_ids_round_trip() {
+        assert_eq!(
+            parse_lease(&lease_string(3, LeaseId(42))),
+            Some((3, LeaseId(42)))
+        );
+        assert_eq!(parse_lease("x.1"), None);
+        assert_eq!(parse_lease("12"), None);
+    }
+
+    #[test]
+    fn strategies_parse_or_are_refused_by_name() {
+        assert_eq!(parse_strategy(None).unwrap(), None);
+        assert_eq!(parse_strategy(Some("")).unwrap(), None);
+        assert_eq!(parse_strategy(Some("best")).unwrap(), Some(Strategy::Best));
+        assert!(matches!(
+            parse_strategy(Some("fastest")),
+            Err(ServiceError::UnknownStrategy(s)) if s == "fastest"
+        ));
+    }
+}
