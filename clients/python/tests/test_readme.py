@@ -28,3 +28,9 @@ def test_worked_example_runs(manager: Manager, emulator: Emulator, capsys: pytes
     out = capsys.readouterr().out.split()
     assert out[0] == "0000" and out[1] == "3"
     assert sum(int(r["success"]) for r in manager.rows().values()) == 3
+
+    # The asyncio example continues in the same namespace (it runs its own event loop).
+    async_code = blocks[1].replace("http://127.0.0.1:8000", manager.url).replace('pool="demo"', 'pool="default"')
+    exec(compile(async_code, str(README), "exec"), namespace)
+    assert capsys.readouterr().out.split() == ["10"]
+    assert sum(int(r["success"]) for r in manager.rows().values()) == 3 + 11
