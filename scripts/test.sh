@@ -33,6 +33,12 @@ ensure_nextest() {
 ensure_services
 ensure_nextest
 
+log "layers: no import cycle across the manager's layers, no lower layer naming a higher one"
+python3 scripts/module-graph.py crates/manager \
+  --layer http=app,routes,auth,session,error,openapi,state,server \
+  --layer background=tasks,health,refresh \
+  --layer service=service,import,views,metrics,config,validate,wopan_health,probe,shutdown
+
 log "building"
 cargo build --workspace --all-targets
 

@@ -16,11 +16,18 @@ pub enum ClientError {
     Config(String),
     /// The manager answered 401/403: the client key is missing or wrong.
     #[error("the manager refused the client key ({status}): {message}")]
-    Unauthorized { status: u16, message: String },
+    Unauthorized {
+        /// The HTTP status: 401 or 403.
+        status: u16,
+        /// The manager's error message (at most 300 characters), or `HTTP <status>`.
+        message: String,
+    },
     /// The manager has no eligible token in the pool right now.
     #[error("no eligible token in pool {pool:?}: {message}{}", retry_hint(*retry_after))]
     NoToken {
+        /// The pool that was asked, so a service using several can tell which one ran dry.
         pool: String,
+        /// The manager's message saying why (e.g. how many tokens are in which state).
         message: String,
         /// The manager's `Retry-After`, if it gave one.
         retry_after: Option<Duration>,
@@ -29,14 +36,25 @@ pub enum ClientError {
     /// JSON error body.
     #[error("the manager rejected the request ({status} {code}): {message}")]
     Rejected {
+        /// The HTTP status.
         status: u16,
+        /// The manager's machine-readable error code (e.g. `unknown_lease`), or `http_error`
+        /// when the body was not the manager's JSON error.
         code: String,
+        /// The manager's error message (at most 300 characters), or `HTTP <status>`.
         message: String,
     },
     /// The manager could not be reached (connection, timeout, 5xx), and no cached token can
     /// stand in: either the grace period is off or over, or every cached token failed.
     #[error("manager unreachable ({cause}); {detail}")]
-    Unreachable { cause: String, detail: String },
+    Unreachable {
+        /// What went wrong on the way to the manager: `timed out`, `connection failed`,
+        /// `manager answered 502`, ….
+        cause: String,
+        /// Why no cached token could be used instead (grace period off or over, every cached
+        /// token failed).
+        detail: String,
+    },
     /// The manager's answer could not be understood.
     #[error("unexpected answer from the manager: {0}")]
     Protocol(String),
@@ -83,16 +101,22 @@ pub enum CallError<E> {
     /// The operation failed in a way another token cannot fix (`client_error`, `unknown`):
     /// returned at once, after reporting.
     Operation {
+        /// The operation's own error, as it returned it.
         error: E,
+        /// How [`Classify`](crate::Classify) classed it (and how it was reported).
         class: OutcomeClass,
+        /// Attempts made, this one included.
         attempts: u32,
     },
     /// Every attempt within the budget failed, or no token was left to try.
     Exhausted {
+        /// Attempts of the operation that ran (0 when no token could be leased at all).
         attempts: u32,
+        /// Time from the start of the call to giving up, to compare with `retry_budget`.
         elapsed: Duration,
         /// The last error of the operation with its class, if any attempt ran.
         last: Option<(E, OutcomeClass)>,
+        /// Which budget ran out, or why no further token could be had.
         reason: GiveUp,
     },
 }

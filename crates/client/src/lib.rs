@@ -22,7 +22,7 @@
 //! tokens it leased last (round robin, skipping those that failed), logs
 //! `manager unreachable, using N cached tokens for up to X s` once, queues its reports
 //! (bounded), and recovers by itself when the manager answers again. Tokens and the client
-//! key are [`Secret`](tokenlb_core::Secret)s: redacted in every `Debug`, `Display` and log.
+//! key are [`Secret`]s: redacted in every `Debug`, `Display` and log.
 //!
 //! # Example
 //!
@@ -79,6 +79,8 @@
 //! ```
 //!
 //! `examples/lease_and_call.rs` is a runnable version against a running manager.
+
+#![warn(missing_docs)]
 
 pub mod call;
 pub mod classify;

@@ -27,6 +27,8 @@ pub struct PeakEwma {
 }
 
 impl PeakEwma {
+    /// A fresh estimate of [`DEFAULT_RTT_MS`] as of `now`, so an untried token is neither
+    /// favoured nor shunned.
     pub fn new(now: Millis) -> Self {
         PeakEwma {
             estimate_ms: DEFAULT_RTT_MS,

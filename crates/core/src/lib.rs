@@ -5,9 +5,19 @@
 //! I/O and no async; the manager wraps a [`pool::Pool`] in a short-held lock and persists what
 //! it produces (events, stats) through the store.
 //!
-//! Modules: [`pool`] (the pool and its API), [`state`] (the per-token state machine),
-//! [`strategy`] (the six strategies and the eligible index), [`policy`], [`window`] (time
-//! buckets), [`ewma`] (latency estimates), [`stats`] (minute series, dirty deltas).
+//! Modules, from the outside in:
+//! - [`pool`]: the pool and its whole API (insert, pick, report, tick, patch, views, stats);
+//!   the only module that holds tokens.
+//! - [`state`]: the per-token state machine, apart from the pool, so its transitions are
+//!   tested on their own; [`policy`]: the thresholds and times it follows.
+//! - [`strategy`]: the six strategies over an index of the tokens eligible now, so a pick
+//!   never scans the pool.
+//! - [`window`] (time buckets), [`ewma`] (latency estimates), [`stats`] (totals, the minute
+//!   series, the deltas the store persists): the numbers the pool keeps per token.
+//! - [`types`], [`outcome`], [`secret`]: the vocabulary the other crates share (ids, states,
+//!   strategies, outcome classes, a secret that never prints itself).
+
+#![warn(missing_docs)]
 
 pub mod ewma;
 pub mod outcome;

@@ -9,9 +9,12 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// How one use of a token went, as far as the token is concerned: the caller's verdict that
+/// drives counters, `best`'s score and the state machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeClass {
+    /// The upstream accepted the request.
     Success,
     /// Token rejected or expired upstream → `invalid`.
     Auth,
@@ -28,6 +31,8 @@ pub enum OutcomeClass {
 }
 
 impl OutcomeClass {
+    /// Every class, in the order of [`Counters::by_class`](crate::Counters::by_class); parsing
+    /// searches this list.
     pub const ALL: [OutcomeClass; 7] = [
         OutcomeClass::Success,
         OutcomeClass::Auth,
@@ -38,6 +43,7 @@ impl OutcomeClass {
         OutcomeClass::Unknown,
     ];
 
+    /// The wire name (`rate_limited`, …), the same as the serde form.
     pub fn as_str(self) -> &'static str {
         match self {
             OutcomeClass::Success => "success",
@@ -101,6 +107,7 @@ impl FromStr for OutcomeClass {
 /// One reported outcome with its details.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
+    /// What happened; the other fields are details the caller may not have.
     pub class: OutcomeClass,
     /// How long the upstream call took, if the caller measured it.
     pub latency_ms: Option<u32>,
@@ -114,6 +121,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// An outcome of `class` with no details.
     pub fn new(class: OutcomeClass) -> Self {
         Outcome {
             class,
@@ -124,6 +132,7 @@ impl Outcome {
         }
     }
 
+    /// A plain success.
     pub fn success() -> Self {
         Outcome::new(OutcomeClass::Success)
     }

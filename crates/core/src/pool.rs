@@ -9,24 +9,26 @@
 //!   generation so stale timers are recognised) with a `TokenId → slot` map;
 //! - [`crate::strategy::Eligible`] indexes the tokens that may be leased *now*; every change
 //!   to a token ends in `Pool::refresh`, which moves it in or out — so a pick never scans;
-//! - timers are min-heaps with lazy deletion (`timers`): cooling ends and rpm-window rolls
-//!   (recoveries), `expires_at`, lease deadlines. `tick` processes what is due; `pick`,
+//! - open leases and their deadlines are kept in the lease book (`lease_book`), a ring by
+//!   lease number; the other timers are min-heaps with lazy deletion (`timers`): cooling
+//!   ends and rpm-window rolls (recoveries), `expires_at`. `tick` processes what is due; `pick`,
 //!   `report` and friends do the same first, so a caller that forgets to tick still never
 //!   gets an expired token. State changes found that way are kept and returned by the next
 //!   call that returns changes (`tick`, `report`, `patch`, …): the returned list may include
 //!   other tokens' changes — each carries its token id.
 //!
-//! Submodules: `admin` (insert, remove, patch, refresh, health results), `lease` (pick,
-//! report), `timers`, `view` (views, stats), `dirty` (changed counters handed over in
-//! chunks), `token` (one token's data, laid out for cache locality), `cells` (compact
-//! counters), `check` (a brute-force self-check for tests), `types` (the public data types).
+//! Submodules: `admin` (insert, remove, patch, refresh, health results), `pick` (pick,
+//! report), `lease_book` (open leases and their deadlines), `timers`, `view` (views, stats),
+//! `dirty` (changed counters handed over in chunks), `token` (one token's data, laid out for
+//! cache locality), `cells` (compact counters), `check` (a brute-force self-check for
+//! tests), `types` (the public data types).
 
 mod admin;
 mod cells;
 mod check;
 mod dirty;
-mod lease;
-mod leases;
+mod lease_book;
+mod pick;
 mod timers;
 mod token;
 mod types;
@@ -43,7 +45,7 @@ use crate::state::{Ctx, Health, Transition};
 use crate::stats::MinuteRing;
 use crate::strategy::Eligible;
 use crate::types::{Millis, Strategy, TokenId, TokenState};
-use leases::LeaseBook;
+use lease_book::LeaseBook;
 use std::collections::{BinaryHeap, HashMap};
 use timers::Timer;
 use token::Token;
@@ -70,7 +72,7 @@ pub struct Pool {
     recover: BinaryHeap<Timer>,
     /// `expires_at` times.
     expiry: BinaryHeap<Timer>,
-    /// Lease deadlines: (deadline, lease id).
+    /// Open leases by number, with their slots and deadlines.
     leases: LeaseBook,
     /// Tokens per state, in `TokenState::ALL` order.
     counts: [usize; 5],
@@ -102,6 +104,8 @@ pub(crate) fn state_index(s: TokenState) -> usize {
 }
 
 impl Pool {
+    /// An empty pool. The index of `policy.strategy` is maintained from the start; other
+    /// ordered indexes are built on their first use (see [`crate::strategy`]).
     pub fn new(name: impl Into<String>, policy: Policy) -> Pool {
         let mut eligible = Eligible::default();
         eligible.activate(policy.strategy, |_| (0.5, 0));
@@ -132,10 +136,12 @@ impl Pool {
         }
     }
 
+    /// The pool's name, as its messages (`Unavailable::reason`) quote it.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The policy in force.
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
@@ -159,10 +165,12 @@ impl Pool {
         });
     }
 
+    /// Tokens in the pool, in any state.
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
 
+    /// The pool holds no token at all.
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
     }

@@ -11,6 +11,7 @@ use std::fmt;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a value; from here on it prints only masked.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
@@ -27,10 +28,12 @@ impl Secret {
         mask(&self.0)
     }
 
+    /// Length of the value in bytes, without exposing it.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// The value is the empty string.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

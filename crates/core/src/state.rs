@@ -41,6 +41,7 @@ pub(crate) const MAX_RETRY_AFTER_S: u64 = 31 * 86_400;
 #[derive(Clone, Debug)]
 #[repr(C)]
 pub struct Health {
+    /// Where the token stands; with `half_open`, what [`Health::serviceable`] reads.
     pub state: TokenState,
     /// Cooling has ended and the token is on probation: one request at a time.
     pub half_open: bool,
@@ -63,9 +64,13 @@ pub struct Health {
 /// A state change decided by the machine; the pool stamps it with time and token id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transition {
+    /// The state before.
     pub from: TokenState,
+    /// The state after (equal to `from` when a cooling was extended or turned half-open).
     pub to: TokenState,
+    /// Why, in words; also kept as the token's `reason` unless it went active.
     pub reason: String,
+    /// The error sample of the outcome that caused it, if any.
     pub sample_error: Option<String>,
     /// This change started (or extended) a cooling period: `times_cooled` goes up.
     pub cooled: bool,
@@ -74,13 +79,17 @@ pub struct Transition {
 /// Pool-wide facts a transition may need.
 #[derive(Clone, Copy, Debug)]
 pub struct Ctx<'a> {
+    /// The time of the event.
     pub now: Millis,
+    /// The pool's policy: thresholds, cooling times.
     pub policy: &'a Policy,
     /// One more token may be cooled for transient errors without passing the rail.
     pub rail_room: bool,
 }
 
 impl Health {
+    /// A token's health in `state` (with its `reason` and cooling end `until`) as of `now`,
+    /// with a clean record: no failures, no streak, an empty error window.
     pub fn new(
         state: TokenState,
         reason: Option<String>,

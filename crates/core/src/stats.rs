@@ -3,10 +3,10 @@
 //!
 //! Memory is the constraint (100,000 tokens in well under 150 MiB for the whole manager), so
 //! only the *pool* keeps a dense 24-hour ring ([`MinuteRing`], 1,440 buckets). A token keeps
-//! just the counts of the minute it is in (12 bytes); when the minute rolls over before the
-//! manager took them, the finished minute moves to a small side list in the pool. The manager
-//! drains both with `Pool::take_dirty` (at least once a second) and stores per-token history
-//! itself.
+//! just the counts of the minute it is in ([`MinuteDelta`]); when the minute rolls over before
+//! the manager took them, the finished minute moves to a small side list in the pool. The
+//! manager drains both with `Pool::take_dirty` (or in chunks, `Pool::begin_take_dirty` and
+//! `Pool::take_dirty_chunk`) and stores per-token history itself.
 
 use crate::types::{Counters, Millis, TokenId, TokenState};
 use serde::{Deserialize, Serialize};
@@ -86,6 +86,7 @@ pub struct PoolStats {
 /// A token whose counters changed since the last `take_dirty`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Dirty {
+    /// The token the record is for (its row in the store).
     pub token_id: TokenId,
     /// The token's cumulative counters now.
     pub counters: Counters,
@@ -97,8 +98,11 @@ pub struct Dirty {
 /// The current minute's counts of one token not yet taken.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MinuteDelta {
+    /// The minute since the epoch being counted; a request in a later one rolls it over.
     pub minute: u64,
+    /// Outcomes in `minute`, of any class (leases closed unreported included).
     pub requests: u32,
+    /// Those of them that were token failures.
     pub failures: u32,
 }
 

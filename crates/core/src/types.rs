@@ -22,6 +22,7 @@ impl TokenId {
         TokenId(format!("t_{s}"))
     }
 
+    /// The id as text, for map keys and messages.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -51,6 +52,8 @@ pub enum TokenState {
 }
 
 impl TokenState {
+    /// Every state, in the order per-state counts are kept ([`crate::PoolStats::by_state`]);
+    /// parsing searches this list.
     pub const ALL: [TokenState; 5] = [
         TokenState::Active,
         TokenState::Cooling,
@@ -59,6 +62,7 @@ impl TokenState {
         TokenState::Expired,
     ];
 
+    /// The wire name (`active`, `cooling`, …), the same as the serde form.
     pub fn as_str(self) -> &'static str {
         match self {
             TokenState::Active => "active",
@@ -93,15 +97,22 @@ impl FromStr for TokenState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
+    /// Strict rotation: each eligible token once per pass.
     RoundRobin,
+    /// Highest smoothed success rate, least recently used first on ties.
     Best,
+    /// Rotation in proportion to each token's weight (stride scheduling).
     Weighted,
+    /// Uniformly random.
     Random,
+    /// Fewest leases out, by power of two choices.
     LeastInFlight,
+    /// Lowest peak-EWMA latency × (in flight + 1), by power of two choices.
     Latency,
 }
 
 impl Strategy {
+    /// Every strategy; parsing searches this list.
     pub const ALL: [Strategy; 6] = [
         Strategy::RoundRobin,
         Strategy::Best,
@@ -111,6 +122,8 @@ impl Strategy {
         Strategy::Latency,
     ];
 
+    /// The wire name (`round_robin`, `least_in_flight`, …), the same as the serde form and
+    /// the `strategy=` parameter.
     pub fn as_str(self) -> &'static str {
         match self {
             Strategy::RoundRobin => "round_robin",
@@ -146,7 +159,9 @@ impl FromStr for Strategy {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {kind} {name:?}")]
 pub struct UnknownName {
+    /// What was being parsed: `state`, `strategy` or `outcome`.
     pub kind: &'static str,
+    /// The text that matched none of them, quoted back to the user.
     pub name: String,
 }
 
@@ -162,17 +177,30 @@ pub struct Limits {
 /// Cumulative per-token counters (what the stats flusher persists).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
+    /// Outcomes reported as `success`.
     pub success: u64,
+    /// Outcomes reported as `auth` (the upstream rejected the token).
     pub auth: u64,
+    /// Outcomes reported as `rate_limited`.
     pub rate_limited: u64,
+    /// Outcomes reported as `quota_exhausted`.
     pub quota_exhausted: u64,
+    /// Outcomes reported as `transient` (5xx, timeouts, connection failures).
     pub transient: u64,
+    /// Outcomes reported as `client_error`; kept, but never held against the token.
     pub client_error: u64,
+    /// Outcomes reported as `unknown`, including leases closed at their deadline unreported.
     pub unknown: u64,
+    /// When the token was last leased; `None` if never.
     pub last_used: Option<Millis>,
+    /// The last token failure, `class: error sample` (or the class alone), for the UI.
     pub last_error: Option<String>,
+    /// When `last_error` happened.
     pub last_error_at: Option<Millis>,
+    /// Plain EWMA of reported latencies (what the stats show; the `latency` strategy uses
+    /// its own peak EWMA). `None` before the first sample.
     pub latency_ewma_ms: Option<f64>,
+    /// How many times the token started or extended a cooling period.
     pub times_cooled: u32,
 }
 

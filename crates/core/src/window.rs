@@ -1,7 +1,8 @@
 //! A ring of time buckets counting successes and failures over a sliding window.
 //!
-//! Used twice per token: for the transient error-rate breaker (DESIGN §2: 50 % errors with at
-//! least 20 requests in 60 s) and for `best`'s smoothed success rate. The design follows
+//! Used twice per token: for the transient error-rate breaker (DESIGN §2: an error rate above
+//! `error_rate_threshold` over at least `error_rate_min_requests` requests in
+//! `error_window_s`) and for `best`'s smoothed success rate. The design follows
 //! linkerd2-proxy's success-rate breaker: a fixed number of buckets, each covering
 //! `span / N`; a bucket is reused when time moves past it, so the window slides in steps of
 //! one bucket, and memory is constant (`N` × 8 bytes) no matter the traffic — important with

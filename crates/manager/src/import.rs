@@ -222,6 +222,31 @@ pub(crate) fn build_records(
     (records, duplicates)
 }
 
+/// Tokens as a tokens.json document (the seed's format plus pool, weight, expiry and refresh
+/// token), which [`parse`] reads back.
+pub fn to_json(tokens: &[StoredToken]) -> serde_json::Value {
+    let entries: Vec<serde_json::Value> = tokens
+        .iter()
+        .map(|t| {
+            let mut e = serde_json::json!({
+                "token": t.secret.expose(),
+                "name": t.name,
+                "is_active": t.state != TokenState::Disabled,
+                "pool": t.pool,
+                "weight": t.weight,
+            });
+            if let Some(at) = t.expires_at {
+                e["expires_at"] = crate::views::time(at);
+            }
+            if let Some(r) = &t.refresh_secret {
+                e["refresh_token"] = serde_json::Value::String(r.expose().to_string());
+            }
+            e
+        })
+        .collect();
+    serde_json::json!({ "tokens": entries })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

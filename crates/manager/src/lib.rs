@@ -5,7 +5,7 @@
 //!   [`session`], [`error`] (one [`ApiError`]), [`openapi`], the embedded UI;
 //! - service: [`service::TokenService`], the only door to the pools (lease, report, add,
 //!   remove, patch, import, the `apply_*` entry points), with its
-//!   [`service::Coordinator`] seam for peers ([`cluster`] in cluster mode);
+//!   [`service::Coordinator`] seam for peers (the `tokenlb-cluster` crate in cluster mode);
 //! - background: [`tasks`], [`health`], [`refresh`], each handed only what it uses;
 //!
 //! all over one [`tokenlb_core::Pool`] per pool name and one [`tokenlb_store::Store`].
@@ -16,7 +16,6 @@
 
 pub mod app;
 pub mod auth;
-pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod health;

@@ -28,17 +28,35 @@ pub struct Manager {
     tasks: Tasks,
 }
 
-/// Opens the manager and serves it on `listener` until `shutdown` resolves.
+/// Opens the manager with `coordinator` and serves it on `listener` until `shutdown`
+/// resolves.
 pub async fn run(
     config: Config,
+    coordinator: Arc<dyn Coordinator>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    Manager::open(config).await?.serve(listener, shutdown).await
+    Manager::open_with(config, coordinator)
+        .await?
+        .serve(listener, shutdown)
+        .await
 }
 
 impl Manager {
+    /// Opens a single-node manager ([`Local`] coordinator). Cluster mode needs its
+    /// coordinator from the `tokenlb-cluster` crate: [`Manager::open_with`].
     pub async fn open(config: Config) -> anyhow::Result<Manager> {
+        if config.redis.is_some() {
+            anyhow::bail!("cluster mode (--redis) needs the Redis coordinator: open the manager through the tokenlb binary");
+        }
+        Manager::open_with(config, Arc::new(Local)).await
+    }
+
+    /// Opens the manager with `coordinator` as its link to peers.
+    pub async fn open_with(
+        config: Config,
+        coordinator: Arc<dyn Coordinator>,
+    ) -> anyhow::Result<Manager> {
         let config = Arc::new(config);
         let store = open_store(&config).await?;
         let keys = {
@@ -46,19 +64,6 @@ impl Manager {
             tokio::task::spawn_blocking(move || Keys::load(&config))
                 .await
                 .context("preparing the admin credentials")??
-        };
-        let coordinator: Arc<dyn Coordinator> = match &config.redis {
-            Some(url) => {
-                let cluster = crate::cluster::Cluster::connect(url).await?;
-                tracing::info!(
-                    "cluster mode: instance {} on redis {} (prefix {})",
-                    cluster.instance,
-                    cluster.link.target,
-                    cluster.prefix
-                );
-                Arc::new(cluster)
-            }
-            None => Arc::new(Local),
         };
         let metrics = Arc::new(Metrics::default());
         let (sink, source) = tokio::sync::mpsc::unbounded_channel();

@@ -15,12 +15,12 @@
 //! [`PgStore::connect`]. Key rotation: [`keys::rotate_key_file`] (key file) or
 //! [`Store::reencrypt`] (a key from configuration).
 
-// The backend conformance story: test code shared by every backend's tests.
-#[doc(hidden)]
-pub mod conformance;
 pub mod crypto;
 mod delegate;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod keys;
+mod migrate;
 pub mod postgres;
 mod rows;
 pub mod sqlite;

@@ -6,7 +6,7 @@
 //! (`BIGINT`) hold; values that do not fit saturate instead of wrapping.
 
 use crate::crypto::{Cipher, CryptoError};
-use crate::{StoreError, StoreResult, StoredToken, TokenCounters};
+use crate::{StoreError, StoreResult, StoredToken, TokenCounters, TokenUpdate};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 use std::collections::HashMap;
 use tokenlb_core::{Limits, TokenId, TokenState};
@@ -328,3 +328,52 @@ pub(crate) fn refresh_context(id: &str) -> String {
 /// at once with a clear message instead of at the first token read.
 pub(crate) const KEY_CHECK_CONTEXT: &str = "tokenlb:key-check";
 pub(crate) const KEY_CHECK_PLAIN: &str = "tokenlb key check v1";
+
+/// Appends `, column = value` for every field `u` sets, to an `UPDATE tokens SET …` being
+/// built (both backends: the statement is the same SQL but for the placeholders, which the
+/// query builder writes). `secret` is (ciphertext, fingerprint), `refresh` the ciphertext.
+pub(crate) fn push_update<'a, DB>(
+    q: &mut sqlx::QueryBuilder<'a, DB>,
+    u: &'a TokenUpdate,
+    secret: Option<(String, String)>,
+    refresh: Option<Option<String>>,
+) where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'a, DB> + Type<DB>,
+    &'a String: sqlx::Encode<'a, DB> + Type<DB>,
+    &'a str: sqlx::Encode<'a, DB> + Type<DB>,
+    &'a Option<String>: sqlx::Encode<'a, DB> + Type<DB>,
+    Option<String>: sqlx::Encode<'a, DB> + Type<DB>,
+    i64: sqlx::Encode<'a, DB> + Type<DB>,
+    Option<i64>: sqlx::Encode<'a, DB> + Type<DB>,
+{
+    if let Some(v) = &u.name {
+        q.push(", name = ").push_bind(v);
+    }
+    if let Some(v) = &u.pool {
+        q.push(", pool = ").push_bind(v);
+    }
+    if let Some(v) = u.weight {
+        q.push(", weight = ").push_bind(i64::from(v));
+    }
+    if let Some(v) = u.expires_at {
+        q.push(", expires_at = ").push_bind(v.map(to_i64));
+    }
+    if let Some(l) = &u.limits {
+        q.push(", rpm = ").push_bind(l.rpm.map(i64::from));
+        q.push(", max_in_flight = ")
+            .push_bind(l.max_in_flight.map(i64::from));
+    }
+    if let Some((enc, fp)) = secret {
+        q.push(", secret_enc = ").push_bind(enc);
+        q.push(", secret_fp = ").push_bind(fp);
+    }
+    if let Some(r) = refresh {
+        q.push(", refresh_enc = ").push_bind(r);
+    }
+    if let Some((state, reason, until)) = &u.state {
+        q.push(", state = ").push_bind(state.as_str());
+        q.push(", state_reason = ").push_bind(reason);
+        q.push(", state_until = ").push_bind(until.map(to_i64));
+    }
+}

@@ -69,7 +69,8 @@ pub fn run(args: Args, global: &Global) -> Result<(), CliError> {
 
 async fn serve(config: Config) -> Result<(), CliError> {
     let listener = bind(config.listen).await?;
-    tokenlb_manager::run(config, listener, shutdown_signal()).await?;
+    let coordinator = tokenlb_cluster::coordinator(&config).await?;
+    tokenlb_manager::run(config, coordinator, listener, shutdown_signal()).await?;
     Ok(())
 }
 

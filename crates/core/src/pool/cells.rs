@@ -1,4 +1,4 @@
-//! A token's counters in compact form (88 bytes instead of `Counters`' 136).
+//! A token's counters in compact form, smaller than the public [`Counters`].
 //!
 //! 100,000 tokens is the target, so per-token bytes count: times are stored as plain `u64`
 //! with 0 for "never", the last error as a boxed `str`, the latency EWMA as `f32`. The public

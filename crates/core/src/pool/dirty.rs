@@ -1,8 +1,9 @@
 //! Handing dirty counters to the store without holding the pool for long.
 //!
-//! With 100,000 tokens under `round_robin` every request touches another token, so a 1 s
-//! flush takes tens of thousands of entries. Building them all in one call kept the pool's
-//! lock (and every `pick` waiting on it) for milliseconds. The hand-over is therefore split:
+//! With 100,000 tokens under `round_robin` every request touches another token, so one flush
+//! can take tens of thousands of entries. Building them all in one call would hold the pool's
+//! lock (and every `pick` waiting on it) for as long as that takes. The hand-over is
+//! therefore split:
 //!
 //! 1. [`Pool::begin_take_dirty`] swaps the dirty list and the finished-minutes list out of the
 //!    pool: O(1), under the lock.

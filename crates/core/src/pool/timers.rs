@@ -1,8 +1,9 @@
-//! Time in the pool: min-heaps of what happens when, processed by `tick` (and by every other
-//! call before it acts).
+//! Time in the pool: what happens when, processed by `tick` (and by every other call before
+//! it acts). Lease deadlines come from the lease book (`lease_book`); cooling ends, rpm-window
+//! rolls and `expires_at` from two min-heaps here.
 //!
 //! Heaps use lazy deletion: an entry is never removed when its reason goes away (a cooling
-//! token that an admin re-enables, a lease that is reported); instead every popped entry is
+//! token that an admin re-enables, an expiry moved by a patch); instead every popped entry is
 //! checked against the token's current data (slot generation, state, deadline) and ignored
 //! when stale. Heaps are rebuilt without stale entries when they grow past twice what is live,
 //! so memory stays bounded under churn.

@@ -28,6 +28,7 @@ impl Pool {
         }
     }
 
+    /// A view of one token, or `None` if the pool has no such id.
     pub fn get(&self, id: &TokenId) -> Option<TokenView> {
         self.by_id.get(id.as_str()).map(|&s| self.view_of(s))
     }
@@ -40,6 +41,7 @@ impl Pool {
             .collect()
     }
 
+    /// Pool totals, O(1): kept incrementally, not summed over the tokens.
     pub fn stats(&self) -> PoolStats {
         let mut by_state = [(TokenState::Active, 0); 5];
         for (i, st) in TokenState::ALL.into_iter().enumerate() {

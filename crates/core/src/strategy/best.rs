@@ -1,13 +1,14 @@
 //! `best`: the seed's "by success rate and time of use".
 //!
-//! A token's score is its smoothed success rate over a sliding window (`best_window_s`,
-//! ten buckets), `(s + 1) / (n + 2)` — Laplace's rule of succession, so a token with no
-//! history scores ½ and one early failure does not sink a token for good — halved once per
-//! consecutive failure. The highest score wins; ties go to the least recently used token.
-//! The index is an ordered set keyed by (score descending, last used ascending, slot), so a
-//! pick is `first()`, O(log n). A key is recomputed when its token is touched (picked,
-//! reported, re-admitted): window decay of an untouched token is applied at its next touch,
-//! which keeps the pick free of any pool-wide rescoring. Deterministic: no randomness.
+//! A token's score is its smoothed success rate over a sliding window (`best_window_s`, a
+//! ring of time buckets, [`crate::window`]), `(s + 1) / (n + 2)` — Laplace's rule of
+//! succession, so a token with no history scores ½ and one early failure does not sink a
+//! token for good — halved once per consecutive failure. The highest score wins; ties go to
+//! the least recently used token. The index is an ordered set keyed by (score descending,
+//! last used ascending, slot), so a pick is `first()`, O(log n). A key is recomputed when its
+//! token is touched (picked, reported, re-admitted): window decay of an untouched token is
+//! applied at its next touch, which keeps the pick free of any pool-wide rescoring.
+//! Deterministic: no randomness.
 
 use std::collections::BTreeSet;
 
@@ -15,6 +16,7 @@ use std::collections::BTreeSet;
 /// IEEE-754 bit pattern orders like the value, so this sorts by score descending.
 type Key = (u64, u64, u32);
 
+/// `best`'s index: each slot's key, and the members ordered by it.
 #[derive(Debug, Default)]
 pub struct Best {
     keys: Vec<(u64, u64)>,
@@ -29,6 +31,7 @@ pub fn score(ok: u64, fail: u64, consec: u32) -> f64 {
 }
 
 impl Best {
+    /// Gives a new token at `slot` the key of a token with no history (score ½, never used).
     pub fn register(&mut self, slot: u32) {
         let i = slot as usize;
         if self.keys.len() <= i {
@@ -42,18 +45,22 @@ impl Best {
         (s, l, slot)
     }
 
+    /// Members in the ordered set.
     pub fn len(&self) -> usize {
         self.set.len()
     }
 
+    /// The ordered set is empty.
     pub fn is_empty(&self) -> bool {
         self.set.is_empty()
     }
 
+    /// Adds `slot` under its current key.
     pub fn insert(&mut self, slot: u32) {
         self.set.insert(self.key(slot));
     }
 
+    /// Removes `slot` (no-op when absent); its key is kept for its return.
     pub fn remove(&mut self, slot: u32) {
         self.set.remove(&self.key(slot));
     }

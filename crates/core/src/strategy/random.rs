@@ -3,6 +3,7 @@
 //! A dense vector of eligible slots plus each slot's position in it: insert pushes, remove
 //! swaps the last element into the hole. Picking uniformly is one `gen_range`: O(1).
 
+/// The eligible slots in a dense vector, with each slot's position for O(1) removal.
 #[derive(Debug, Default)]
 pub struct RandomSet {
     items: Vec<u32>,
@@ -10,6 +11,7 @@ pub struct RandomSet {
 }
 
 impl RandomSet {
+    /// Makes room for a new token at `slot`, not yet a member.
     pub fn register(&mut self, slot: u32) {
         let i = slot as usize;
         if self.pos.len() <= i {
@@ -18,19 +20,23 @@ impl RandomSet {
         self.pos[i] = u32::MAX;
     }
 
+    /// Members.
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
+    /// No members.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
+    /// Adds `slot`, which must not be a member ([`super::Eligible`] checks).
     pub fn insert(&mut self, slot: u32) {
         self.pos[slot as usize] = self.items.len() as u32;
         self.items.push(slot);
     }
 
+    /// Removes `slot`, which must be a member, by moving the last member into its place.
     pub fn remove(&mut self, slot: u32) {
         let p = self.pos[slot as usize] as usize;
         self.items.swap_remove(p);

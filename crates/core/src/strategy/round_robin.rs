@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound::{Excluded, Unbounded};
 
+/// `round_robin`'s index: each slot's rotation number, the members by it, and the cursor.
 #[derive(Debug, Default)]
 pub struct RoundRobin {
     seq: Vec<u64>,
@@ -18,6 +19,7 @@ pub struct RoundRobin {
 }
 
 impl RoundRobin {
+    /// Gives a new token at `slot` its place in the rotation, `seq` (unique, growing).
     pub fn register(&mut self, slot: u32, seq: u64) {
         let i = slot as usize;
         if self.seq.len() <= i {
@@ -26,18 +28,22 @@ impl RoundRobin {
         self.seq[i] = seq;
     }
 
+    /// Members in the rotation.
     pub fn len(&self) -> usize {
         self.order.len()
     }
 
+    /// The rotation is empty.
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
     }
 
+    /// Puts `slot` back in the rotation at its place.
     pub fn insert(&mut self, slot: u32) {
         self.order.insert(self.seq[slot as usize], slot);
     }
 
+    /// Takes `slot` out of the rotation (no-op when absent); the cursor stays.
     pub fn remove(&mut self, slot: u32) {
         self.order.remove(&self.seq[slot as usize]);
     }

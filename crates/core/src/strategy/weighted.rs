@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 /// Stride of a weight-1 token; a weight-w token advances by `STRIDE1 / w`.
 pub const STRIDE1: u64 = 1 << 32;
 
+/// `weighted`'s index: each slot's pass, the members by (pass, slot), the virtual time.
 #[derive(Debug, Default)]
 pub struct Weighted {
     pass: Vec<u64>,
@@ -26,6 +27,7 @@ pub struct Weighted {
 }
 
 impl Weighted {
+    /// Starts a new token at `slot` at the current virtual time.
     pub fn register(&mut self, slot: u32) {
         let i = slot as usize;
         if self.pass.len() <= i {
@@ -34,20 +36,24 @@ impl Weighted {
         self.pass[i] = self.vt;
     }
 
+    /// Members in the ordered set.
     pub fn len(&self) -> usize {
         self.set.len()
     }
 
+    /// The ordered set is empty.
     pub fn is_empty(&self) -> bool {
         self.set.is_empty()
     }
 
+    /// Adds `slot`, its pass moved up to the virtual time if behind (no catch-up burst).
     pub fn insert(&mut self, slot: u32) {
         let p = &mut self.pass[slot as usize];
         *p = (*p).max(self.vt);
         self.set.insert((*p, slot));
     }
 
+    /// Removes `slot` (no-op when absent); its pass is kept for its return.
     pub fn remove(&mut self, slot: u32) {
         self.set.remove(&(self.pass[slot as usize], slot));
     }

@@ -10,14 +10,13 @@ use crate::error::{ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::health::{run_check, CheckResult, Probes};
 use crate::import;
 use crate::service::{TokenChanges, TokenService};
-use crate::views::{self, token_row, TokenRow};
+use crate::views::{token_row, TokenRow};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use std::sync::Arc;
 use tokenlb_core::{TokenId, TokenState};
 
@@ -95,32 +94,7 @@ pub async fn import(
 }
 
 pub async fn export(_: AdminAuth, State(svc): State<TokenService>) -> ApiResult<impl IntoResponse> {
-    let tokens = svc.store().load_tokens().await?;
-    let entries: Vec<Value> = tokens
-        .iter()
-        .map(|t| {
-            let mut e = json!({
-                "token": t.secret.expose(),
-                "name": t.name,
-                "is_active": t.state != TokenState::Disabled,
-                "pool": t.pool,
-                "weight": t.weight,
-            });
-            if let Some(at) = t.expires_at {
-                e["expires_at"] = views::time(at);
-            }
-            if let Some(r) = &t.refresh_secret {
-                e["refresh_token"] = Value::String(r.expose().to_string());
-            }
-            e
-        })
-        .collect();
-    tracing::info!("exported {} tokens", entries.len());
-    Ok((
-        [(
-            header::CONTENT_DISPOSITION,
-            "attachment; filename=\"tokens-export.json\"",
-        )],
-        Json(json!({ "tokens": entries })),
-    ))
+    let document = svc.export().await?;
+    let disposition = "attachment; filename=\"tokens-export.json\"";
+    Ok(([(header::CONTENT_DISPOSITION, disposition)], Json(document)))
 }

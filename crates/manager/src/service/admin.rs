@@ -306,6 +306,15 @@ impl TokenService {
         Ok(summary)
     }
 
+    /// Every token in the seed's tokens.json format, secrets included (the only way out for
+    /// a full secret: an admin's download).
+    pub async fn export(&self) -> ServiceResult<serde_json::Value> {
+        let tokens = self.store().load_tokens().await?;
+        let document = import::to_json(&tokens);
+        tracing::info!("exported {} tokens", tokens.len());
+        Ok(document)
+    }
+
     /// Puts stored tokens into their pools (start-up load, import, a peer's additions): one
     /// lock per chunk of a pool, not per token.
     pub fn insert_many(&self, tokens: Vec<StoredToken>) -> ServiceResult<()> {

@@ -337,11 +337,7 @@ impl TokenService {
     }
 
     /// Forgets a token that is gone (removed here or by a peer).
-    pub(crate) fn forget(
-        &self,
-        handle: &PoolHandle,
-        id: &TokenId,
-    ) -> Option<tokenlb_core::TokenView> {
+    pub fn forget(&self, handle: &PoolHandle, id: &TokenId) -> Option<tokenlb_core::TokenView> {
         let view = handle.lock().remove(id);
         self.0.registry.forget_token(id);
         self.wake(handle);

@@ -3,13 +3,9 @@
 //! each recorded in `schema_migrations`. DDL is transactional in PostgreSQL, so a migration
 //! that fails leaves nothing half-applied.
 
+pub(crate) use crate::migrate::MigrateError;
+use crate::migrate::{pending, Migration};
 use sqlx::{Executor, PgPool};
-
-pub(crate) struct Migration {
-    pub version: i64,
-    pub name: &'static str,
-    pub sql: &'static str,
-}
 
 /// All migrations, oldest first. Append; never edit one that has shipped.
 pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
@@ -18,20 +14,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
     sql: include_str!("../../migrations/postgres/0001_initial.sql"),
 }];
 
-pub(crate) enum MigrateError {
-    Sql(sqlx::Error),
-    TooNew { found: i64, known: i64 },
-}
-
-impl From<sqlx::Error> for MigrateError {
-    fn from(e: sqlx::Error) -> Self {
-        MigrateError::Sql(e)
-    }
-}
-
 /// Applies every migration not yet recorded, one transaction each. Returns how many.
 pub(crate) async fn run(pool: &PgPool) -> Result<usize, MigrateError> {
-    let known = MIGRATIONS.last().map_or(0, |m| m.version);
     let mut applied = 0;
     loop {
         let mut tx = pool.begin().await?;
@@ -54,13 +38,7 @@ pub(crate) async fn run(pool: &PgPool) -> Result<usize, MigrateError> {
             sqlx::query_scalar("SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations")
                 .fetch_one(&mut *tx)
                 .await?;
-        if current > known {
-            return Err(MigrateError::TooNew {
-                found: current,
-                known,
-            });
-        }
-        let Some(m) = MIGRATIONS.iter().find(|m| m.version > current) else {
+        let Some(m) = pending(MIGRATIONS, current)?.first().copied() else {
             tx.commit().await?;
             return Ok(applied);
         };
@@ -72,11 +50,7 @@ pub(crate) async fn run(pool: &PgPool) -> Result<usize, MigrateError> {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        tracing::info!(
-            version = m.version,
-            name = m.name,
-            "applied schema migration"
-        );
+        crate::migrate::applied(m);
         applied += 1;
     }
 }

@@ -5,14 +5,9 @@
 //! runner is these few lines: the files are compiled in with `include_str!`, a database newer
 //! than this binary is refused instead of being written by code that does not know its schema.
 
+pub(crate) use crate::migrate::MigrateError;
+use crate::migrate::{pending, Migration};
 use sqlx::SqlitePool;
-
-/// One migration file.
-pub(crate) struct Migration {
-    pub version: i64,
-    pub name: &'static str,
-    pub sql: &'static str,
-}
 
 /// All migrations, oldest first. Append; never edit one that has shipped.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -27,18 +22,6 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0002_stats_journal.sql"),
     },
 ];
-
-/// Errors of the runner: a driver error, or a schema newer than this binary knows.
-pub(crate) enum MigrateError {
-    Sql(sqlx::Error),
-    TooNew { found: i64, known: i64 },
-}
-
-impl From<sqlx::Error> for MigrateError {
-    fn from(e: sqlx::Error) -> Self {
-        MigrateError::Sql(e)
-    }
-}
 
 /// Applies every migration not yet recorded. Returns how many were applied.
 pub(crate) async fn run(pool: &SqlitePool) -> Result<usize, MigrateError> {
@@ -55,19 +38,10 @@ pub(crate) async fn run(pool: &SqlitePool) -> Result<usize, MigrateError> {
         sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
             .fetch_one(pool)
             .await?;
-    let known = MIGRATIONS.last().map_or(0, |m| m.version);
-    if current > known {
-        return Err(MigrateError::TooNew {
-            found: current,
-            known,
-        });
-    }
     let mut applied = 0;
     // Collected first: an iterator adapter with a closure held across `.await` makes the
     // future's `Send` proof fail (higher-ranked lifetimes in sqlx's executor bounds).
-    let pending: Vec<&'static Migration> =
-        MIGRATIONS.iter().filter(|m| m.version > current).collect();
-    for m in pending {
+    for m in pending(MIGRATIONS, current)? {
         let mut tx = pool.begin().await?;
         // SQLite's driver runs every statement of a multi-statement string. (`sqlx::raw_sql`
         // would say so more plainly, but its future is not `Send`-provable here.)
@@ -81,11 +55,7 @@ pub(crate) async fn run(pool: &SqlitePool) -> Result<usize, MigrateError> {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        tracing::info!(
-            version = m.version,
-            name = m.name,
-            "applied schema migration"
-        );
+        crate::migrate::applied(m);
         applied += 1;
     }
     Ok(applied)

@@ -1,7 +1,7 @@
 //! Unit tests of the SQLite backend's own settings: pragmas, migrations, file modes.
 
 use super::*;
-use crate::conformance::key;
+use crate::fixtures::key;
 
 #[tokio::test]
 async fn durability_pragmas_are_in_force_on_every_connection() {
@@ -38,7 +38,7 @@ async fn a_new_database_and_its_wal_are_private() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
     let s = SqliteStore::open(&path, key(1)).await.unwrap();
-    crate::Store::insert_tokens(&s, &[crate::conformance::token(1, "p")])
+    crate::Store::insert_tokens(&s, &[crate::fixtures::token(1, "p")])
         .await
         .unwrap();
     for name in ["t.db", "t.db-wal", "t.db-shm"] {
@@ -108,7 +108,7 @@ async fn close_leaves_no_open_connection_behind() {
     let path = dir.path().join("t.db");
     for round in 0..30 {
         let s = SqliteStore::open(&path, key(1)).await.unwrap();
-        crate::Store::insert_tokens(&s, &[crate::conformance::token(round, "p")])
+        crate::Store::insert_tokens(&s, &[crate::fixtures::token(round, "p")])
             .await
             .unwrap();
         let rows = crate::Store::load_tokens(&s).await.unwrap();

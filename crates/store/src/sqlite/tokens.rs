@@ -236,7 +236,7 @@ impl SqliteStore {
             None => None,
         };
         let mut q = QueryBuilder::<Sqlite>::new("UPDATE tokens SET id = id");
-        push_update(&mut q, u, secret, refresh);
+        crate::rows::push_update(&mut q, u, secret, refresh);
         q.push(" WHERE id = ").push_bind(id.as_str());
         q.build().execute(&mut *tx).await.map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))
@@ -278,45 +278,5 @@ impl SqliteStore {
         tx.commit().await.map_err(|e| self.err(e))?;
         self.set_cipher(new.clone());
         Ok(sealed.len())
-    }
-}
-
-/// Appends `, col = ?` for every field the update sets.
-fn push_update<'a>(
-    q: &mut QueryBuilder<'a, Sqlite>,
-    u: &'a TokenUpdate,
-    secret: Option<(String, String)>,
-    refresh: Option<Option<String>>,
-) {
-    if let Some(v) = &u.name {
-        q.push(", name = ").push_bind(v);
-    }
-    if let Some(v) = &u.pool {
-        q.push(", pool = ").push_bind(v);
-    }
-    if let Some(v) = u.weight {
-        q.push(", weight = ").push_bind(i64::from(v));
-    }
-    if let Some(v) = u.expires_at {
-        q.push(", expires_at = ")
-            .push_bind(v.map(crate::rows::to_i64));
-    }
-    if let Some(l) = &u.limits {
-        q.push(", rpm = ").push_bind(l.rpm.map(i64::from));
-        q.push(", max_in_flight = ")
-            .push_bind(l.max_in_flight.map(i64::from));
-    }
-    if let Some((enc, fp)) = secret {
-        q.push(", secret_enc = ").push_bind(enc);
-        q.push(", secret_fp = ").push_bind(fp);
-    }
-    if let Some(r) = refresh {
-        q.push(", refresh_enc = ").push_bind(r);
-    }
-    if let Some((state, reason, until)) = &u.state {
-        q.push(", state = ").push_bind(state.as_str());
-        q.push(", state_reason = ").push_bind(reason);
-        q.push(", state_until = ")
-            .push_bind(until.map(crate::rows::to_i64));
     }
 }

@@ -51,7 +51,8 @@ pub async fn up(args: Args, config: Config) -> Result<(), CliError> {
 
     let data_dir = config.data_dir.clone();
     let access = client_access(&config, manager_addr);
-    let manager = Manager::open(config.clone()).await?;
+    let coordinator = tokenlb_cluster::coordinator(&config).await?;
+    let manager = Manager::open_with(config.clone(), coordinator).await?;
     let demo_added = match args.demo {
         true => Some(demo::add_tokens(manager.state().service(), &pool(&args)).await?),
         false => None,

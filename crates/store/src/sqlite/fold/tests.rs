@@ -3,7 +3,7 @@
 //! the same file sees the same figures, deleted tokens leave nothing behind.
 
 use super::*;
-use crate::conformance::{counters, key, minute_count, q_minutes, stats_batch, token};
+use crate::fixtures::{counters, key, minute_count, q_minutes, stats_batch, token};
 use crate::{MinuteQuery, StatsBatch, Store, TokenCounters};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

@@ -1,0 +1,169 @@
+//! Reports of cluster leases (`INSTANCE.POOL.N` / `INSTANCE.POOL.rN`), on any instance.
+//!
+//! The lease is released in Redis first ([`RELEASE`]: its record is deleted and its in-flight
+//! slot freed, atomically, so a lease is reported once however many instances receive it).
+//! Then the outcome is applied once:
+//! - a rotation lease (no core lease anywhere): here, as a token report;
+//! - a core lease held here: here, as in single-node mode;
+//! - a core lease held by another instance: forwarded to it on the feed, so its core lease
+//!   closes with the outcome (the answer says `"forwarded": true`).
+//!
+//! When Redis is down, a lease taken here (core or rotation: this instance remembers its
+//! own) is reported locally; another instance's lease answers 503 `cluster_unavailable`
+//! (nothing here can say which token it was).
+
+use super::feed::Body;
+use super::scripts::{LeaseRecord, RELEASE};
+use super::Cluster;
+use tokenlb_core::{LeaseId, Outcome, TokenId};
+use tokenlb_manager::service::now_ms;
+use tokenlb_manager::service::{ReportAck, ServiceError, ServiceResult, TokenService};
+
+/// A parsed cluster lease id.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ClusterLease {
+    pub owner: String,
+    pub number: u64,
+    /// A rotation lease (no core lease).
+    pub rotation: bool,
+}
+
+/// Parses `INSTANCE.POOL.N` / `INSTANCE.POOL.rN`; `None` for other forms.
+pub fn parse(text: &str) -> Option<ClusterLease> {
+    let mut it = text.split('.');
+    let (owner, pool, n) = (it.next()?, it.next()?, it.next()?);
+    if it.next().is_some() || owner.len() != 8 || !owner.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    pool.parse::<usize>().ok()?;
+    let (rotation, n) = match n.strip_prefix('r') {
+        Some(rest) => (true, rest),
+        None => (false, n),
+    };
+    Some(ClusterLease {
+        owner: owner.to_string(),
+        number: n.parse().ok()?,
+        rotation,
+    })
+}
+
+/// Settles a report of a cluster lease (the caller checked that [`parse`] accepts it).
+pub async fn report(
+    svc: &TokenService,
+    c: &Cluster,
+    lease: &str,
+    outcome: &Outcome,
+) -> ServiceResult<ReportAck> {
+    let parsed = parse(lease).ok_or(ServiceError::UnknownLease)?;
+    let key = c.key(&format!("lease:{lease}"));
+    let (prefix, id) = (c.prefix.clone(), lease.to_string());
+    let released = if c.link.is_up() {
+        c.link
+            .call(|mut conn| async move {
+                RELEASE
+                    .key(key)
+                    .arg(prefix)
+                    .arg(id)
+                    .invoke_async::<Option<String>>(&mut conn)
+                    .await
+            })
+            .await
+    } else {
+        None
+    };
+    let record = match released {
+        Some(Some(text)) => LeaseRecord::decode(&text)
+            .ok_or_else(|| ServiceError::internal("malformed lease record in redis"))?,
+        Some(None) => return Err(ServiceError::UnknownLease),
+        None => return report_while_down(svc, c, lease, &parsed, outcome),
+    };
+    let token = TokenId(record.token.clone());
+    if parsed.rotation && parsed.owner == c.instance {
+        c.own_rotation.lock().remove(&parsed.number);
+    }
+    if record.core && record.owner != c.instance {
+        c.send(Body::Report {
+            owner: record.owner,
+            pool: record.pool.clone(),
+            lease: parsed.number,
+            outcome: outcome.into(),
+        });
+        svc.metrics().outcome_class(outcome.class, &record.pool);
+        let state = svc
+            .token_pool(&token)
+            .and_then(|h| h.view(&token))
+            .map(|v| v.state);
+        let mut ack = ReportAck::new(token, state);
+        ack.forwarded = true;
+        return Ok(ack);
+    }
+    if record.core {
+        let handle = svc
+            .pool_by_name(&record.pool)
+            .ok_or(ServiceError::UnknownLease)?;
+        return svc.report_core_lease(&handle, LeaseId(parsed.number), outcome);
+    }
+    rotation_report(svc, &token, outcome)
+}
+
+/// Redis is down: only a lease taken here can be settled (this instance remembers its own).
+fn report_while_down(
+    svc: &TokenService,
+    c: &Cluster,
+    lease: &str,
+    parsed: &ClusterLease,
+    outcome: &Outcome,
+) -> ServiceResult<ReportAck> {
+    if parsed.owner != c.instance {
+        return Err(ServiceError::ClusterUnavailable);
+    }
+    if !parsed.rotation {
+        let handle = pool_index(lease)
+            .and_then(|i| svc.pool_by_index(i))
+            .ok_or(ServiceError::UnknownLease)?;
+        return svc.report_core_lease(&handle, LeaseId(parsed.number), outcome);
+    }
+    match c.own_rotation.lock().remove(&parsed.number) {
+        Some((token, deadline)) if deadline > now_ms() => rotation_report(svc, &token, outcome),
+        _ => Err(ServiceError::UnknownLease),
+    }
+}
+
+/// A rotation lease holds no core lease: its outcome goes to the token.
+fn rotation_report(
+    svc: &TokenService,
+    token: &TokenId,
+    outcome: &Outcome,
+) -> ServiceResult<ReportAck> {
+    svc.report_token(token, outcome).map_err(|e| match e {
+        ServiceError::UnknownToken(_) => ServiceError::UnknownLease,
+        e => e,
+    })
+}
+
+/// The pool index inside a lease id `INSTANCE.POOL.N`.
+fn pool_index(lease: &str) -> Option<usize> {
+    lease.split('.').nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_lease_ids_parse() {
+        assert_eq!(
+            parse("0badcafe.2.17"),
+            Some(ClusterLease {
+                owner: "0badcafe".into(),
+                number: 17,
+                rotation: false
+            })
+        );
+        assert!(parse("0badcafe.0.r5").is_some_and(|l| l.rotation && l.number == 5));
+        assert_eq!(parse("2.17"), None);
+        assert_eq!(parse("nothex!!.1.2"), None);
+        assert_eq!(parse("0badcafe.x.2"), None);
+        assert_eq!(parse("0badcafe.1.2.3"), None);
+    }
+}

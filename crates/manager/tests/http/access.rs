@@ -1,0 +1,170 @@
+//! Access rules of DESIGN §3: admin key for management, client keys or loopback for clients.
+
+use crate::common::{error_code, TestServer, ADMIN_KEY};
+use serde_json::json;
+use std::net::IpAddr;
+use tokenlb_core::Secret;
+
+const T1: &str = "c3f0362b-0000-4997-a9c2-0478702a5fea";
+
+/// Every management route, with a body where it needs one.
+fn management(id: &str) -> Vec<(reqwest::Method, String, Option<serde_json::Value>)> {
+    use reqwest::Method;
+    vec![
+        (
+            Method::POST,
+            "/api/token/add".into(),
+            Some(json!({"token": "x-token-1234567890", "name": "x"})),
+        ),
+        (
+            Method::DELETE,
+            "/api/token/remove".into(),
+            Some(json!({"id": id})),
+        ),
+        (Method::GET, "/api/tokens".into(), None),
+        (
+            Method::PATCH,
+            format!("/api/tokens/{id}"),
+            Some(json!({"weight": 5})),
+        ),
+        (Method::POST, format!("/api/tokens/{id}/check"), None),
+        (Method::POST, "/api/tokens/import".into(), None),
+        (Method::GET, "/api/tokens/export".into(), None),
+        (Method::GET, "/api/events".into(), None),
+        (Method::GET, "/api/stats/minutes".into(), None),
+        (Method::GET, "/api/pools".into(), None),
+    ]
+}
+
+#[tokio::test]
+async fn management_needs_the_admin_key() {
+    let s = TestServer::start().await;
+    let id = s.add(T1, "one").await;
+    for (method, path, body) in management(&id) {
+        for key in [None, Some("wrong-key"), Some("")] {
+            let mut rb = s.http.request(method.clone(), s.u(&path));
+            if let Some(k) = key {
+                rb = rb.bearer_auth(k);
+            }
+            if let Some(b) = &body {
+                rb = rb.json(b);
+            }
+            let r = rb.send().await.unwrap();
+            assert_eq!(r.status(), 401, "{method} {path} with key {key:?}");
+            assert!(r.headers().contains_key("www-authenticate"));
+            assert_eq!(error_code(r).await, "unauthorized");
+        }
+    }
+    // The token is untouched, and the admin key works.
+    assert_eq!(s.stats().await["total_tokens"], 1);
+    let r = s.admin(s.get("/api/tokens")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn without_client_keys_client_routes_are_loopback_only() {
+    let s = TestServer::start().await;
+    s.add(T1, "one").await;
+    // Loopback (the real peer): open.
+    assert_eq!(s.lease("").await.status(), 200);
+    assert_eq!(
+        s.get("/api/token/stats").send().await.unwrap().status(),
+        200
+    );
+    // A remote peer: refused, on all three client routes.
+    s.set_peer_override(Some("203.0.113.7".parse::<IpAddr>().unwrap()));
+    let r = s.lease("").await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(error_code(r).await, "unauthorized");
+    assert_eq!(
+        s.get("/api/token/stats").send().await.unwrap().status(),
+        401
+    );
+    assert_eq!(
+        s.report(json!({"token": T1, "success": true}))
+            .await
+            .status(),
+        401
+    );
+    // The admin key still works from anywhere.
+    let r = s.admin(s.get("/api/token/stats")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // IPv4-mapped loopback counts as loopback.
+    s.set_peer_override(Some("::ffff:127.0.0.1".parse::<IpAddr>().unwrap()));
+    assert_eq!(
+        s.get("/api/token/stats").send().await.unwrap().status(),
+        200
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn with_client_keys_a_key_is_required_even_on_loopback() {
+    let s = TestServer::start_with(|c| {
+        c.client_keys = vec![
+            Secret::new("client-key-one-123456"),
+            Secret::new("client-key-two-123456"),
+        ]
+    })
+    .await;
+    s.add(T1, "one").await;
+    let r = s.lease("").await;
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+    let r = s
+        .get("/api/token/get")
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = s
+        .get("/api/token/get")
+        .bearer_auth("client-key-two-123456")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let lease: serde_json::Value = r.json().await.unwrap();
+    let r = s
+        .post("/api/token/report")
+        .bearer_auth("client-key-one-123456")
+        .json(&json!({"lease": lease["lease"], "outcome": "success"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = s
+        .get("/api/token/stats")
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the admin key works on client routes");
+    // A client key is not an admin key.
+    let r = s
+        .get("/api/tokens")
+        .bearer_auth("client-key-one-123456")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn ops_routes_are_public() {
+    let s = TestServer::start().await;
+    s.set_peer_override(Some("203.0.113.7".parse::<IpAddr>().unwrap()));
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/openapi.json",
+        "/login",
+    ] {
+        assert_eq!(s.get(path).send().await.unwrap().status(), 200, "{path}");
+    }
+    s.stop().await;
+}

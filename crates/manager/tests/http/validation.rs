@@ -1,0 +1,184 @@
+//! Bad input gets a 4xx with the JSON error, never a panic or an HTML page.
+
+use crate::common::{error_code, TestServer};
+use serde_json::json;
+
+const T1: &str = "c3f0362b-0000-4997-a9c2-0478702a5fea";
+
+#[tokio::test]
+async fn malformed_json_and_wrong_types_are_400() {
+    let s = TestServer::start().await;
+    let add = || {
+        s.admin(s.post("/api/token/add"))
+            .header("content-type", "application/json")
+    };
+    let r = add().body("{\"token\": ").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(r).await, "malformed_json");
+    let r = add()
+        .body(r#"{"token": 123, "name": "x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(r).await, "invalid_json");
+    let r = add()
+        .body(r#"{"token": "abcdefghijklmnop", "weight": "heavy"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = add()
+        .body(r#"{"token": "abcdefghijklmnop", "surprise": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "unknown fields are refused");
+    let r = s.report(json!({"lease": "0.1", "outcome": "great"})).await;
+    assert_eq!(r.status(), 400);
+    let r = s
+        .post("/api/token/report")
+        .body("not json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_values_are_400() {
+    let s = TestServer::start().await;
+    let cases = [
+        json!({"token": ""}),
+        json!({"token": "abc\u{0}def"}),
+        json!({"token": "x".repeat(4097)}),
+        json!({"token": "abcdefghijklmnop", "name": ""}),
+        json!({"token": "abcdefghijklmnop", "name": "n".repeat(201)}),
+        json!({"token": "abcdefghijklmnop", "weight": 0}),
+        json!({"token": "abcdefghijklmnop", "weight": 1001}),
+        json!({"token": "abcdefghijklmnop", "pool": "no spaces"}),
+        json!({"token": "abcdefghijklmnop", "expires_at": "tomorrow"}),
+    ];
+    for body in cases {
+        let r = s
+            .admin(s.post("/api/token/add"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{body}");
+        assert_eq!(error_code(r).await, "invalid");
+    }
+    assert_eq!(s.stats().await["total_tokens"], 0);
+    let id = s.add(T1, "one").await;
+    let r = s
+        .admin(s.http.patch(s.u(&format!("/api/tokens/{id}"))))
+        .json(&json!({"weight": 5000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = s
+        .admin(s.http.delete(s.u("/api/token/remove")))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn get_parameters_are_checked() {
+    let s = TestServer::start().await;
+    s.add(T1, "one").await;
+    let r = s.lease("?strategy=fastest").await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(r).await, "unknown_strategy");
+    let r = s.lease("?wait_ms=-1").await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(r).await, "bad_query");
+    let r = s.lease("?wait_ms=999999").await;
+    assert_eq!(r.status(), 400);
+    let r = s.lease("?pool=missing").await;
+    assert_eq!(r.status(), 404);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_body_is_413_json() {
+    let s = TestServer::start().await;
+    let big = format!("{{\"token\": \"{}\"}}", "a".repeat(2 * 1024 * 1024));
+    let r = s
+        .admin(s.post("/api/token/add"))
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(error_code(r).await, "payload_too_large");
+    let r = s
+        .post("/api/token/report")
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_remove_and_report_are_404() {
+    let s = TestServer::start().await;
+    let r = s
+        .admin(s.http.delete(s.u("/api/token/remove")))
+        .json(&json!({"token": "never-added-123456"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = s
+        .report(json!({"lease": "0.999", "outcome": "success"}))
+        .await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(error_code(r).await, "unknown_lease");
+    let r = s
+        .report(json!({"lease": "garbage", "outcome": "success"}))
+        .await;
+    assert_eq!(r.status(), 404);
+    let r = s.report(json!({"id": "t_nothere", "success": true})).await;
+    assert_eq!(r.status(), 404);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn zero_limits_are_refused_before_anything_is_stored() {
+    let s = TestServer::start().await;
+    for limits in [json!({"rpm": 0}), json!({"max_in_flight": 0})] {
+        let r = s
+            .admin(s.post("/api/token/add"))
+            .json(&json!({"token": T1, "limits": limits}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "limits {limits}");
+        assert_eq!(error_code(r).await, "invalid");
+    }
+    assert_eq!(s.stats().await["total_tokens"], 0);
+    // Nothing half-stored: a restart on the same data dir starts and still has no token.
+    let dir = s.stop().await;
+    let config = crate::common::test_config(&dir);
+    let s = TestServer::start_in(dir, config).await;
+    assert_eq!(s.stats().await["total_tokens"], 0);
+    s.admin(s.post("/api/token/add"))
+        .json(&json!({"token": T1, "limits": {"rpm": 1, "max_in_flight": 1}}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+}
