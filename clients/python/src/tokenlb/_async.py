@@ -293,7 +293,7 @@ class AsyncClient:
             try:
                 await asyncio.wait_for(
                     asyncio.shield(task),
-                    timeout=self._settings.timeout * 3 + self._settings.flush_interval,
+                    timeout=self._settings.timeout * 3 + 1.0,
                 )
             except asyncio.TimeoutError:
                 task.cancel()

@@ -349,7 +349,7 @@ class Client:
             self._wake.notify_all()
             thread = self._thread
         if thread is not None:
-            thread.join(timeout=self._settings.timeout * 3 + self._settings.flush_interval)
+            thread.join(timeout=self._settings.timeout * 3 + 1.0)
         try:
             self.flush()
         finally:
