@@ -204,6 +204,39 @@ impl Client {
         self.deliver(item, lease.is_cached()).await
     }
 
+    /// Moves a lease's deadline (`POST /api/token/renew`, DESIGN §9), for work that holds one
+    /// token longer than a lease lasts (an upload, a stream). `extend` asks for that much time
+    /// from now (the manager caps it at its `max_lease_s`); `None` takes the manager's
+    /// default. Returns the new deadline as the manager states it. A cached lease has no
+    /// deadline at the manager: `Ok(None)`, nothing sent. An unknown or closed lease is the
+    /// manager's `404` as [`ClientError::Rejected`].
+    pub async fn renew(
+        &self,
+        lease: &Lease,
+        extend: Option<Duration>,
+    ) -> Result<Option<String>, ClientError> {
+        let Some(id) = lease.lease_id.as_ref() else {
+            return Ok(None);
+        };
+        let extend_s = extend.map(|d| d.as_secs().max(1));
+        match self
+            .inner
+            .api
+            .renew(id, extend_s, self.inner.config.timeout)
+            .await
+        {
+            Ok(deadline) => {
+                self.manager_answered();
+                Ok(deadline)
+            }
+            Err(ApiFailure::Answer(e)) => Err(e),
+            Err(ApiFailure::Unreachable(cause)) => Err(ClientError::Unreachable {
+                cause,
+                detail: "the lease was not renewed".into(),
+            }),
+        }
+    }
+
     /// Hands the outcome of a lease to the background reporter and returns at once (it waits
     /// only when `max_queued_reports` reports are already waiting for the reporter). The
     /// report goes through the same path as [`Client::report`], in order with the others;

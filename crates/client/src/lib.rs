@@ -10,7 +10,9 @@
 //!   latency, HTTP status, retry-after and a short error sample;
 //! - [`Client::call`] — lease, run your operation, classify its error through [`Classify`],
 //!   report, and retry on *another* token for auth / rate-limited / quota / transient
-//!   failures, within `max_attempts` attempts and `retry_budget` time.
+//!   failures, within `max_attempts` attempts and `retry_budget` time;
+//! - [`Client::renew`] — `POST /api/token/renew` to keep one lease for a long piece of work
+//!   (an upload holding one token throughout).
 //!
 //! `call` does not make its caller wait for the report of a success: it goes to a background
 //! reporter (one task per client, a bounded queue delivered in order through the same path as

@@ -1,4 +1,5 @@
-//! The two manager routes the client uses: `GET /api/token/get` and `POST /api/token/report`.
+//! The manager routes the client uses: `GET /api/token/get`, `POST /api/token/report` and
+//! `POST /api/token/renew`.
 //!
 //! Every failure is sorted into "the manager answered no" ([`ApiFailure::Answer`], passed to
 //! the caller as is) or "the manager could not be reached" ([`ApiFailure::Unreachable`],
@@ -157,6 +158,42 @@ impl ManagerApi {
         }
         let text = resp.text().await.unwrap_or_default();
         Err(answer_failure(status, &text))
+    }
+}
+
+impl ManagerApi {
+    /// `POST /api/token/renew {"lease", "extend_s"?}` (DESIGN §9): the lease's new deadline
+    /// as the manager states it (`lease_expires_at`, or `expires_at`), if it states one.
+    pub(crate) async fn renew(
+        &self,
+        lease: &serde_json::Value,
+        extend_s: Option<u64>,
+        timeout: Duration,
+    ) -> Result<Option<String>, ApiFailure> {
+        let mut body = serde_json::json!({ "lease": lease });
+        if let Some(s) = extend_s {
+            body["extend_s"] = serde_json::json!(s);
+        }
+        let req = self
+            .http
+            .post(format!("{}/api/token/renew", self.base))
+            .json(&body)
+            .timeout(timeout);
+        let resp = self.authorize(req).send().await.map_err(unreachable)?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(answer_failure(status, &text));
+        }
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| {
+            ApiFailure::Answer(ClientError::Protocol("renew answer is not JSON".into()))
+        })?;
+        let deadline = v.get("lease_expires_at").or_else(|| v.get("expires_at"));
+        Ok(deadline.and_then(|d| match d {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Null => None,
+            other => Some(other.to_string()),
+        }))
     }
 }
 

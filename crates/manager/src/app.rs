@@ -42,6 +42,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/token/add"),
     ("delete", "/api/token/remove"),
     ("post", "/api/token/report"),
+    ("post", "/api/token/renew"),
     ("get", "/api/token/stats"),
     ("get", "/api/tokens"),
     ("patch", "/api/tokens/{id}"),
@@ -74,6 +75,7 @@ pub fn app(state: AppState) -> Router {
             axum::routing::delete(seed_tokens::remove),
         )
         .route("/api/token/report", post(lease::report))
+        .route("/api/token/renew", post(lease::renew))
         .route("/api/token/stats", get(seed_tokens::stats))
         .route("/api/tokens", get(admin_tokens::list))
         .route("/api/tokens/{id}", patch(admin_tokens::patch))

@@ -165,7 +165,10 @@ fn parse_lines(text: &str) -> Parsed {
                 expires_at: None,
                 refresh: None,
             }),
-            Err(message) => parsed.errors.push(ItemError { at, message }),
+            Err(message) => parsed.errors.push(ItemError {
+                at,
+                message: message.into(),
+            }),
         }
     }
     parsed

@@ -2,6 +2,30 @@
 //!
 //! Each function returns a message fit for a 400 answer; none echoes a secret back.
 
+/// A refused input: a message fit for a 400 answer, never echoing a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl From<&str> for Invalid {
+    fn from(m: &str) -> Self {
+        Invalid(m.to_string())
+    }
+}
+
+impl From<String> for Invalid {
+    fn from(m: String) -> Self {
+        Invalid(m)
+    }
+}
+
+/// For the importer, which collects refusals as text per entry.
+impl From<Invalid> for String {
+    fn from(e: Invalid) -> String {
+        e.0
+    }
+}
+
 /// Weight of a token added without one.
 pub const DEFAULT_WEIGHT: u32 = 100;
 pub const MAX_SECRET_LEN: usize = 4096;
@@ -10,12 +34,12 @@ pub const MAX_POOL_CHARS: usize = 64;
 /// Longest `wait_ms` a `get` may ask for.
 pub const MAX_WAIT_MS: u64 = 30_000;
 
-pub fn secret(value: &str) -> Result<(), String> {
+pub fn secret(value: &str) -> Result<(), Invalid> {
     if value.is_empty() {
         return Err("token must not be empty".into());
     }
     if value.len() > MAX_SECRET_LEN {
-        return Err(format!("token is longer than {MAX_SECRET_LEN} bytes"));
+        return Err(format!("token is longer than {MAX_SECRET_LEN} bytes").into());
     }
     if value.chars().any(char::is_control) {
         return Err("token must not contain control characters".into());
@@ -26,12 +50,12 @@ pub fn secret(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub fn name(value: &str) -> Result<(), String> {
+pub fn name(value: &str) -> Result<(), Invalid> {
     if value.trim().is_empty() {
         return Err("name must not be empty".into());
     }
     if value.chars().count() > MAX_NAME_CHARS {
-        return Err(format!("name is longer than {MAX_NAME_CHARS} characters"));
+        return Err(format!("name is longer than {MAX_NAME_CHARS} characters").into());
     }
     if value.chars().any(char::is_control) {
         return Err("name must not contain control characters".into());
@@ -39,7 +63,7 @@ pub fn name(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub fn pool_name(value: &str) -> Result<(), String> {
+pub fn pool_name(value: &str) -> Result<(), Invalid> {
     let ok = !value.is_empty()
         && value.len() <= MAX_POOL_CHARS
         && value
@@ -50,11 +74,12 @@ pub fn pool_name(value: &str) -> Result<(), String> {
     } else {
         Err(format!(
             "pool must be 1–{MAX_POOL_CHARS} characters of letters, digits, '_', '-' or '.'"
-        ))
+        )
+        .into())
     }
 }
 
-pub fn weight(value: u32) -> Result<(), String> {
+pub fn weight(value: u32) -> Result<(), Invalid> {
     if (1..=1000).contains(&value) {
         Ok(())
     } else {
@@ -64,7 +89,7 @@ pub fn weight(value: u32) -> Result<(), String> {
 
 /// Per-token limits: each one, when set, must be at least 1 (0 would make the token
 /// unusable; unlimited is "not set").
-pub fn limits(value: &tokenlb_core::Limits) -> Result<(), String> {
+pub fn limits(value: &tokenlb_core::Limits) -> Result<(), Invalid> {
     if value.rpm == Some(0) {
         return Err("limits.rpm must be at least 1 (omit it for no limit)".into());
     }

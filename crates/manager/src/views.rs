@@ -18,11 +18,10 @@ pub fn time(ms: Millis) -> Value {
 }
 
 /// Parses an RFC 3339 time into epoch ms.
-pub fn parse_time(text: &str) -> Result<Millis, String> {
+pub fn parse_time(text: &str) -> Result<Millis, crate::validate::Invalid> {
     let t = DateTime::parse_from_rfc3339(text)
         .map_err(|_| format!("{text:?} is not an RFC 3339 time (e.g. 2026-12-31T23:59:59Z)"))?;
-    u64::try_from(t.timestamp_millis())
-        .map_err(|_| "times before 1970 are not accepted".to_string())
+    u64::try_from(t.timestamp_millis()).map_err(|_| "times before 1970 are not accepted".into())
 }
 
 /// Failures of a token by outcome class.

@@ -51,12 +51,12 @@ pub async fn open_sqlite(
         && !data_dir.join(NEXT_KEY_FILE).exists()
     {
         // A fresh key would only hide the problem (and litter the directory).
-        return Err(StoreError::Decrypt(format!(
+        return Err(StoreError::Decrypt(crate::Cause::from(format!(
             "{}: the database exists but its key file {} is missing; restore it or configure \
              the key the database was written with",
             db.display(),
             key_path.display()
-        ))
+        )))
         .into());
     }
     let (cipher, source) = Cipher::load_or_create(data_dir, configured)?;

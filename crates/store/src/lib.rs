@@ -41,11 +41,75 @@ pub enum StoreError {
     #[error("no token with id {0}")]
     NotFound(TokenId),
     #[error("cannot decrypt a stored secret: wrong key or corrupt data ({0})")]
-    Decrypt(String),
+    Decrypt(#[source] Cause),
     #[error("store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     #[error("store error: {0}")]
-    Backend(String),
+    Backend(#[source] Cause),
+}
+
+/// Why a backend operation failed: a message a user can act on (it names the file or the
+/// database and says in words what went wrong) and, when a driver said so, the driver's own
+/// error as the [`source`](std::error::Error::source).
+#[derive(Debug, Clone)]
+pub struct Cause {
+    message: String,
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Cause {
+    /// A cause with the driver's error behind it.
+    pub fn caused_by(
+        message: String,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Cause {
+        Cause {
+            message,
+            source: Some(std::sync::Arc::new(source)),
+        }
+    }
+
+    /// The message alone.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<String> for Cause {
+    fn from(message: String) -> Cause {
+        Cause {
+            message,
+            source: None,
+        }
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(message: &str) -> Cause {
+        Cause::from(message.to_string())
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Reads as its message (`cause.contains("disk is full")`).
+impl std::ops::Deref for Cause {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.message
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -79,7 +79,10 @@ impl PgStore {
         options: PgOptions,
     ) -> StoreResult<PgStore> {
         let connect = PgConnectOptions::from_str(url).map_err(|e| {
-            StoreError::Unavailable(format!("invalid PostgreSQL URL ({}): {e}", redact(url)))
+            StoreError::Unavailable(crate::Cause::from(format!(
+                "invalid PostgreSQL URL ({}): {e}",
+                redact(url)
+            )))
         })?;
         Self::connect_owned(connect, cipher, options).await
     }
@@ -117,10 +120,12 @@ impl PgStore {
             }
             migrate::run(&pool).await.map_err(|e| match e {
                 migrate::MigrateError::Sql(e) => error::map(&target, e),
-                migrate::MigrateError::TooNew { found, known } => StoreError::Backend(format!(
-                    "{target}: database schema version {found} is newer than this tokenlb \
+                migrate::MigrateError::TooNew { found, known } => {
+                    StoreError::Backend(crate::Cause::from(format!(
+                        "{target}: database schema version {found} is newer than this tokenlb \
                      knows ({known}); use a newer tokenlb"
-                )),
+                    )))
+                }
             })?;
             let store = PgStore {
                 target,
@@ -174,12 +179,12 @@ impl PgStore {
             .decrypt(&stored, KEY_CHECK_CONTEXT)
             .map(|_| ())
             .map_err(|_| {
-                StoreError::Decrypt(format!(
+                StoreError::Decrypt(crate::Cause::from(format!(
                     "{}: the encryption key (key id {}) is not the one this database was \
                      written with; every manager sharing it must use the same key",
                     self.target,
                     cipher.key_id()
-                ))
+                )))
             })
     }
 
@@ -206,9 +211,9 @@ fn check_schema_name(schema: &str) -> StoreResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(StoreError::Backend(format!(
+        Err(StoreError::Backend(crate::Cause::from(format!(
             "invalid schema name {schema:?}: use lowercase letters, digits and _"
-        )))
+        ))))
     }
 }
 

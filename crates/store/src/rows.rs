@@ -120,15 +120,15 @@ pub(crate) fn to_u32(v: i64) -> u32 {
 
 pub(crate) fn crypto_err(e: CryptoError) -> StoreError {
     match e {
-        CryptoError::Decrypt(m) => StoreError::Decrypt(m),
-        other => StoreError::Backend(other.to_string()),
+        CryptoError::Decrypt(m) => StoreError::Decrypt(crate::Cause::from(m)),
+        other => StoreError::Backend(crate::Cause::from(other.to_string())),
     }
 }
 
 /// Parses a stored state name; an unknown one means a damaged or newer database.
 pub(crate) fn parse_state(s: &str) -> Result<TokenState, StoreError> {
     s.parse()
-        .map_err(|e| StoreError::Backend(format!("corrupt row: {e}")))
+        .map_err(|e| StoreError::Backend(crate::Cause::from(format!("corrupt row: {e}"))))
 }
 
 impl CounterCols {
@@ -329,6 +329,24 @@ pub(crate) fn refresh_context(id: &str) -> String {
 pub(crate) const KEY_CHECK_CONTEXT: &str = "tokenlb:key-check";
 pub(crate) const KEY_CHECK_PLAIN: &str = "tokenlb key check v1";
 
+/// The `refresh_enc` column of an update: set to the encrypted refresh token, cleared, or
+/// left alone.
+pub(crate) fn encrypt_refresh_update(
+    cipher: &Cipher,
+    id: &TokenId,
+    refresh: &Option<Option<tokenlb_core::Secret>>,
+) -> StoreResult<Option<Option<String>>> {
+    Ok(match refresh {
+        Some(Some(r)) => Some(Some(
+            cipher
+                .encrypt(r, &refresh_context(id.as_str()))
+                .map_err(crypto_err)?,
+        )),
+        Some(None) => Some(None),
+        None => None,
+    })
+}
+
 /// Appends `, column = value` for every field `u` sets, to an `UPDATE tokens SET …` being
 /// built (both backends: the statement is the same SQL but for the placeholders, which the
 /// query builder writes). `secret` is (ciphertext, fingerprint), `refresh` the ciphertext.
@@ -376,4 +394,67 @@ pub(crate) fn push_update<'a, DB>(
         q.push(", state_reason = ").push_bind(reason);
         q.push(", state_until = ").push_bind(until.map(to_i64));
     }
+}
+
+/// The columns of an event row after `seq`, in insert order.
+pub(crate) const EVENT_COLUMNS: &str =
+    "at, token_id, token_name, pool, from_state, to_state, kind, reason, sample_error";
+
+/// `SELECT seq, … FROM events` with the query's filters, newest first (both backends).
+pub(crate) fn events_query<'a, DB>(query: &'a crate::EventQuery) -> sqlx::QueryBuilder<'a, DB>
+where
+    DB: sqlx::Database,
+    &'a str: sqlx::Encode<'a, DB> + Type<DB>,
+    &'a String: sqlx::Encode<'a, DB> + Type<DB>,
+    i64: sqlx::Encode<'a, DB> + Type<DB>,
+{
+    let mut q = sqlx::QueryBuilder::<DB>::new(format!(
+        "SELECT seq, {} FROM events WHERE 1 = 1",
+        crate::rows::EVENT_COLUMNS
+    ));
+    if let Some(id) = &query.token_id {
+        q.push(" AND token_id = ").push_bind(id.as_str());
+    }
+    if let Some(pool) = &query.pool {
+        q.push(" AND pool = ").push_bind(pool);
+    }
+    if let Some(since) = query.since {
+        q.push(" AND at >= ").push_bind(to_i64(since));
+    }
+    if let Some(before) = query.before_seq {
+        q.push(" AND seq < ").push_bind(before);
+    }
+    q.push(" ORDER BY seq DESC");
+    if query.limit > 0 {
+        q.push(" LIMIT ").push_bind(i64::from(query.limit));
+    }
+    q
+}
+
+/// One event row selected by [`events_query`], from either backend; `err` names the
+/// database in a driver error.
+pub(crate) fn event_from_row<'r, R>(
+    r: &'r R,
+    err: impl Fn(sqlx::Error) -> StoreError,
+) -> StoreResult<crate::EventRecord>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let state = |v: Option<String>| v.as_deref().map(parse_state).transpose();
+    Ok(crate::EventRecord {
+        seq: r.try_get("seq").map_err(&err)?,
+        at: to_u64(r.try_get("at").map_err(&err)?),
+        token_id: TokenId(r.try_get("token_id").map_err(&err)?),
+        token_name: r.try_get("token_name").map_err(&err)?,
+        pool: r.try_get("pool").map_err(&err)?,
+        from: state(r.try_get("from_state").map_err(&err)?)?,
+        to: state(r.try_get("to_state").map_err(&err)?)?,
+        kind: r.try_get("kind").map_err(&err)?,
+        reason: r.try_get("reason").map_err(&err)?,
+        sample_error: r.try_get("sample_error").map_err(&err)?,
+    })
 }

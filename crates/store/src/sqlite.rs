@@ -118,11 +118,13 @@ impl SqliteStore {
             }
             migrate::run(&writer).await.map_err(|e| match e {
                 migrate::MigrateError::Sql(e) => error::map(&path, e),
-                migrate::MigrateError::TooNew { found, known } => StoreError::Backend(format!(
-                    "{}: database schema version {found} is newer than this tokenlb knows \
+                migrate::MigrateError::TooNew { found, known } => {
+                    StoreError::Backend(crate::Cause::from(format!(
+                        "{}: database schema version {found} is newer than this tokenlb knows \
                      ({known}); use a newer tokenlb",
-                    path.display()
-                )),
+                        path.display()
+                    )))
+                }
             })?;
             let reader = SqlitePoolOptions::new()
                 .max_connections(options.read_connections.max(1))
@@ -177,12 +179,12 @@ impl SqliteStore {
                 .decrypt(&sealed, KEY_CHECK_CONTEXT)
                 .map(|_| ())
                 .map_err(|_| {
-                    StoreError::Decrypt(format!(
+                    StoreError::Decrypt(crate::Cause::from(format!(
                         "{}: the encryption key (key id {}) is not the one this database was \
                          written with; configure the original key or restore its key file",
                         self.path.display(),
                         cipher.key_id()
-                    ))
+                    )))
                 }),
             None => write_key_check(&self.writer, &cipher)
                 .await?
@@ -279,7 +281,10 @@ fn make_private(path: &Path) -> StoreResult<()> {
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
-            StoreError::Backend(format!("{}: cannot set mode 0600: {e}", path.display()))
+            StoreError::Backend(crate::Cause::from(format!(
+                "{}: cannot set mode 0600: {e}",
+                path.display()
+            )))
         })?;
     }
     #[cfg(not(unix))]
@@ -296,16 +301,16 @@ fn check_directory(path: &Path) -> StoreResult<()> {
     };
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(StoreError::Unavailable(format!(
+        Ok(_) => Err(StoreError::Unavailable(crate::Cause::from(format!(
             "{}: {} is not a directory",
             path.display(),
             dir.display()
-        ))),
-        Err(e) => Err(StoreError::Unavailable(format!(
+        )))),
+        Err(e) => Err(StoreError::Unavailable(crate::Cause::from(format!(
             "{}: cannot use directory {}: {e}",
             path.display(),
             dir.display()
-        ))),
+        )))),
     }
 }
 

@@ -200,6 +200,40 @@ impl ListingCache {
         listing
     }
 
+    /// Drops the listing of `path` alone (memory at once, its file in the background).
+    pub fn remove(&self, path: &DrivePath) -> bool {
+        let key = path.to_string();
+        let gone = self.mem.write().remove(&key).is_some();
+        if gone {
+            self.writer.schedule_removal(file_name(&self.space, &key));
+        }
+        gone
+    }
+
+    /// Drops the listing of `path` and of every folder below it (memory at once, files in
+    /// the background, in order with pending writes): after a delete or a move, those
+    /// listings describe folders that are no longer there. Returns how many were dropped.
+    pub fn remove_tree(&self, path: &DrivePath) -> usize {
+        let root = path.to_string();
+        let prefix = format!("{root}/");
+        let gone: Vec<String> = {
+            let mut mem = self.mem.write();
+            let keys: Vec<String> = mem
+                .keys()
+                .filter(|k| root.is_empty() || **k == root || k.starts_with(&prefix))
+                .cloned()
+                .collect();
+            for k in &keys {
+                mem.remove(k);
+            }
+            keys
+        };
+        for k in &gone {
+            self.writer.schedule_removal(file_name(&self.space, k));
+        }
+        gone.len()
+    }
+
     /// Waits until every listing stored so far is written to disk.
     pub async fn flush(&self) {
         self.writer.flush().await;

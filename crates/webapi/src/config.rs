@@ -43,6 +43,15 @@ pub struct WebapiConfig {
     pub manager_probe_interval: Duration,
     /// `pageSize` of Wopan listings.
     pub page_size: u32,
+    /// The key the write routes require (DESIGN §11); `None`: read from, or generated into,
+    /// `<data_dir>/webapi-key`.
+    pub api_key: Option<Secret>,
+    /// Largest upload accepted (`Content-Length`), bytes.
+    pub max_upload_bytes: u64,
+    /// How often an upload renews the lease of the token it holds.
+    pub lease_renew_every: Duration,
+    /// How far each renewal moves the lease's deadline.
+    pub lease_extend: Duration,
 }
 
 impl WebapiConfig {
@@ -65,6 +74,10 @@ impl WebapiConfig {
             grace_period: Duration::from_secs(300),
             manager_probe_interval: Duration::from_secs(2),
             page_size: 100,
+            api_key: None,
+            max_upload_bytes: 64 * 1024 * 1024 * 1024,
+            lease_renew_every: Duration::from_secs(60),
+            lease_extend: Duration::from_secs(300),
         }
     }
 
@@ -87,6 +100,16 @@ impl WebapiConfig {
         }
         if self.upstream_timeout.is_zero() {
             return Err("upstream timeout must be more than zero".into());
+        }
+        if self
+            .api_key
+            .as_ref()
+            .is_some_and(|k| k.expose().trim().len() < 16)
+        {
+            return Err("the web API key must have at least 16 characters".into());
+        }
+        if self.lease_renew_every.is_zero() || self.lease_extend < self.lease_renew_every {
+            return Err("lease renewal must be more than zero and extend at least as far".into());
         }
         Ok(())
     }

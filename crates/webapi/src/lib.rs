@@ -8,7 +8,12 @@
 //! - `GET /api/files?folder=A/B&realtime=` — every entry of a folder;
 //! - `GET /api/download/?url=A/B/file[&redirect=true|&proxy=true]` — a download link, a 302
 //!   to it, or the bytes streamed through with `Range` passed on;
-//! - `GET /healthz`, `GET /metrics`.
+//! - the drive's writes and quota (DESIGN §11, [`drive_routes`]): `POST /api/folders`,
+//!   `POST /api/rename`, `POST /api/move`, `POST /api/copy`, `DELETE /api/files`,
+//!   `PUT /api/upload?path=`, `GET /api/usage`; writes need the web API key ([`auth`]),
+//!   refresh or drop the cached listings they touch ([`drive`]), and an upload streams its
+//!   body on one token ([`upload`]);
+//! - `GET /api/openapi.json` ([`openapi`]), `GET /healthz`, `GET /metrics`.
 //!
 //! Every JSON answer says `source` (`realtime`/`cache`), `cached_at` and `stale`. Listings
 //! are cached on disk ([`cache`]) with a TTL, links briefly in memory ([`links`]), identical
@@ -23,25 +28,30 @@
 //! # }
 //! ```
 
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod download;
+pub mod drive;
+pub mod drive_routes;
 pub mod error;
 pub mod flight;
 pub mod links;
 pub use tokenlb_listen as listen;
 pub mod metrics;
 pub mod names;
+pub mod openapi;
 pub mod proxy;
 pub mod render;
 pub mod routes;
 pub mod service;
+pub mod upload;
 pub mod upstream;
 pub mod writer;
 
 pub use config::WebapiConfig;
 
-use axum::routing::get;
+use axum::routing::{get, post, put};
 use axum::Router;
 use std::future::Future;
 use std::sync::Arc;
@@ -52,7 +62,7 @@ use tower_http::trace::TraceLayer;
 pub enum WebapiError {
     #[error("invalid web API configuration: {0}")]
     Config(String),
-    #[error("cannot open the listing cache in {dir}: {source}")]
+    #[error("cannot open the listing cache or the key file in {dir}: {source}")]
     Cache { dir: String, source: std::io::Error },
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -66,6 +76,12 @@ pub struct AppState {
     pub client: tokenlb_client::Client,
     /// HTTP client for `proxy=true` downloads.
     pub download_http: reqwest::Client,
+    /// The key the write routes require.
+    pub api_key: tokenlb_core::Secret,
+    /// Largest upload accepted.
+    pub max_upload_bytes: u64,
+    /// How an upload keeps its token's lease alive.
+    pub renewal: upload::Renewal,
 }
 
 impl AppState {
@@ -100,10 +116,25 @@ impl AppState {
             config.cache_ttl,
         ));
         let download_http = proxy::download_client().map_err(WebapiError::Config)?;
+        let api_key = match &config.api_key {
+            Some(k) => k.clone(),
+            None => {
+                auth::read_or_generate(&config.data_dir).map_err(|source| WebapiError::Cache {
+                    dir: config.data_dir.display().to_string(),
+                    source,
+                })?
+            }
+        };
         Ok(AppState {
             service,
             client,
             download_http,
+            api_key,
+            max_upload_bytes: config.max_upload_bytes,
+            renewal: upload::Renewal {
+                every: config.lease_renew_every,
+                extend: config.lease_extend,
+            },
         })
     }
 }
@@ -135,10 +166,22 @@ impl AppState {
 /// The router, apart from any listener (tests drive it directly or on port 0).
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .route("/api/folders", get(routes::folders))
-        .route("/api/files", get(routes::files))
+        .route(
+            "/api/folders",
+            get(routes::folders).post(drive_routes::create_folder),
+        )
+        .route(
+            "/api/files",
+            get(routes::files).delete(drive_routes::delete),
+        )
         .route("/api/download", get(routes::download))
         .route("/api/download/", get(routes::download))
+        .route("/api/rename", post(drive_routes::rename))
+        .route("/api/move", post(drive_routes::move_entries))
+        .route("/api/copy", post(drive_routes::copy_entries))
+        .route("/api/upload", put(drive_routes::upload))
+        .route("/api/usage", get(drive_routes::usage))
+        .route("/api/openapi.json", get(routes::openapi))
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found)

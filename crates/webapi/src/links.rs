@@ -72,6 +72,15 @@ impl LinkCache {
         map.insert(link.path.clone(), (link, now + self.ttl));
     }
 
+    /// Forgets the links of `path` and of everything below it (after a rename, move or
+    /// delete).
+    pub fn forget_tree(&self, path: &str) {
+        let prefix = format!("{path}/");
+        self.map
+            .lock()
+            .retain(|k, _| !(path.is_empty() || k == path || k.starts_with(&prefix)));
+    }
+
     /// Forgets a link that the download host refused (expired early).
     pub fn forget(&self, path: &str) {
         self.map.lock().remove(path);

@@ -87,6 +87,11 @@ impl<'a> From<&'a Entry> for EntryOut<'a> {
 }
 
 /// `cached_at` as sent in every answer: RFC 3339 with milliseconds, UTC.
+/// One entry as listings show it (for the write routes' answers).
+pub fn entry_json(e: &Entry) -> serde_json::Value {
+    serde_json::to_value(EntryOut::from(e)).unwrap_or(serde_json::Value::Null)
+}
+
 pub fn rfc3339(ms: u64) -> Option<String> {
     chrono::DateTime::from_timestamp_millis(ms as i64)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))

@@ -36,7 +36,7 @@ pub struct DownloadQuery {
 }
 
 /// `true`/`1`/`yes`/`on` and `false`/`0`/`no`/`off`, any case; anything else is a 400.
-fn flag(name: &str, value: Option<&str>) -> ApiResult<Option<bool>> {
+pub(crate) fn flag(name: &str, value: Option<&str>) -> ApiResult<Option<bool>> {
     let Some(v) = value else { return Ok(None) };
     match v.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(Some(true)),
@@ -201,10 +201,15 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// `GET /api/openapi.json`: the web API's OpenAPI document.
+pub async fn openapi() -> Json<Value> {
+    Json(crate::openapi::document())
+}
+
 pub async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "no_route",
-        "no such route; see /api/folders, /api/files, /api/download/",
+        "no such route; see /api/openapi.json",
     )
 }

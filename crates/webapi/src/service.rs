@@ -66,6 +66,8 @@ pub struct Service {
     pub cache_ttl: Duration,
     pub(crate) list_flights: Flights<Result<Arc<Listing>, Failure>>,
     pub(crate) link_flights: Flights<Result<String, Failure>>,
+    /// The last quota answer (`GET /api/usage`), dropped by every write.
+    pub(crate) usage: crate::drive::UsageCache,
 }
 
 /// A name missing from a cached listing younger than this is not looked for upstream again.
@@ -94,6 +96,7 @@ impl Service {
             cache_ttl,
             list_flights: Flights::default(),
             link_flights: Flights::default(),
+            usage: crate::drive::UsageCache::default(),
         }
     }
 
@@ -174,9 +177,19 @@ impl Service {
     }
 
     /// A realtime listing (merged with identical concurrent ones), stored in the cache.
-    fn fetch(
+    pub(crate) fn fetch(
         self: &Arc<Self>,
         path: &DrivePath,
+    ) -> BoxFuture<'static, Result<Arc<Listing>, Failure>> {
+        self.fetch_with(path, true)
+    }
+
+    /// As [`Service::fetch`]; `merge: false` never joins a listing already in flight (after
+    /// a write, one that started before it may not show it).
+    pub(crate) fn fetch_with(
+        self: &Arc<Self>,
+        path: &DrivePath,
+        merge: bool,
     ) -> BoxFuture<'static, Result<Arc<Listing>, Failure>> {
         let me = self.clone();
         let path = path.clone();
@@ -194,6 +207,11 @@ impl Service {
                     entry.id
                 }
             };
+            if !merge {
+                let entries = me.realtime.list(&dir_id, &path.to_string()).await?;
+                let listing = Listing::new(me.cache.space(), &path, dir_id, now_ms(), entries);
+                return Ok(me.cache.put(listing));
+            }
             let key = format!("list\0{path}");
             let worker = me.clone();
             let p = path.clone();

@@ -10,9 +10,9 @@
 use crate::cache::Entry;
 use crate::metrics::Metrics;
 use std::sync::Arc;
-use std::time::Duration;
-use tokenlb_client::{CallError, Classify, Client, GiveUp, LeasedToken};
-use tokenlb_core::OutcomeClass;
+use std::time::{Duration, Instant};
+use tokenlb_client::{CallError, Classify, Client, ClientError, GiveUp, LeasedToken};
+use tokenlb_core::{Outcome, OutcomeClass, Secret};
 use tokenlb_wopan::{Space, WopanClient, WopanError};
 
 /// A Wopan error that the client library can classify.
@@ -107,6 +107,76 @@ impl Realtime {
         result.map_err(failure)
     }
 
+    /// The account's quota: `AppQueryUser` for its phone, then `QueryCloudUsageInfo`, on one
+    /// token per attempt.
+    pub async fn usage(&self) -> Result<tokenlb_wopan::CloudUsage, Failure> {
+        self.client
+            .call(|token| {
+                self.attempt("usage", token, |w, t, _| async move {
+                    let user = w.query_user(&t).await?;
+                    w.cloud_usage(&t, &user.user_id).await
+                })
+            })
+            .await
+            .map_err(failure)
+    }
+
+    /// A write: lease one token, call once, report. Another token is tried only when the
+    /// failure means Wopan refused the call before doing anything (`auth`, `rate_limited`,
+    /// `quota_exhausted`); after a `transient` failure (a timeout, a broken connection, a
+    /// 5xx) the write may or may not have happened, so it is not sent again and the answer
+    /// says so.
+    pub async fn write<T, F, Fut>(&self, op: &'static str, mut run: F) -> Result<T, Failure>
+    where
+        F: FnMut(WopanClient, Secret, Space) -> Fut,
+        Fut: std::future::Future<Output = Result<T, WopanError>>,
+    {
+        let max = self.client.config().max_attempts.max(1);
+        let mut last: Option<(WopanError, OutcomeClass)> = None;
+        for attempt in 1..=max {
+            let lease = match self.client.lease().await {
+                Ok(l) => l,
+                Err(e) => return Err(lease_failure(&e, attempt - 1, last)),
+            };
+            tracing::info!(token_id = %lease.token_id(), op, "got token for a write: {} ({})", lease.name(), lease.token_id());
+            let started = Instant::now();
+            let r = run(
+                self.wopan.clone(),
+                lease.secret().clone(),
+                self.space.clone(),
+            )
+            .await;
+            let mut outcome = match &r {
+                Ok(_) => Outcome::success(),
+                Err(e) => e.to_outcome(),
+            };
+            outcome.latency_ms =
+                Some(u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX));
+            let class = outcome.class;
+            self.metrics.upstream(op, class);
+            if r.is_ok() {
+                self.client.report_in_background(&lease, outcome).await;
+            } else if let Err(e) = self.client.report(&lease, outcome).await {
+                // Delivered before the next lease, so the manager can skip this token.
+                tracing::warn!(token_id = %lease.token_id(), error = %e, "report failed");
+            }
+            let e = match r {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            tracing::warn!(token_id = %lease.token_id(), class = %class, error = %e, "Wopan write {op} failed with token {}", lease.name());
+            let refused_before = matches!(
+                class,
+                OutcomeClass::Auth | OutcomeClass::RateLimited | OutcomeClass::QuotaExhausted
+            );
+            if !refused_before || attempt == max {
+                return Err(write_failure(e, class, attempt));
+            }
+            last = Some((e, class));
+        }
+        Err(internal_write_failure())
+    }
+
     /// One attempt: log the token by name and id, run, count the outcome.
     fn attempt<T, F, Fut>(
         &self,
@@ -135,6 +205,52 @@ impl Realtime {
             }
             r.map_err(Upstream)
         }
+    }
+}
+
+/// No token for a write (or no other token after a refusal).
+fn lease_failure(e: &ClientError, tried: u32, last: Option<(WopanError, OutcomeClass)>) -> Failure {
+    let mut message = format!("no token could be leased: {e}");
+    let (class, retry_after_s) = match &last {
+        Some((err, c)) => {
+            message.push_str(&format!(
+                "; after {tried} attempt(s), last error ({c}): {err}"
+            ));
+            (*c, err.retry_after_s())
+        }
+        None => (OutcomeClass::Unknown, None),
+    };
+    Failure::Upstream {
+        class,
+        message,
+        no_token: last.is_none(),
+        retry_after_s,
+    }
+}
+
+fn write_failure(e: WopanError, class: OutcomeClass, attempts: u32) -> Failure {
+    let mut message = format!("after {attempts} attempt(s): {e}");
+    if class == OutcomeClass::Transient {
+        message.push_str(" (the change may or may not have been made; list the folder to see)");
+    }
+    match e {
+        WopanError::NotFound { path } => Failure::NotFound(format!("not found: {path}")),
+        WopanError::NotAFolder { path } => Failure::NotFound(format!("not a folder: {path}")),
+        other => Failure::Upstream {
+            class,
+            retry_after_s: other.retry_after_s(),
+            message,
+            no_token: false,
+        },
+    }
+}
+
+fn internal_write_failure() -> Failure {
+    Failure::Upstream {
+        class: OutcomeClass::Unknown,
+        message: "no attempt was made".into(),
+        no_token: false,
+        retry_after_s: None,
     }
 }
 

@@ -36,7 +36,8 @@ pub const MIN_REWRITE: Duration = Duration::from_secs(1);
 #[derive(Default)]
 struct Pending {
     /// Listings waiting to be written, by file name (newest only).
-    dirty: HashMap<String, Arc<Listing>>,
+    /// `None`: the file is to be removed (its listing was dropped from the cache).
+    dirty: HashMap<String, Option<Arc<Listing>>>,
     /// When each file was last written; entries older than the interval are pruned.
     written_at: HashMap<String, Instant>,
     /// Whether a writer task is running.
@@ -47,7 +48,7 @@ struct Pending {
 
 /// What the writer task does next.
 enum Step {
-    Write(Vec<(String, Arc<Listing>)>),
+    Write(Vec<(String, Option<Arc<Listing>>)>),
     WaitUntil(Instant),
     Done,
 }
@@ -85,8 +86,18 @@ impl DiskWriter {
     /// Schedules `listing` to be written to `file` (replacing a pending older one).
     /// Outside a Tokio runtime it is written at once.
     pub fn schedule(self: &Arc<Self>, file: String, listing: Arc<Listing>) {
+        self.enqueue(file, Some(listing));
+    }
+
+    /// Schedules the removal of a listing's file, in order with the writes: a write of the
+    /// same file still waiting is dropped, one already running is followed by the removal.
+    pub fn schedule_removal(self: &Arc<Self>, file: String) {
+        self.enqueue(file, None);
+    }
+
+    fn enqueue(self: &Arc<Self>, file: String, listing: Option<Arc<Listing>>) {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            self.write_one(&file, &listing);
+            self.write_one(&file, listing.as_deref());
             return;
         };
         let start = {
@@ -139,7 +150,7 @@ impl DiskWriter {
                     let me = self.clone();
                     let done = tokio::task::spawn_blocking(move || {
                         for (file, listing) in &batch {
-                            me.write_one(file, listing);
+                            me.write_one(file, listing.as_deref());
                         }
                     })
                     .await;
@@ -188,8 +199,16 @@ impl DiskWriter {
         Step::Write(batch)
     }
 
-    fn write_one(&self, file: &str, listing: &Listing) {
+    fn write_one(&self, file: &str, listing: Option<&Listing>) {
         let target = self.dir.join(file);
+        let Some(listing) = listing else {
+            match std::fs::remove_file(&target) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(error = %e, "could not remove a dropped listing's file"),
+            }
+            return;
+        };
         let tmp = self.dir.join(format!(
             "{}.{}.tmp",
             std::process::id(),

@@ -6,7 +6,8 @@
 //! waits longer than [`ClientConfig::timeout`] (the whole exchange, body included) and never
 //! buffers more than [`ClientConfig::max_response_bytes`]. The client holds no token: each
 //! operation takes the token it should use, so one client serves a whole pool. Listing, the
-//! path walk and the health checks are in the `fs` submodule.
+//! path walk and the health checks are in the `fs` submodule, the write operations in
+//! `write`, the multipart upload in `upload`.
 
 use crate::crypto::{ChannelKey, CLIENT_ID, CLIENT_SECRET};
 use crate::envelope::{Channel, Data};
@@ -22,7 +23,11 @@ pub(crate) use transport::now_ms;
 
 mod fs;
 mod transport;
+mod upload;
+mod write;
 pub use fs::ROOT_ID;
+pub use upload::{batch_no, parse_answer, part_count, part_len, UploadTarget, UPLOAD_OP};
+pub use write::Selection;
 
 /// The real service.
 pub const DEFAULT_BASE_URL: &str = "https://panservice.mail.wo.cn";
@@ -46,6 +51,17 @@ pub struct ClientConfig {
     /// Upper bound on pages read by one `list_all` (a server that never sends a short page
     /// must not loop us forever).
     pub max_pages: u32,
+    /// Bytes per `upload2C` part (8 MiB, as the SDK); the last part carries the remainder
+    /// (up to twice this, less a byte).
+    pub upload_part_size: usize,
+    /// Bound on sending one part and reading its answer.
+    pub upload_part_timeout: Duration,
+    /// Tries per part after transient failures (1 = no retry).
+    pub upload_part_attempts: u32,
+    /// Pause before the n-th retry of a part: n times this.
+    pub upload_retry_pause: Duration,
+    /// Longest total wait for rate limits (429/503) during one part before giving up.
+    pub upload_max_wait: Duration,
 }
 
 impl Default for ClientConfig {
@@ -57,6 +73,11 @@ impl Default for ClientConfig {
             page_size: 100,
             max_response_bytes: 8 * 1024 * 1024,
             max_pages: 2000,
+            upload_part_size: 8 * 1024 * 1024,
+            upload_part_timeout: Duration::from_secs(120),
+            upload_part_attempts: 3,
+            upload_retry_pause: Duration::from_millis(500),
+            upload_max_wait: Duration::from_secs(120),
         }
     }
 }
@@ -82,6 +103,14 @@ impl WopanClient {
         if cfg.page_size == 0 || cfg.timeout.is_zero() || cfg.max_response_bytes == 0 {
             return Err(WopanError::Config(
                 "page_size, timeout and max_response_bytes must be positive".into(),
+            ));
+        }
+        if !(1..=32 * 1024 * 1024).contains(&cfg.upload_part_size)
+            || cfg.upload_part_attempts == 0
+            || cfg.upload_part_timeout.is_zero()
+        {
+            return Err(WopanError::Config(
+                "upload_part_size must be 1 B–32 MiB; upload attempts and timeout positive".into(),
             ));
         }
         let http = reqwest::Client::builder()
@@ -212,7 +241,7 @@ impl WopanClient {
     /// `QueryCloudUsageInfo`: quota. `phone` is [`UserInfo::user_id`].
     pub async fn cloud_usage(&self, token: &Secret, phone: &str) -> Result<CloudUsage, WopanError> {
         const OP: &str = "QueryCloudUsageInfo";
-        let param = json!({ "phoneNum": phone, "clientId": CLIENT_ID });
+        let param = crate::params::cloud_usage(phone);
         let (data, key) = self.wohome(OP, token, param).await?;
         data.decode(OP, &key)
     }

@@ -22,6 +22,7 @@
 //! | access token shorter than 16 bytes, or not sendable as a header | `auth` | such a token can never work |
 //! | path component not found / not a folder, no link for the fid | `client_error` | the request's fault |
 //! | bad client configuration | `client_error` | nothing to do with the token |
+//! | upload source failed or sent another length than declared | `client_error` | the caller's body, not the token |
 //!
 //! Messages never contain a token: they name the operation, the code and the upstream's
 //! description (truncated), and serde errors are reduced to their category and position so a
@@ -86,6 +87,9 @@ pub enum WopanError {
     /// The client was configured wrongly (bad base URL, …).
     #[error("bad Wopan client configuration: {0}")]
     Config(String),
+    /// The bytes to upload could not be read, or were not as many as declared.
+    #[error("upload source: {reason}")]
+    UploadSource { reason: String },
 }
 
 impl WopanError {
@@ -141,7 +145,8 @@ impl WopanError {
             WopanError::NotFound { .. }
             | WopanError::NotAFolder { .. }
             | WopanError::MissingLink { .. }
-            | WopanError::Config(_) => OutcomeClass::ClientError,
+            | WopanError::Config(_)
+            | WopanError::UploadSource { .. } => OutcomeClass::ClientError,
         }
     }
 

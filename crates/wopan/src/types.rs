@@ -255,6 +255,81 @@ impl CloudUsage {
     }
 }
 
+/// The `fileType` of a name, from its extension, following `ClassifyRule`'s groups ("1" image,
+/// "2" video, "3" audio, "4" document, "5" other). Used for uploads' `fileInfo` and by the
+/// emulator for the entries it creates.
+pub fn file_type_for_name(name: &str) -> &'static str {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("jpg" | "jpeg" | "png" | "gif" | "bmp" | "webp" | "heic" | "tif" | "tiff") => "1",
+        Some("mp4" | "mkv" | "avi" | "mov" | "wmv" | "flv" | "ts" | "m4v") => "2",
+        Some("mp3" | "flac" | "wav" | "aac" | "m4a" | "ogg") => "3",
+        Some("txt" | "pdf" | "doc" | "docx" | "xls" | "xlsx" | "ppt" | "pptx" | "md") => "4",
+        _ => "5",
+    }
+}
+
+/// `CreateDirectory` DATA: the new folder's id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedDirectory {
+    #[serde(deserialize_with = "lenient_string")]
+    pub id: String,
+}
+
+/// `GetZoneInfo` DATA: the upload host (`https://…upload…`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneInfo {
+    #[serde(deserialize_with = "lenient_string")]
+    pub url: String,
+}
+
+/// The `fileInfo` form field of `upload2C`, before encryption (captured field names and
+/// types: `fileSize` a number, the rest strings).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileInfo {
+    pub space_type: String,
+    pub directory_id: String,
+    /// `yyyyMMddHHmmss` (China time) of the upload.
+    pub batch_no: String,
+    pub file_name: String,
+    pub file_size: u64,
+    pub file_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_id: Option<String>,
+}
+
+/// `upload2C`'s answer. Not the dispatcher envelope: `{"code","msg","data":{"fid"}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct UploadAnswer {
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub code: String,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub msg: String,
+    #[serde(default)]
+    pub data: Option<UploadData>,
+}
+
+/// `upload2C`'s `data`: the new file's `fid` once the last part is in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct UploadData {
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub fid: String,
+}
+
+/// A finished upload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Uploaded {
+    /// The new file's content id (for download links).
+    pub fid: String,
+    /// Bytes sent.
+    pub size: u64,
+    /// Parts sent (each one 8 MiB but the last).
+    pub parts: u64,
+    /// Part attempts that were repeated after a transient failure or a rate limit.
+    pub retries: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

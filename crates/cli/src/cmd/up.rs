@@ -158,5 +158,6 @@ fn webapi_args(
         max_attempts: 3,
         upstream_timeout_s: 15,
         grace_period_s: 300,
+        api_key: None,
     }
 }

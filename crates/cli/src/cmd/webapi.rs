@@ -20,7 +20,9 @@ use tokio::net::TcpListener;
 /// cache that answers when Wopan or every token fails.
 ///
 /// Routes: GET /api/folders?realtime=, GET /api/files?folder=A/B&realtime=,
-/// GET /api/download/?url=FOLDER/FILE[&redirect=true|&proxy=true], /healthz, /metrics.
+/// GET /api/download/?url=FOLDER/FILE[&redirect=true|&proxy=true], GET /api/usage,
+/// /healthz, /metrics, /api/openapi.json; with the web API key: POST /api/folders,
+/// POST /api/rename, POST /api/move, POST /api/copy, DELETE /api/files, PUT /api/upload?path=.
 /// realtime=true asks Wopan now (falling back to the cache, marked stale), realtime=false
 /// answers from the cache only, and without it a fresh cached listing answers.
 #[derive(clap::Args, Debug, Clone)]
@@ -98,6 +100,15 @@ pub struct Args {
     /// How long to keep using the last tokens while the manager is unreachable (seconds).
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub grace_period_s: u64,
+    /// Key the write routes require (mkdir, rename, move, copy, delete, upload); at least 16
+    /// characters. [default: read from, or generated into, <DIR>/webapi-key]
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "TOKENLB_WEBAPI_KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
 }
 
 fn parse_strategy(s: &str) -> Result<Strategy, String> {
@@ -144,6 +155,12 @@ pub fn config(args: &Args) -> Result<WebapiConfig, CliError> {
     c.upstream_timeout = Duration::from_secs(args.upstream_timeout_s);
     c.retry_budget = c.upstream_timeout * (args.max_attempts + 1);
     c.grace_period = Duration::from_secs(args.grace_period_s);
+    c.api_key = args
+        .api_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(Secret::new);
     c.validate().map_err(CliError::usage)?;
     tokenlb_client::ClientConfig::validate(&c.client_config()).map_err(CliError::usage)?;
     Ok(c)
@@ -227,6 +244,10 @@ mod tests {
         assert_eq!(c.strategy, Some(Strategy::RoundRobin));
         assert_eq!(c.link_ttl, Duration::from_secs(10));
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert!(c.api_key.is_none());
+        let c = config(&parse(&["--api-key", "write-key-0123456789"])).unwrap();
+        assert_eq!(c.api_key.unwrap().expose(), "write-key-0123456789");
+        assert!(usage(&["--api-key", "short"]).contains("16"));
     }
 
     #[test]

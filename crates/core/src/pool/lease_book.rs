@@ -17,7 +17,7 @@
 
 use crate::types::Millis;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 
 /// Marks a reported, expired or forgotten lease in the ring.
 const CLOSED: u32 = u32::MAX;
@@ -42,6 +42,10 @@ pub(crate) struct LeaseBook {
     latest: Millis,
     /// Leases created with a deadline earlier than `latest`: (deadline, number).
     early: BinaryHeap<Reverse<(Millis, u64)>>,
+    /// Renewed leases (their deadline moved, so they no longer sit in deadline order):
+    /// taken out of the ring, kept here as number → (slot, deadline), their deadline in
+    /// `early`. Renewals are rare (long uploads and streams), so a map is cheap.
+    renewed: HashMap<u64, (u32, Millis)>,
 }
 
 impl LeaseBook {
@@ -53,6 +57,7 @@ impl LeaseBook {
             open: 0,
             latest: 0,
             early: BinaryHeap::new(),
+            renewed: HashMap::new(),
         }
     }
 
@@ -124,13 +129,43 @@ impl LeaseBook {
         (i < self.ring.len()).then_some(i)
     }
 
+    /// The slot of open lease `number`.
+    pub fn slot_of(&self, number: u64) -> Option<u32> {
+        match self.index(number).map(|i| self.ring[i].slot) {
+            Some(slot) if slot != CLOSED => Some(slot),
+            _ => self.renewed.get(&number).map(|e| e.0),
+        }
+    }
+
+    /// Moves the deadline of open lease `number` to `deadline`; `false` if it is not open.
+    pub fn renew(&mut self, number: u64, deadline: Millis) -> bool {
+        if let Some(entry) = self.renewed.get_mut(&number) {
+            entry.1 = deadline;
+        } else {
+            let Some(i) = self.index(number) else {
+                return false;
+            };
+            let slot = std::mem::replace(&mut self.ring[i].slot, CLOSED);
+            if slot == CLOSED {
+                return false;
+            }
+            self.renewed.insert(number, (slot, deadline));
+            self.trim();
+        }
+        // The entry for an earlier deadline stays behind, stale (lazy deletion).
+        self.early.push(Reverse((deadline, number)));
+        true
+    }
+
     /// Closes lease `number` if it is open; returns its slot.
     pub fn close(&mut self, number: u64) -> Option<u32> {
-        let i = self.index(number)?;
+        let Some(i) = self.index(number).filter(|&i| self.ring[i].slot != CLOSED) else {
+            // Not in the ring: a renewed lease, or not open at all.
+            let (slot, _) = self.renewed.remove(&number)?;
+            self.open -= 1;
+            return Some(slot);
+        };
         let rec = &mut self.ring[i];
-        if rec.slot == CLOSED {
-            return None;
-        }
         let slot = std::mem::replace(&mut rec.slot, CLOSED);
         self.open -= 1;
         self.trim();
@@ -150,9 +185,10 @@ impl LeaseBook {
     }
 
     fn is_open(&self, number: u64, deadline: Millis) -> bool {
-        self.index(number).is_some_and(|i| {
+        let in_ring = self.index(number).is_some_and(|i| {
             self.ring[i].slot != CLOSED && self.deadline_of(&self.ring[i]) == deadline
-        })
+        });
+        in_ring || self.renewed.get(&number).is_some_and(|e| e.1 == deadline)
     }
 
     /// Closes and returns (number, slot) of one lease whose deadline is at or before `now`,
@@ -206,6 +242,9 @@ impl LeaseBook {
             rec.slot = CLOSED;
             n += 1;
         }
+        let before = self.renewed.len();
+        self.renewed.retain(|_, e| e.0 != slot);
+        n += before - self.renewed.len();
         self.open -= n;
         self.trim();
         n
@@ -214,6 +253,7 @@ impl LeaseBook {
     /// The number of open leases of `slot` (consistency checks).
     pub fn count_slot(&self, slot: u32) -> usize {
         self.ring.iter().filter(|r| r.slot == slot).count()
+            + self.renewed.values().filter(|e| e.0 == slot).count()
     }
 
     /// Drops stale entries of the early heap once it holds more than twice what is open.
@@ -230,13 +270,52 @@ impl LeaseBook {
     /// Records held, open or not (memory checks in tests).
     #[cfg(test)]
     pub fn records(&self) -> usize {
-        self.ring.len()
+        self.ring.len() + self.renewed.len()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_renewed_lease_expires_at_its_new_deadline_and_holds_no_other_back() {
+        let mut b = LeaseBook::new(1);
+        let long = b.open(1, 100);
+        let short = b.open(2, 110);
+        assert!(b.renew(long, 1_000));
+        assert!(!b.renew(99, 1_000), "not a lease");
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.count_slot(1), 1);
+        // The other lease expires on time although the renewed one was ahead of it.
+        assert_eq!(b.pop_due(120), Some((short, 2)));
+        assert_eq!(
+            b.pop_due(999),
+            None,
+            "the renewed lease is not due before its deadline"
+        );
+        assert_eq!(b.earliest_deadline(), Some(1_000));
+        // Renewed again: only the newest deadline counts.
+        assert!(b.renew(long, 2_000));
+        assert_eq!(b.pop_due(1_500), None);
+        assert_eq!(b.pop_due(2_000), Some((long, 1)));
+        assert_eq!(b.len(), 0);
+        assert!(!b.renew(long, 3_000), "closed leases cannot be renewed");
+    }
+
+    #[test]
+    fn a_renewed_lease_closes_once_and_is_forgotten_with_its_token() {
+        let mut b = LeaseBook::new(1);
+        let a = b.open(5, 100);
+        let c = b.open(6, 100);
+        assert!(b.renew(a, 500));
+        assert_eq!(b.close(a), Some(5));
+        assert_eq!(b.close(a), None);
+        assert!(b.renew(c, 500));
+        assert_eq!(b.forget_slot(6), 1);
+        assert_eq!((b.len(), b.records()), (0, 0));
+        assert_eq!(b.pop_due(1_000), None);
+    }
 
     #[test]
     fn numbers_are_sequential_and_close_once() {

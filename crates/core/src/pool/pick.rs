@@ -123,6 +123,28 @@ impl Pool {
         Ok((id, std::mem::take(&mut self.pending)))
     }
 
+    /// Moves the deadline of an open lease to `deadline` (a long upload or stream keeps its
+    /// token); returns the token's id. The caller bounds how far ahead `deadline` may be.
+    pub fn renew(
+        &mut self,
+        lease: LeaseId,
+        deadline: Millis,
+        now: Millis,
+    ) -> Result<TokenId, PoolError> {
+        self.advance(now);
+        let slot = self
+            .leases
+            .slot_of(lease.0)
+            .ok_or(PoolError::UnknownLease)?;
+        if !self.leases.renew(lease.0, deadline.max(now)) {
+            return Err(PoolError::UnknownLease);
+        }
+        let t = self.slots[slot as usize]
+            .as_ref()
+            .expect("leased slot is live");
+        Ok(t.token_id())
+    }
+
     /// Seed-style report without a lease (`{"token"|"id","success":bool}`); frees nothing.
     pub fn report_token<R: rand::Rng + ?Sized>(
         &mut self,

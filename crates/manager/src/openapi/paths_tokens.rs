@@ -107,6 +107,26 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
             },
         ),
         (
+            "post",
+            "/api/token/renew",
+            Op {
+                id: "renewLease",
+                summary:
+                    "Move an open lease's deadline (long uploads and streams keep their token)",
+                tag: "tokens",
+                access: Access::Client,
+                params: vec![],
+                body: Some(json_body(s("Renew"))),
+                responses: vec![
+                    ("200", ok("Renewed.", s("Renewed"))),
+                    ("400", r("BadRequest")),
+                    ("403", r("Csrf")),
+                    ("404", r("NotFound")),
+                    ("413", r("TooLarge")),
+                ],
+            },
+        ),
+        (
             "get",
             "/api/token/stats",
             Op {

@@ -95,6 +95,12 @@ fn schemas() -> Value {
         "Reported": { "type": "object", "properties": { "ok": { "type": "boolean" }, "id": { "type": "string" },
             "state": { "$ref": "#/components/schemas/TokenState" },
             "forwarded": { "type": "boolean", "description": "Settled by the cluster instance that holds the lease." } } },
+        "Renew": { "type": "object", "required": ["lease"], "additionalProperties": false, "properties": {
+            "lease": { "type": "string" },
+            "extend_s": { "type": "integer", "minimum": 1, "maximum": 3600,
+                "description": "New deadline, in seconds from now (default: the pool's lease_ttl_s)." } } },
+        "Renewed": { "type": "object", "properties": { "id": { "type": "string" }, "lease": { "type": "string" },
+            "lease_expires_at": { "type": "string", "format": "date-time" } } },
         "ReportBatchResults": { "type": "object", "required": ["results"], "properties": {
             "results": { "type": "array", "items": { "oneOf": [
                 { "$ref": "#/components/schemas/Reported" },

@@ -162,6 +162,36 @@ pub async fn report(
     json_answer(&serde_json::json!({ "results": results }), capacity)
 }
 
+/// `POST /api/token/renew`'s body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewBody {
+    pub lease: String,
+    pub extend_s: Option<u64>,
+}
+
+/// `renew`'s answer.
+#[derive(Serialize)]
+struct RenewAnswer<'a> {
+    id: &'a TokenId,
+    lease: &'a str,
+    lease_expires_at: Option<String>,
+}
+
+pub async fn renew(
+    _: ClientAuth,
+    State(svc): State<TokenService>,
+    ApiJson(b): ApiJson<RenewBody>,
+) -> ApiResult<Response> {
+    let (id, deadline) = svc.renew(&b.lease, b.extend_s)?;
+    let answer = RenewAnswer {
+        id: &id,
+        lease: &b.lease,
+        lease_expires_at: views::rfc3339(Some(deadline)),
+    };
+    json_answer(&answer, 128)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

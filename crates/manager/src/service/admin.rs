@@ -64,28 +64,27 @@ pub struct TokenChanges {
 impl NewToken {
     /// Checks every field; the store record to insert.
     fn into_record(self) -> ServiceResult<StoredToken> {
-        let invalid = ServiceError::Invalid;
-        validate::secret(&self.token).map_err(invalid)?;
+        validate::secret(&self.token)?;
         if let Some(n) = &self.name {
-            validate::name(n).map_err(invalid)?;
+            validate::name(n)?;
         }
         let pool = self
             .pool
             .unwrap_or_else(|| crate::config::DEFAULT_POOL.to_string());
-        validate::pool_name(&pool).map_err(invalid)?;
+        validate::pool_name(&pool)?;
         let weight = self.weight.unwrap_or(validate::DEFAULT_WEIGHT);
-        validate::weight(weight).map_err(invalid)?;
+        validate::weight(weight)?;
         let expires_at = self
             .expires_at
             .as_deref()
             .map(views::parse_time)
-            .transpose()
-            .map_err(invalid)?;
+            .transpose()?;
         if let Some(l) = &self.limits {
-            validate::limits(l).map_err(invalid)?;
+            validate::limits(l)?;
         }
         if let Some(r) = &self.refresh_token {
-            validate::secret(r).map_err(|m| invalid(format!("refresh_token: {m}")))?;
+            validate::secret(r)
+                .map_err(|m| ServiceError::Invalid(format!("refresh_token: {m}")))?;
         }
         let id = TokenId::random(&mut rand::thread_rng());
         let (state, state_reason) = match self.is_active {
@@ -114,15 +113,15 @@ impl TokenChanges {
     /// Checks every field; the core's patch.
     fn to_patch(&self) -> ServiceResult<TokenPatch> {
         if let Some(n) = &self.name {
-            validate::name(n).map_err(ServiceError::Invalid)?;
+            validate::name(n)?;
         }
         if let Some(w) = self.weight {
-            validate::weight(w).map_err(ServiceError::Invalid)?;
+            validate::weight(w)?;
         }
         let expires_at = match &self.expires_at {
             None => None,
             Some(None) => Some(None),
-            Some(Some(t)) => Some(Some(views::parse_time(t).map_err(ServiceError::Invalid)?)),
+            Some(Some(t)) => Some(Some(views::parse_time(t)?)),
         };
         Ok(TokenPatch {
             name: self.name.clone(),
@@ -264,7 +263,7 @@ impl TokenService {
         body: bytes::Bytes,
         default_pool: &str,
     ) -> ServiceResult<ImportSummary> {
-        validate::pool_name(default_pool).map_err(ServiceError::Invalid)?;
+        validate::pool_name(default_pool)?;
         let text = String::from_utf8(body.to_vec())
             .map_err(|_| ServiceError::invalid("the import must be UTF-8 text"))?;
         let parsed = tokio::task::spawn_blocking(move || import::parse(&text))
@@ -277,7 +276,7 @@ impl TokenService {
     /// Stores the new tokens of an import in one transaction and puts them into their
     /// pools; tokens already present are skipped (merge by value).
     pub async fn import(&self, parsed: Parsed, default_pool: &str) -> ServiceResult<ImportSummary> {
-        validate::pool_name(default_pool).map_err(ServiceError::Invalid)?;
+        validate::pool_name(default_pool)?;
         let mut summary = ImportSummary {
             errors: parsed.errors,
             ..ImportSummary::default()

@@ -38,6 +38,12 @@ pub enum ServiceError {
     Internal(String),
 }
 
+impl From<crate::validate::Invalid> for ServiceError {
+    fn from(e: crate::validate::Invalid) -> Self {
+        ServiceError::Invalid(e.0)
+    }
+}
+
 impl ServiceError {
     pub fn invalid(message: impl Into<String>) -> Self {
         ServiceError::Invalid(message.into())

@@ -20,6 +20,8 @@ use tokenlb_core::{
 
 /// Most reports in one batch (DESIGN §9).
 pub const MAX_BATCH: usize = 1000;
+/// Furthest a renewal may move a lease's deadline from now (DESIGN §9's `max_lease_s`).
+pub const MAX_LEASE_S: u64 = 3600;
 
 /// What a `get` asks for.
 #[derive(Debug, Default)]
@@ -264,6 +266,34 @@ impl TokenService {
             results.push(self.report(req).await);
         }
         Ok(results)
+    }
+
+    /// Moves an open lease's deadline to `extend_s` from now (the pool's lease TTL when
+    /// absent; at most [`MAX_LEASE_S`]), so a long upload or stream keeps its token. Returns
+    /// the token's id and the new deadline.
+    pub fn renew(&self, lease: &str, extend_s: Option<u64>) -> ServiceResult<(TokenId, u64)> {
+        if self.coordinator().takes_report(lease) {
+            return Err(ServiceError::invalid(
+                "a cluster lease cannot be renewed; report it and lease again",
+            ));
+        }
+        let (index, number) = parse_lease(lease).ok_or(ServiceError::UnknownLease)?;
+        let handle = self
+            .pool_by_index(index)
+            .ok_or(ServiceError::UnknownLease)?;
+        let extend_s = extend_s.unwrap_or_else(|| handle.policy().lease_ttl_s);
+        if extend_s == 0 || extend_s > MAX_LEASE_S {
+            return Err(ServiceError::invalid(format!(
+                "extend_s must be between 1 and {MAX_LEASE_S}"
+            )));
+        }
+        let now = now_ms();
+        let deadline = now + extend_s * 1000;
+        let id = handle
+            .lock()
+            .renew(number, deadline, now)
+            .map_err(|_| ServiceError::UnknownLease)?;
+        Ok((id, deadline))
     }
 
     /// Closes a local lease (`POOL.N`) with its outcome.

@@ -200,7 +200,7 @@ impl TokenService {
         let query = EventQuery {
             token_id: f.token.map(TokenId),
             pool: f.pool,
-            since: since.map_err(ServiceError::Invalid)?,
+            since: since?,
             before_seq: f.before,
             limit,
         };

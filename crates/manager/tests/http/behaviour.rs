@@ -262,3 +262,54 @@ async fn minute_series_show_flushed_requests_and_failures() {
         .await;
     }
 }
+
+/// DESIGN §9: a renewed lease keeps its token past its first deadline while a lease taken
+/// with it expires on time; renewals are bounded and only for open leases.
+#[tokio::test]
+async fn a_renewed_lease_outlives_its_first_deadline() {
+    let s = TestServer::start_with(|c| {
+        for pool in c.pools.values_mut() {
+            pool.policy.lease_ttl_s = 1;
+        }
+    })
+    .await;
+    let id = s.add(T1, "one").await;
+    let renewed: Value = s.lease("").await.json().await.unwrap();
+    let plain: Value = s.lease("").await.json().await.unwrap();
+    let renew = |body: Value| {
+        let s = &s;
+        async move { s.post("/api/token/renew").json(&body).send().await.unwrap() }
+    };
+    let r = renew(json!({ "lease": renewed["lease"], "extend_s": 60 })).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["id"], id.as_str());
+    assert!(
+        v["lease_expires_at"].as_str().unwrap() > renewed["lease_expires_at"].as_str().unwrap()
+    );
+    for bad in [0, 3601] {
+        let r = renew(json!({ "lease": plain["lease"], "extend_s": bad })).await;
+        assert_eq!(r.status(), 400, "extend_s {bad}");
+    }
+    let r = renew(json!({ "lease": "0.424242" })).await;
+    assert_eq!(error_code(r).await, "unknown_lease");
+    // The plain lease expires at its deadline; the renewed one is still held.
+    let s = &s;
+    let id = &id;
+    until("the plain lease expires", || async move {
+        s.row(id).await["failures_by_class"]["unknown"] == 1
+    })
+    .await;
+    assert_eq!(
+        s.row(id).await["in_flight"],
+        1,
+        "the renewed lease still holds its slot"
+    );
+    let r = s
+        .report(json!({"lease": renewed["lease"], "outcome": "success"}))
+        .await;
+    assert_eq!(r.status(), 200, "a renewed lease is reported normally");
+    assert_eq!(s.row(id).await["in_flight"], 0);
+    let r = renew(json!({ "lease": renewed["lease"] })).await;
+    assert_eq!(r.status(), 404, "a reported lease cannot be renewed");
+}

@@ -44,10 +44,11 @@ pub(crate) fn map(target: &str, e: sqlx::Error) -> StoreError {
     ) || code.as_deref().is_some_and(|c| {
         c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") || c == "25006"
     });
+    let cause = crate::Cause::caused_by(text, e);
     if unavailable {
-        StoreError::Unavailable(text)
+        StoreError::Unavailable(cause)
     } else {
-        StoreError::Backend(text)
+        StoreError::Backend(cause)
     }
 }
 

@@ -7,15 +7,14 @@
 //! token, so a concurrent delete waits instead of failing the batch.
 
 use super::PgStore;
-use crate::rows::{parse_state, to_i64, to_u32, to_u64, CounterCols, ROWS_PER_STATEMENT};
+use crate::rows::{to_i64, to_u32, to_u64, CounterCols, ROWS_PER_STATEMENT};
 use crate::{EventQuery, EventRecord, MinuteQuery, StatsBatch, StoreResult, StoredPool};
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::{Postgres, QueryBuilder};
 use std::collections::BTreeMap;
 use tokenlb_core::{Millis, TokenId};
 
 /// Columns of an event row, in insert order.
-const EVENT_COLUMNS: &str =
-    "at, token_id, token_name, pool, from_state, to_state, kind, reason, sample_error";
+use crate::rows::EVENT_COLUMNS;
 
 impl PgStore {
     pub(super) async fn write_stats_tx(&self, batch: &StatsBatch) -> StoreResult<()> {
@@ -99,48 +98,14 @@ impl PgStore {
     }
 
     pub(super) async fn events_q(&self, query: &EventQuery) -> StoreResult<Vec<EventRecord>> {
-        let mut q = QueryBuilder::<Postgres>::new(format!(
-            "SELECT seq, {EVENT_COLUMNS} FROM events WHERE 1 = 1"
-        ));
-        if let Some(id) = &query.token_id {
-            q.push(" AND token_id = ").push_bind(id.as_str());
-        }
-        if let Some(pool) = &query.pool {
-            q.push(" AND pool = ").push_bind(pool);
-        }
-        if let Some(since) = query.since {
-            q.push(" AND at >= ").push_bind(to_i64(since));
-        }
-        if let Some(before) = query.before_seq {
-            q.push(" AND seq < ").push_bind(before);
-        }
-        q.push(" ORDER BY seq DESC");
-        if query.limit > 0 {
-            q.push(" LIMIT ").push_bind(i64::from(query.limit));
-        }
-        let rows = q
+        let rows = crate::rows::events_query::<Postgres>(query)
             .build()
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        rows.iter().map(|r| self.event_from_row(r)).collect()
-    }
-
-    fn event_from_row(&self, r: &sqlx::postgres::PgRow) -> StoreResult<EventRecord> {
-        let get = |e: sqlx::Error| self.err(e);
-        let state = |v: Option<String>| v.as_deref().map(parse_state).transpose();
-        Ok(EventRecord {
-            seq: r.try_get("seq").map_err(get)?,
-            at: to_u64(r.try_get("at").map_err(get)?),
-            token_id: TokenId(r.try_get("token_id").map_err(get)?),
-            token_name: r.try_get("token_name").map_err(get)?,
-            pool: r.try_get("pool").map_err(get)?,
-            from: state(r.try_get("from_state").map_err(get)?)?,
-            to: state(r.try_get("to_state").map_err(get)?)?,
-            kind: r.try_get("kind").map_err(get)?,
-            reason: r.try_get("reason").map_err(get)?,
-            sample_error: r.try_get("sample_error").map_err(get)?,
-        })
+        rows.iter()
+            .map(|r| crate::rows::event_from_row(r, |e| self.err(e)))
+            .collect()
     }
 
     pub(super) async fn minutes_q(&self, query: &MinuteQuery) -> StoreResult<Vec<(u64, u32, u32)>> {

@@ -10,8 +10,8 @@
 use super::PgStore;
 use crate::crypto::Cipher;
 use crate::rows::{
-    crypto_err, encode_unique, refresh_context, reseal, TokenRow, KEY_CHECK_CONTEXT,
-    KEY_CHECK_PLAIN, ROWS_PER_STATEMENT, TOKEN_COLUMNS,
+    crypto_err, encode_unique, reseal, TokenRow, KEY_CHECK_CONTEXT, KEY_CHECK_PLAIN,
+    ROWS_PER_STATEMENT, TOKEN_COLUMNS,
 };
 use crate::{StoreError, StoreResult, StoredToken, TokenUpdate};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -103,10 +103,10 @@ impl PgStore {
     /// A unique violation left after the fingerprint check can only be a reused token id.
     fn insert_err(&self, e: sqlx::Error) -> StoreError {
         if super::error::is_unique_violation(&e) {
-            StoreError::Backend(format!(
+            StoreError::Backend(crate::Cause::from(format!(
                 "{}: a token with one of these ids already exists ({e})",
                 self.target
-            ))
+            )))
         } else {
             self.err(e)
         }
@@ -176,15 +176,7 @@ impl PgStore {
             }
             None => None,
         };
-        let refresh = match &u.refresh_secret {
-            Some(Some(r)) => Some(Some(
-                cipher
-                    .encrypt(r, &refresh_context(id.as_str()))
-                    .map_err(crypto_err)?,
-            )),
-            Some(None) => Some(None),
-            None => None,
-        };
+        let refresh = crate::rows::encrypt_refresh_update(&cipher, id, &u.refresh_secret)?;
         let new_fp = secret.as_ref().map(|(_, fp)| fp.clone());
         let mut q = QueryBuilder::<Postgres>::new("UPDATE tokens SET id = id");
         crate::rows::push_update(&mut q, u, secret, refresh);

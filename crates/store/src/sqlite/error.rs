@@ -41,12 +41,19 @@ pub(crate) fn map(path: &Path, e: sqlx::Error) -> StoreError {
         Some(h) => format!("{}: {h} ({e})", path.display()),
         None => format!("{}: {e}", path.display()),
     };
-    match (&e, code.map(|c| c & 0xff)) {
-        (_, Some(5 | 6)) => StoreError::Unavailable(text),
-        (sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed, _) => {
-            StoreError::Unavailable(text)
-        }
-        _ => StoreError::Backend(text),
+    let unavailable = matches!(
+        (&e, code.map(|c| c & 0xff)),
+        (_, Some(5 | 6))
+            | (
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed,
+                _
+            )
+    );
+    let cause = crate::Cause::caused_by(text, e);
+    if unavailable {
+        StoreError::Unavailable(cause)
+    } else {
+        StoreError::Backend(cause)
     }
 }
 
@@ -67,5 +74,10 @@ mod tests {
     fn messages_name_the_file() {
         let e = map(Path::new("/data/tokenlb.db"), sqlx::Error::PoolTimedOut);
         assert!(matches!(&e, StoreError::Unavailable(m) if m.contains("/data/tokenlb.db")));
+        // The driver's error is kept as the source, under the message that names the file.
+        use std::error::Error;
+        let cause = e.source().expect("the cause");
+        let driver = cause.source().expect("the driver's error");
+        assert!(driver.to_string().contains("timed out"), "{driver}");
     }
 }

@@ -126,9 +126,18 @@ pub(super) struct Folder {
     state: Arc<JournalState>,
     /// Tokens per transaction ([`FOLD_CHUNK`]; tests use fewer).
     chunk: usize,
-    /// Tests: stop a pass after this many chunks, as a crash would.
-    #[cfg(test)]
-    pub stop_after: Option<usize>,
+    /// An injected crash: asked at each point of a pass whether to stop there, as a crash
+    /// would ([`Folder::crashing_at`]). `None` in production.
+    crash: Option<Arc<dyn Fn(FoldPoint) -> bool + Send + Sync>>,
+}
+
+/// A point in a fold pass where a crash can be injected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FoldPoint {
+    /// Before the chunk with this index (0-based) is written.
+    Chunk(usize),
+    /// After the last chunk, before the folded records are deleted.
+    BeforeDelete,
 }
 
 impl SqliteStore {
@@ -139,8 +148,7 @@ impl SqliteStore {
             reader: self.reader.clone(),
             state: Arc::clone(&self.journal),
             chunk: FOLD_CHUNK,
-            #[cfg(test)]
-            stop_after: None,
+            crash: None,
         }
     }
 
@@ -262,11 +270,11 @@ impl Folder {
                 Step::Lost => {
                     lost += 1;
                     if lost > 8 {
-                        return Err(StoreError::Backend(format!(
+                        return Err(StoreError::Backend(crate::Cause::from(format!(
                             "{}: the stats fold progress keeps changing (another process \
                              folding?)",
                             self.path.display()
-                        )));
+                        ))));
                     }
                 }
             }
@@ -323,12 +331,9 @@ impl Folder {
             if background && self.state.closing.load(Ordering::Acquire) {
                 return Ok(Step::Stopped);
             }
-            #[cfg(test)]
-            if self.stop_after.is_some_and(|n| done >= n) {
+            if self.crashes_at(FoldPoint::Chunk(done)) {
                 return Ok(Step::Stopped);
             }
-            #[cfg(not(test))]
-            let _ = done;
             let next = Progress {
                 upto: cur.upto,
                 after: chunk.last().map(|(id, _)| id.to_string()),
@@ -338,9 +343,7 @@ impl Folder {
             }
             cur = next;
         }
-        // Tests: a crash after the last chunk, before the records are deleted.
-        #[cfg(test)]
-        if self.stop_after.is_some() {
+        if self.crashes_at(FoldPoint::BeforeDelete) {
             return Ok(Step::Stopped);
         }
         let mut tx = self.writer.begin().await.map_err(|e| self.err(e))?;
@@ -473,12 +476,26 @@ pub(super) async fn write_minutes(
     Ok(())
 }
 
-#[cfg(test)]
 impl Folder {
-    /// Tests: a folder with `chunk` tokens per transaction.
+    /// A folder with `chunk` tokens per transaction (smaller passes to inspect).
+    #[cfg(test)]
     pub fn with_chunk(mut self, chunk: usize) -> Folder {
         self.chunk = chunk;
         self
+    }
+
+    /// A folder whose passes stop wherever `crash` says, as a crash would (fault injection).
+    #[cfg(test)]
+    pub fn crashing_at(
+        mut self,
+        crash: impl Fn(FoldPoint) -> bool + Send + Sync + 'static,
+    ) -> Folder {
+        self.crash = Some(Arc::new(crash));
+        self
+    }
+
+    fn crashes_at(&self, point: FoldPoint) -> bool {
+        self.crash.as_ref().is_some_and(|c| c(point))
     }
 }
 

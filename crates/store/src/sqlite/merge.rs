@@ -41,10 +41,10 @@ impl Progress {
             None => (v, None),
         };
         let upto = n.parse().map_err(|_| {
-            StoreError::Backend(format!(
+            StoreError::Backend(crate::Cause::from(format!(
                 "{}: damaged stats fold progress {v:?}",
                 path.display()
-            ))
+            )))
         })?;
         Ok(Progress { upto, after })
     }
@@ -256,13 +256,17 @@ pub(super) async fn read(
             (m, done)
         })
         .await
-        .map_err(|e| StoreError::Backend(format!("merging the stats journal: {e}")))?;
+        .map_err(|e| {
+            StoreError::Backend(crate::Cause::from(format!(
+                "merging the stats journal: {e}"
+            )))
+        })?;
         *merge = m;
         done.map_err(|(seq, e)| {
-            StoreError::Backend(format!(
+            StoreError::Backend(crate::Cause::from(format!(
                 "{}: stats journal record {seq} is damaged: {e}",
                 path.display()
-            ))
+            )))
         })?;
     }
 }

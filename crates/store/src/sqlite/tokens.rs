@@ -9,9 +9,7 @@
 
 use super::SqliteStore;
 use crate::crypto::Cipher;
-use crate::rows::{
-    crypto_err, encode_unique, refresh_context, reseal, TokenRow, ROWS_PER_STATEMENT, TOKEN_COLUMNS,
-};
+use crate::rows::{crypto_err, encode_unique, reseal, TokenRow, ROWS_PER_STATEMENT, TOKEN_COLUMNS};
 use crate::{StoreError, StoreResult, StoredToken, TokenUpdate};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::{HashMap, HashSet};
@@ -127,10 +125,10 @@ impl SqliteStore {
     /// A unique violation left after the fingerprint check can only be a reused token id.
     fn insert_err(&self, e: sqlx::Error) -> StoreError {
         if super::error::is_unique_violation(&e) {
-            StoreError::Backend(format!(
+            StoreError::Backend(crate::Cause::from(format!(
                 "{}: a token with one of these ids already exists ({e})",
                 self.path.display()
-            ))
+            )))
         } else {
             self.err(e)
         }
@@ -226,15 +224,7 @@ impl SqliteStore {
             }
             None => None,
         };
-        let refresh = match &u.refresh_secret {
-            Some(Some(r)) => Some(Some(
-                cipher
-                    .encrypt(r, &refresh_context(id.as_str()))
-                    .map_err(crypto_err)?,
-            )),
-            Some(None) => Some(None),
-            None => None,
-        };
+        let refresh = crate::rows::encrypt_refresh_update(&cipher, id, &u.refresh_secret)?;
         let mut q = QueryBuilder::<Sqlite>::new("UPDATE tokens SET id = id");
         crate::rows::push_update(&mut q, u, secret, refresh);
         q.push(" WHERE id = ").push_bind(id.as_str());

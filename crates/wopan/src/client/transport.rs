@@ -28,6 +28,20 @@ impl WopanClient {
         key: &ChannelKey,
         param: Value,
     ) -> Result<Data, WopanError> {
+        self.call_flagged(channel, op, token, key, param, BodyFlag::Secret)
+            .await
+    }
+
+    /// As [`WopanClient::call`], with the body flag chosen (`key:true` for `GetZoneInfo`).
+    pub(super) async fn call_flagged(
+        &self,
+        channel: Channel,
+        op: &str,
+        token: Option<&Secret>,
+        key: &ChannelKey,
+        param: Value,
+        flag: BodyFlag,
+    ) -> Result<Data, WopanError> {
         let token_header =
             match token {
                 Some(t) => Some(HeaderValue::from_str(t.expose()).map_err(|_| {
@@ -39,7 +53,7 @@ impl WopanClient {
             };
         let req_seq = rand::thread_rng().gen_range(100_000..190_000);
         let header = Header::new(op, channel, now_ms(), req_seq);
-        let body = build_request(&header, channel, key, &param, BodyFlag::Secret);
+        let body = build_request(&header, channel, key, &param, flag);
         let url = self
             .base
             .join(channel.path())
@@ -85,7 +99,7 @@ impl WopanClient {
 }
 
 /// A reqwest error as a typed error, without the URL and without any request data.
-fn net_error(op: &str, e: &reqwest::Error) -> WopanError {
+pub(crate) fn net_error(op: &str, e: &reqwest::Error) -> WopanError {
     if e.is_timeout() {
         return WopanError::Timeout { op: op.to_string() };
     }

@@ -52,6 +52,13 @@ const WOHOME_OPS: &[&str] = &[
     "GetDownloadUrl",
     "FamilyUserCurrentEncode",
     "QueryCloudUsageInfo",
+    "GetZoneInfo",
+    "CreateDirectory",
+    "RenameFileOrDirectory",
+    "MoveFile",
+    "CopyFile",
+    "DeleteFile",
+    "EmptyRecycleData",
 ];
 
 fn parse(channel: Channel, body: &[u8]) -> Result<Request, Reject> {

@@ -92,6 +92,10 @@ pub struct Generate {
 #[serde(deny_unknown_fields)]
 pub struct FixtureEntry {
     pub name: String,
+    /// The entry's id; derived from the path when absent. Lets a fixture hold the ids of
+    /// captured requests so they can be replayed verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,6 +116,7 @@ impl FixtureEntry {
     pub fn file(name: &str, size: u64) -> Self {
         FixtureEntry {
             name: name.into(),
+            id: None,
             size: Some(size),
             children: None,
             generate: None,
@@ -123,6 +128,7 @@ impl FixtureEntry {
     pub fn folder(name: &str, children: Vec<FixtureEntry>) -> Self {
         FixtureEntry {
             name: name.into(),
+            id: None,
             size: None,
             children: Some(children),
             generate: None,
@@ -219,6 +225,18 @@ impl Fixture {
         }
         let mut count = 0usize;
         check_entries(&self.personal, "personal", &mut count)?;
+        check_ids(
+            &self.personal,
+            "personal",
+            &mut std::collections::HashSet::new(),
+        )?;
+        for f in &self.families {
+            check_ids(
+                &f.files,
+                &format!("family {}", f.id),
+                &mut std::collections::HashSet::new(),
+            )?;
+        }
         let mut families = std::collections::HashSet::new();
         for f in &self.families {
             if !families.insert(f.id) {
@@ -231,6 +249,30 @@ impl Fixture {
         }
         Ok(())
     }
+}
+
+/// Explicit ids: 1–64 characters of `[0-9A-Za-z]`, unique within a space, never "0".
+fn check_ids<'a>(
+    entries: &'a [FixtureEntry],
+    at: &str,
+    seen: &mut std::collections::HashSet<&'a str>,
+) -> Result<(), FixtureError> {
+    for e in entries {
+        if let Some(id) = &e.id {
+            let ok = !id.is_empty()
+                && id.len() <= 64
+                && id != "0"
+                && id.bytes().all(|b| b.is_ascii_alphanumeric());
+            if !ok || !seen.insert(id) {
+                return Err(FixtureError::Invalid(format!(
+                    "{at}/{}: id must be 1–64 letters or digits, not \"0\", unique in its space",
+                    e.name
+                )));
+            }
+        }
+        check_ids(e.children.as_deref().unwrap_or_default(), at, seen)?;
+    }
+    Ok(())
 }
 
 fn check_entries(

@@ -34,11 +34,12 @@ impl Reply {
     }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Value {
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-const FAMILY_DENIED: (&str, &str) = ("120002", "家庭组不存在或该用户不是选择的家庭组成员");
+pub(crate) const FAMILY_DENIED: (&str, &str) =
+    ("120002", "家庭组不存在或该用户不是选择的家庭组成员");
 const LOGIN_FAILED: (&str, &str) = ("8005", "登录失败！");
 
 /// The answer to a token that may not be used.
@@ -63,12 +64,12 @@ pub(crate) fn quota_status() -> StatusCode {
     StatusCode::from_u16(509).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
 }
 
-fn str_param<'a>(param: &'a Value, name: &str) -> Option<&'a str> {
+pub(crate) fn str_param<'a>(param: &'a Value, name: &str) -> Option<&'a str> {
     param.get(name).and_then(Value::as_str)
 }
 
 /// A parameter that may be a JSON number or a numeric string.
-fn num_param(param: &Value, name: &str) -> Option<u64> {
+pub(crate) fn num_param(param: &Value, name: &str) -> Option<u64> {
     match param.get(name)? {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.trim().parse().ok(),
@@ -138,17 +139,37 @@ pub(crate) fn api_user(s: &Shared, op: &str, param: &Value, header_token: Option
 }
 
 /// The space a wohome call addresses, checked against the token's family.
-fn space_of(param: &Value, rec: &TokenRec, s: &Shared) -> Result<SpaceKey, Reply> {
-    let space_type = match param.get("spaceType") {
+pub(crate) fn space_of(param: &Value, rec: &TokenRec, s: &Shared) -> Result<SpaceKey, Reply> {
+    space_from(param, "spaceType", &["familyId"], false, rec, s)
+}
+
+/// The space named by the field `type_field` ("0" personal, "1" family; absent = personal)
+/// and the first present of `family_fields`. With `token_family`, a family call that names
+/// no family means the token's own (the captured `DeleteFile` names none).
+pub(crate) fn space_from(
+    param: &Value,
+    type_field: &str,
+    family_fields: &[&str],
+    token_family: bool,
+    rec: &TokenRec,
+    s: &Shared,
+) -> Result<SpaceKey, Reply> {
+    let space_type = match param.get(type_field) {
         None => Some(0),
-        Some(_) => num_param(param, "spaceType"),
+        Some(_) => num_param(param, type_field),
     };
     match space_type {
         Some(0) => Ok(SpaceKey::Personal),
         Some(1) => {
-            let fam = num_param(param, "familyId");
+            let named = family_fields.iter().find_map(|f| num_param(param, f));
+            let fam = match named {
+                None if token_family => rec.family_id,
+                other => other,
+            };
             match fam {
-                Some(id) if rec.family_id == Some(id) && s.tree.families.contains_key(&id) => {
+                Some(id)
+                    if rec.family_id == Some(id) && s.tree.read().families.contains_key(&id) =>
+                {
                     Ok(SpaceKey::Family(id))
                 }
                 _ => Err(Reply::biz(FAMILY_DENIED.0, FAMILY_DENIED.1)),
@@ -198,15 +219,18 @@ pub(crate) fn wohome(
             };
             Reply::Encrypted(to_json(&links(s, param, token, rec, base, Some(space))))
         }
-        "FamilyUserCurrentEncode" => match rec
-            .family_id
-            .and_then(|id| s.tree.families.get(&id).map(|f| (id, f)))
-        {
-            Some((id, fam)) => Reply::Encrypted(to_json(&FamilyInfo {
+        "FamilyUserCurrentEncode" => match rec.family_id.and_then(|id| {
+            s.tree
+                .read()
+                .families
+                .get(&id)
+                .map(|f| (id, f.name.clone()))
+        }) {
+            Some((id, name)) => Reply::Encrypted(to_json(&FamilyInfo {
                 default_home_id: id,
                 id,
-                default_home_name: fam.name.clone(),
-                group_name: fam.name.clone(),
+                default_home_name: name.clone(),
+                group_name: name,
                 member_role: "1".into(),
                 count: "1".into(),
                 unread_flag: "0".into(),
@@ -215,7 +239,9 @@ pub(crate) fn wohome(
             None => Reply::biz(FAMILY_DENIED.0, FAMILY_DENIED.1),
         },
         "QueryCloudUsageInfo" => Reply::Encrypted(to_json(&usage(s))),
-        _ => Reply::biz("0005", "未知的接口"),
+        // The upload host is the emulator itself.
+        "GetZoneInfo" => Reply::Encrypted(serde_json::json!({ "url": base })),
+        _ => super::write::wohome(s, op, param, rec),
     }
 }
 
@@ -224,20 +250,23 @@ fn query_all_files(s: &Shared, param: &Value, rec: &TokenRec) -> Reply {
         Ok(space) => space,
         Err(reply) => return reply,
     };
-    let Some(tree) = s.tree.space(space) else {
-        return Reply::biz(FAMILY_DENIED.0, FAMILY_DENIED.1);
-    };
     let parent = str_param(param, "parentDirectoryId").unwrap_or("0");
     let page = num_param(param, "pageNum").unwrap_or(0);
     let size = num_param(param, "pageSize").unwrap_or(50).clamp(1, 1000);
-    let children = tree.children(parent).unwrap_or_default();
     let start = usize::try_from(page.saturating_mul(size)).unwrap_or(usize::MAX);
-    let files = children
-        .iter()
+    let tree = s.tree.read();
+    let Some(space_tree) = tree.space(space) else {
+        return Reply::biz(FAMILY_DENIED.0, FAMILY_DENIED.1);
+    };
+    let files = space_tree
+        .list(parent)
+        .unwrap_or_default()
+        .into_iter()
         .skip(start)
         .take(size as usize)
-        .map(|&i| tree.nodes[i].entry.clone())
+        .cloned()
         .collect();
+    drop(tree);
     let at_personal_root = space == SpaceKey::Personal && parent == "0";
     Reply::Encrypted(to_json(&Listing {
         files,
@@ -261,7 +290,7 @@ fn links(
         .unwrap_or_default();
     let mut out = Vec::new();
     for fid in fids {
-        let Some((space, _)) = s.tree.by_fid(fid) else {
+        let Some(space) = s.tree.read().by_fid(fid).map(|(space, _)| space) else {
             continue;
         };
         if !may_read(rec, space) || only.is_some_and(|o| o != space) {
@@ -278,16 +307,18 @@ fn links(
 
 fn usage(s: &Shared) -> CloudUsage {
     let mut by_type = [0u64; 6];
-    for n in &s.tree.personal.nodes {
-        let t: usize = n.entry.file_type.parse().unwrap_or(5).min(5);
-        by_type[t] += n.entry.size;
+    let tree = s.tree.read();
+    for e in tree.personal.files() {
+        let t: usize = e.file_type.parse().unwrap_or(5).min(5);
+        by_type[t] += e.size;
     }
-    let used = s.tree.personal.used_bytes();
+    let used = tree.personal.used_bytes();
+    drop(tree);
     let kib = |b: u64| b.div_ceil(1024);
     CloudUsage {
         code: "0000".into(),
         usage_info: UsageInfo {
-            total_size: "10485760".into(),
+            total_size: (TOTAL_BYTES / 1024).to_string(),
             used_size: kib(used),
             image_size: kib(by_type[1]),
             video_size: kib(by_type[2]),
@@ -295,10 +326,13 @@ fn usage(s: &Shared) -> CloudUsage {
             text_size: kib(by_type[4]),
             other_size: kib(by_type[5]),
             byte_used_size: used,
-            byte_total_size: "10737418240".into(),
+            byte_total_size: TOTAL_BYTES.to_string(),
         },
         vip_level: "0".into(),
         expire_time: "20991231235959".into(),
         status: "1".into(),
     }
 }
+
+/// The quota of every account (10 GiB, as in the capture).
+pub(crate) const TOTAL_BYTES: u64 = 10 * 1024 * 1024 * 1024;

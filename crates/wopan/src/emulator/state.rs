@@ -110,6 +110,13 @@ pub(crate) struct Inner {
     pub links: HashMap<String, Link>,
     pub calls: BTreeMap<String, u64>,
     pub rng: StdRng,
+    /// Uploads whose parts are still arriving, by `uniqueId`.
+    pub uploads: HashMap<String, super::upload::Pending>,
+    /// Bytes of finished uploads held in memory.
+    pub stored_upload_bytes: u64,
+    /// Finished uploads by `uniqueId`: (token, fid), so a part sent again after its answer
+    /// was lost gets the same answer.
+    pub finished_uploads: HashMap<String, (String, String)>,
 }
 
 /// Links kept before expired ones are swept.
@@ -152,6 +159,9 @@ impl Inner {
             links: HashMap::new(),
             calls: BTreeMap::new(),
             rng: StdRng::from_entropy(),
+            uploads: HashMap::new(),
+            stored_upload_bytes: 0,
+            finished_uploads: HashMap::new(),
         }
     }
 
@@ -248,6 +258,8 @@ impl Inner {
             "tokens": tokens,
             "calls": self.calls,
             "links_active": self.links.values().filter(|l| l.expires > live).count(),
+            "uploads_pending": self.uploads.len(),
+            "uploaded_bytes": self.stored_upload_bytes,
         })
     }
 }

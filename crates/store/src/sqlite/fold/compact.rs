@@ -55,7 +55,11 @@ impl Folder {
         rtx.rollback().await.map_err(|e| self.err(e))?;
         let body = tokio::task::spawn_blocking(move || encode(&merged))
             .await
-            .map_err(|e| StoreError::Backend(format!("compacting the stats journal: {e}")))?;
+            .map_err(|e| {
+                StoreError::Backend(crate::Cause::from(format!(
+                    "compacting the stats journal: {e}"
+                )))
+            })?;
         Ok(Some(Compacted {
             count,
             upto,

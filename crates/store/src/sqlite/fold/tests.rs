@@ -3,11 +3,21 @@
 //! the same file sees the same figures, deleted tokens leave nothing behind.
 
 use super::*;
+
 use crate::fixtures::{counters, key, minute_count, q_minutes, stats_batch, token};
 use crate::{MinuteQuery, StatsBatch, Store, TokenCounters};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use tokenlb_core::TokenId;
+
+/// The crash the fold tests inject: stop before chunk `n` (or, past the last chunk, before
+/// the records are deleted).
+fn stop_after(n: usize) -> impl Fn(FoldPoint) -> bool + Send + Sync {
+    move |p| match p {
+        FoldPoint::Chunk(done) => done >= n,
+        FoldPoint::BeforeDelete => true,
+    }
+}
 
 const N: usize = 7;
 
@@ -207,8 +217,7 @@ async fn a_fold_interrupted_after_any_chunk_resumes_without_loss_or_double_count
     // before the folded records are deleted), as a crash would.
     for stop in 0..=4 {
         let (dir, s, mut model) = written(0..5).await;
-        let mut f = s.folder().with_chunk(2);
-        f.stop_after = Some(stop);
+        let f = s.folder().with_chunk(2).crashing_at(stop_after(stop));
         f.fold(Reach::All).await.unwrap();
         let p = progress(&s).await;
         assert!(p.is_some(), "stop {stop}: the fold is under way");
@@ -236,8 +245,7 @@ async fn a_second_store_on_the_same_file_sees_the_figures() {
     write(&s1, &mut model, 4..8).await;
     check(&s2, &model, "second store, unfolded flushes of the first").await;
     // A fold by the first store while the second has one stopped half-way.
-    let mut half = s2.folder().with_chunk(3);
-    half.stop_after = Some(1);
+    let half = s2.folder().with_chunk(3).crashing_at(stop_after(1));
     half.fold(Reach::All).await.unwrap();
     s1.folder().fold(Reach::All).await.unwrap();
     check(&s1, &model, "after both folded").await;
@@ -259,8 +267,7 @@ async fn deleted_tokens_leave_nothing_behind_in_the_journal() {
     model.forget(&tid(1));
     check(&s, &model, "re-added, unfolded").await;
     // Token 2 the same, while a fold has claimed the records but not reached it.
-    let mut f = s.folder().with_chunk(1);
-    f.stop_after = Some(1);
+    let f = s.folder().with_chunk(1).crashing_at(stop_after(1));
     f.fold(Reach::All).await.unwrap();
     assert!(s.delete_token(&TokenId(tid(2))).await.unwrap());
     s.insert_tokens(&[token(2, "a")]).await.unwrap();
@@ -348,8 +355,7 @@ async fn a_journal_of_dropped_tokens_compacts_to_nothing() {
 async fn compaction_gives_way_to_a_fold() {
     let (dir, s, mut model) = written(0..4).await;
     // A fold under way: compaction leaves its records alone.
-    let mut half = s.folder().with_chunk(2);
-    half.stop_after = Some(1);
+    let half = s.folder().with_chunk(2).crashing_at(stop_after(1));
     half.fold(Reach::All).await.unwrap();
     assert!(progress(&s).await.is_some());
     assert!(!s.folder().compact().await.unwrap());
@@ -368,8 +374,7 @@ async fn compaction_gives_way_to_a_fold() {
     check(&s, &model, "compaction after another fold").await;
     // The same, with the second store claiming a fold in between.
     let read = s.folder().read_compacted().await.unwrap().expect("records");
-    let mut claim = other.folder().with_chunk(2);
-    claim.stop_after = Some(0);
+    let claim = other.folder().with_chunk(2).crashing_at(stop_after(0));
     claim.fold(Reach::All).await.unwrap();
     assert!(!s.folder().write_compacted(read).await.unwrap());
     check(&s, &model, "compaction after another's claim").await;
