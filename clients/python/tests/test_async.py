@@ -199,3 +199,13 @@ async def test_a_dropped_client_is_collected_and_its_reporter_ends() -> None:
     gc.collect()
     await asyncio.wait_for(task, timeout=30)
     assert task.done()
+
+
+async def test_renew(manager: Manager) -> None:
+    async with AsyncClient(manager.url) as client:
+        lease = await client.get()
+        before = lease.expires_at
+        await lease.renew(extend_s=1800)
+        assert lease.expires_at is not None and lease.expires_at != before
+        async with client.lease() as other:
+            await other.renew()  # the pool's lease TTL from now

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import List
+from typing import List, Optional
 
 import httpx
 import pytest
@@ -317,3 +317,25 @@ def test_threads_share_one_client(manager: Manager) -> None:
     assert not errors
     assert successes(manager) == 40
 
+
+
+def test_renew_moves_the_deadline(manager: Manager) -> None:
+    from datetime import datetime
+
+    def when(text: Optional[str]) -> datetime:
+        assert text is not None
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    with Client(manager.url) as client:
+        lease = client.get()
+        first = when(lease.expires_at)
+        lease.renew(extend_s=1800)  # the pool's lease TTL is 60 s
+        assert when(lease.expires_at) > first
+        with pytest.raises(tokenlb.Rejected) as e:
+            lease.renew(extend_s=10 * 3600)  # more than max_lease_s
+        assert e.value.status == 400
+        lease.report("success")
+        client.flush()
+        with pytest.raises(tokenlb.Rejected) as e:
+            lease.renew()
+        assert (e.value.code, e.value.status) == ("unknown_lease", 404)

@@ -25,6 +25,8 @@ from ._common import (
     cause_of,
     ms_since,
     release_verdict,
+    renew_answer,
+    renew_body,
     stats_answer,
     status_of,
     verdict_of,
@@ -62,6 +64,10 @@ class AsyncLease(LeaseView):
     ) -> None:
         """Reports how the token did (see :meth:`AsyncClient.report`)."""
         await self._client.report(self, outcome, status, retry_after_s, error, latency_ms)
+
+    async def renew(self, extend_s: Optional[float] = None) -> None:
+        """Moves the lease's deadline (see :meth:`AsyncClient.renew`)."""
+        await self._client.renew(self, extend_s)
 
 
 class AsyncClient:
@@ -181,6 +187,23 @@ class AsyncClient:
         await self._flush()
         if rep.error is not None:
             raise rep.error
+
+    async def renew(self, lease: AsyncLease, extend_s: Optional[float] = None) -> None:
+        """Moves an open lease's deadline (``POST /api/token/renew``, DESIGN §9), for long
+        uploads and streams: ``extend_s`` seconds from now (at most the manager's
+        ``max_lease_s``, 1 h by default), the pool's lease TTL when not given.
+        ``lease.expires_at`` is updated. A cached token has no lease: nothing to do. Raises
+        :class:`Rejected` (``unknown_lease`` once it was reported or expired; ``invalid`` for
+        a bad ``extend_s``) and :class:`ManagerUnreachable`."""
+        self._check_open()
+        if lease.cached or lease.lease is None:
+            return
+        body = renew_body(lease, extend_s)
+        try:
+            r = await self._http.post("/api/token/renew", json=body)
+        except httpx.HTTPError as e:
+            raise ManagerUnreachable(cause_of(e)) from None
+        renew_answer(lease, r)
 
     async def _report_quietly(self, lease: AsyncLease, v: Classified, latency_ms: Optional[float]) -> None:
         try:

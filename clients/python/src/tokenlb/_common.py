@@ -13,7 +13,7 @@ from . import _core
 from ._core import LeaseData, State, scrub
 from ._outcome import Classified, Outcome
 from .classify import classify_exception
-from .errors import ManagerUnreachable, ProtocolError
+from .errors import ConfigError, ManagerUnreachable, ProtocolError
 
 
 class LeaseView:
@@ -141,6 +141,33 @@ def stats_answer(r: httpx.Response) -> Dict[str, Any]:
         if not isinstance(v, dict):
             raise ProtocolError("the stats answer is not a JSON object", 200)
         return v
+    err = _core.answer_error(r.status_code, r.content, r.headers, on_get=False)
+    if err is None:
+        raise ManagerUnreachable(f"manager answered {r.status_code}")
+    raise err
+
+
+def renew_body(lease: LeaseView, extend_s: Optional[float]) -> Dict[str, Any]:
+    """``POST /api/token/renew``'s body (DESIGN §9)."""
+    body: Dict[str, Any] = {"lease": lease.lease}
+    if extend_s is not None:
+        if not extend_s > 0:
+            raise ConfigError("extend_s must be more than zero")
+        body["extend_s"] = int(extend_s + 0.999)
+    return body
+
+
+def renew_answer(lease: LeaseView, r: httpx.Response) -> None:
+    """Takes the new deadline from the manager's answer, or raises its refusal."""
+    if r.status_code == 200:
+        try:
+            v = r.json()
+        except ValueError:
+            raise ProtocolError("the renew answer is not JSON", 200) from None
+        exp = v.get("lease_expires_at") if isinstance(v, dict) else None
+        if exp is not None:
+            lease._data.expires_at = str(exp)
+        return
     err = _core.answer_error(r.status_code, r.content, r.headers, on_get=False)
     if err is None:
         raise ManagerUnreachable(f"manager answered {r.status_code}")

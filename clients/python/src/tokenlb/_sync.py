@@ -26,6 +26,8 @@ from ._common import (
     cause_of,
     ms_since,
     release_verdict,
+    renew_answer,
+    renew_body,
     stats_answer,
     status_of,
     verdict_of,
@@ -65,6 +67,10 @@ class Lease(LeaseView):
     ) -> None:
         """Reports how the token did (see :meth:`Client.report`)."""
         self._client.report(self, outcome, status, retry_after_s, error, latency_ms)
+
+    def renew(self, extend_s: Optional[float] = None) -> None:
+        """Moves the lease's deadline (see :meth:`Client.renew`)."""
+        self._client.renew(self, extend_s)
 
 
 class Client:
@@ -225,6 +231,23 @@ class Client:
         self._flush()
         if rep.error is not None:
             raise rep.error
+
+    def renew(self, lease: Lease, extend_s: Optional[float] = None) -> None:
+        """Moves an open lease's deadline (``POST /api/token/renew``, DESIGN §9), for long
+        uploads and streams: ``extend_s`` seconds from now (at most the manager's
+        ``max_lease_s``, 1 h by default), the pool's lease TTL when not given.
+        ``lease.expires_at`` is updated. A cached token has no lease: nothing to do. Raises
+        :class:`Rejected` (``unknown_lease`` once it was reported or expired; ``invalid`` for
+        a bad ``extend_s``) and :class:`ManagerUnreachable`."""
+        self._check_open()
+        if lease.cached or lease.lease is None:
+            return
+        body = renew_body(lease, extend_s)
+        try:
+            r = self._http.post("/api/token/renew", json=body)
+        except httpx.HTTPError as e:
+            raise ManagerUnreachable(cause_of(e)) from None
+        renew_answer(lease, r)
 
     def _report_quietly(self, lease: Lease, v: Classified, latency_ms: Optional[float]) -> None:
         try:
