@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test of tokenlb on a fresh machine: starts the services the tests need when they
 # are down, installs the browser-test dependencies (Debian's chromium, the npm packages), then
-# runs the Rust tests (cargo-nextest, plus doctests) and the browser tests.
+# runs the Rust tests (cargo-nextest, plus doctests), the Python client's tests (in a virtual
+# env of their own) and the browser tests.
 #
 #   bash scripts/test.sh            # everything
 #   SKIP_BROWSER=1 bash scripts/test.sh   # Rust tests only
 #   SKIP_RELIABILITY=1 bash scripts/test.sh   # without fuzzing and schemathesis
+#   SKIP_PYTHON=1 bash scripts/test.sh     # without the Python client's tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +49,11 @@ cargo nextest run --workspace --no-fail-fast
 
 log "doctests"
 cargo test --workspace --doc
+
+if [ "${SKIP_PYTHON:-0}" != 1 ]; then
+  log "Python client (clients/python: its own virtual env, mypy --strict, pytest against the real binary)"
+  TOKENLB_BIN="$PWD/target/debug/tokenlb" bash clients/python/run-tests.sh
+fi
 
 if [ "${SKIP_BROWSER:-0}" != 1 ] && [ -x tests/browser/run.sh ]; then
   log "browser tests (Debian chromium + playwright-core)"
