@@ -2,7 +2,7 @@
 # Reliability and security checks that need more than `cargo test` (RELIABILITY.md):
 #   1. cargo-fuzz: every target in fuzz/fuzz_targets/ for FUZZ_SECS seconds (default 20);
 #   2. schemathesis against a running manager's /api/openapi.json (tests/schemathesis/run.sh).
-# The Rust reliability tests (crates/cli/tests/reliability_*.rs: crash, storage, upstream, load,
+# The Rust reliability tests (crates/cli/tests/reliability/: crash, storage, upstream, load,
 # limits, access, secrets, keys) run with every other test under nextest; set
 # RELIABILITY_RUST=1 to run them here too and print their figures (the RELIABILITY lines).
 #
@@ -27,7 +27,7 @@ FUZZ_TARGETS="import_parse config_parse wopan_envelope api_bodies"
 if [ "${RELIABILITY_RUST:-0}" = 1 ]; then
   log "Rust reliability tests (figures below)"
   tests=""
-  for f in crates/cli/tests/reliability_*.rs; do tests="$tests --test $(basename "$f" .rs)"; done
+  tests="--test reliability"
   # shellcheck disable=SC2086
   cargo test -p tokenlb --no-fail-fast $tests -- --nocapture --test-threads 2 2>&1 | tee target/reliability-rust.log \
     | grep -E '^RELIABILITY|^test result|FAILED|panicked' || true

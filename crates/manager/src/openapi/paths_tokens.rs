@@ -95,7 +95,7 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
                         "200",
                         ok(
                             "Recorded (a batch: one result per report, in order).",
-                            json!({ "oneOf": [s("Reported"), s("ReportBatchResults")] }),
+                            json!({ "anyOf": [s("Reported"), s("ReportBatchResults")] }),
                         ),
                     ),
                     ("400", r("BadRequest")),

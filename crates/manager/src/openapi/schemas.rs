@@ -102,7 +102,7 @@ fn schemas() -> Value {
         "Renewed": { "type": "object", "properties": { "id": { "type": "string" }, "lease": { "type": "string" },
             "lease_expires_at": { "type": "string", "format": "date-time" } } },
         "ReportBatchResults": { "type": "object", "required": ["results"], "properties": {
-            "results": { "type": "array", "items": { "oneOf": [
+            "results": { "type": "array", "items": { "anyOf": [
                 { "$ref": "#/components/schemas/Reported" },
                 { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "properties": {
                     "code": { "type": "string" }, "message": { "type": "string" } } } } } ] } } } },
