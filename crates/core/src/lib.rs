@@ -13,7 +13,7 @@
 //! - [`strategy`]: the six strategies over an index of the tokens eligible now, so a pick
 //!   never scans the pool.
 //! - [`window`] (time buckets), [`ewma`] (latency estimates), [`stats`] (totals, the minute
-//!   series, the deltas the store persists): the numbers the pool keeps per token.
+//!   series, the deltas the store persists): the numbers the pool keeps, per token and in all.
 //! - [`types`], [`outcome`], [`secret`]: the vocabulary the other crates share (ids, states,
 //!   strategies, outcome classes, a secret that never prints itself).
 
