@@ -205,6 +205,37 @@ class Manager(Process):
             return {row["name"]: row for row in r.json()["tokens"]}
 
 
+WEBAPI_KEY = "py-client-test-webapi-key-0123456789"
+
+
+class WebApi(Process):
+    """``tokenlb webapi`` leasing from ``manager``, calling ``emulator``, with a known key."""
+
+    def __init__(self, workdir: Path, manager_url: str, emulator_url: str) -> None:
+        super().__init__(
+            "webapi",
+            [
+                "webapi", "--listen", "{listen}", "--manager-url", manager_url,
+                "--wopan-base-url", emulator_url, "--data-dir", str(workdir / "data"),
+                "--api-key", WEBAPI_KEY,
+            ],
+            workdir,
+            {},
+            "/healthz",
+        )
+
+
+@pytest.fixture
+def webapi(tmp_path: Path, manager: "Manager", emulator: "Emulator") -> Iterator[WebApi]:
+    """A web API over :func:`manager` and :func:`emulator`, its key :data:`WEBAPI_KEY`."""
+    d = tmp_path / "webapi"
+    d.mkdir()
+    w = WebApi(d, manager.url, emulator.url)
+    w.start()
+    yield w
+    w.stop()
+
+
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[Emulator]:
     d = tmp_path / "emulator"

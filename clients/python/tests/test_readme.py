@@ -8,7 +8,7 @@ from typing import Any, Dict
 
 import pytest
 
-from .conftest import Emulator, Manager
+from .conftest import WEBAPI_KEY, Emulator, Manager, WebApi
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -34,3 +34,14 @@ def test_worked_example_runs(manager: Manager, emulator: Emulator, capsys: pytes
     exec(compile(async_code, str(README), "exec"), namespace)
     assert capsys.readouterr().out.split() == ["10"]
     assert sum(int(r["success"]) for r in manager.rows().values()) == 3 + 11
+
+
+def test_drive_example_runs(webapi: WebApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    example = next(b for b in blocks if "Drive(" in b)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "webapi-key").write_text(WEBAPI_KEY + "\n")
+    (tmp_path / "db.dump").write_bytes(b"x" * 100_000)
+    code = example.replace("http://127.0.0.1:5000", webapi.url).replace("Docs", "BD-another")
+    exec(compile(code, str(README), "exec"), {"__name__": "readme_drive"})

@@ -19,6 +19,7 @@ from ._async import AsyncClient, AsyncLease
 from ._common import ClientStatus
 from ._outcome import Classified, Outcome, is_retryable
 from ._sync import Client, Lease
+from .drive import AsyncDrive, Drive, DriveError
 from .classify import (
     UpstreamError,
     WopanError,
@@ -48,11 +49,14 @@ __version__ = "0.1.0"
 __all__ = [
     "AlreadyReported",
     "AsyncClient",
+    "AsyncDrive",
     "AsyncLease",
     "Classified",
     "Client",
     "ClientStatus",
     "ConfigError",
+    "Drive",
+    "DriveError",
     "Lease",
     "ManagerUnreachable",
     "NoTokenAvailable",
