@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each module uses a different part of the support code
 
 mod drive;
+mod drive_client;
 mod e2e;
 mod faults;
 mod logs;
