@@ -301,6 +301,83 @@ impl Client {
         }
     }
 
+    /// Delivers several reports in one request (DESIGN §9's batch form) when they all go to
+    /// the manager now; one result per report, in order. Falls back to one request each for
+    /// a manager without the batch form, and to the grace queue while it is unreachable.
+    pub(crate) async fn deliver_batch(
+        &self,
+        items: Vec<(Queued, bool)>,
+    ) -> Vec<Result<(), ClientError>> {
+        let c = &self.inner.config;
+        let hold = {
+            let f = self.inner.fallback.lock();
+            f.is_down() && !f.should_probe(c.probe_interval, Instant::now())
+        };
+        let leased = items
+            .iter()
+            .all(|(item, cached)| !cached && item.body.lease.is_some());
+        if hold || !leased || items.len() < 2 {
+            let mut out = Vec::with_capacity(items.len());
+            for (item, cached) in items {
+                out.push(self.deliver(item, cached).await);
+            }
+            return out;
+        }
+        let bodies: Vec<&crate::manager_api::ReportBody> =
+            items.iter().map(|(i, _)| &i.body).collect();
+        match self.inner.api.report_batch(&bodies, c.timeout).await {
+            Ok(results) => {
+                let mut out = Vec::with_capacity(items.len());
+                for ((item, _), result) in items.into_iter().zip(results) {
+                    out.push(match result {
+                        // The lease is gone (expired, or taken before a restart): by id.
+                        Err(ClientError::Rejected { code, .. }) if code == "unknown_lease" => {
+                            self.deliver_by_id(item).await
+                        }
+                        other => other,
+                    });
+                }
+                out
+            }
+            Err(ApiFailure::Unreachable(cause)) => {
+                self.manager_down(&cause);
+                for (item, _) in items.iter() {
+                    self.queue(Queued {
+                        body: item.body.clone(),
+                        token_id: item.token_id.clone(),
+                    });
+                }
+                items.iter().map(|_| Ok(())).collect()
+            }
+            // No batch form (an older manager): one by one, as before.
+            Err(ApiFailure::Answer(_)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (item, cached) in items {
+                    out.push(self.deliver(item, cached).await);
+                }
+                out
+            }
+        }
+    }
+
+    async fn deliver_by_id(&self, item: Queued) -> Result<(), ClientError> {
+        let by_id = item.body.by_id(&item.token_id);
+        match self
+            .inner
+            .api
+            .report(&by_id, self.inner.config.timeout)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(ApiFailure::Unreachable(cause)) => {
+                self.manager_down(&cause);
+                self.queue(item);
+                Ok(())
+            }
+            Err(ApiFailure::Answer(e)) => Err(e),
+        }
+    }
+
     /// Sends one report; by id when it has no lease or the manager no longer knows the lease.
     async fn send(&self, item: &Queued) -> Result<(), ApiFailure> {
         let timeout = self.inner.config.timeout;

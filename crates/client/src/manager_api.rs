@@ -161,7 +161,65 @@ impl ManagerApi {
     }
 }
 
+/// One report's fate in a batch: applied, or refused with the manager's status and code.
+pub(crate) type BatchItem = Result<(), ClientError>;
+
 impl ManagerApi {
+    /// `POST /api/token/report {"reports":[…]}` (DESIGN §9): one result per report, in order.
+    /// A manager that does not know the batch form refuses the whole request (a 400), which
+    /// the caller takes as "send them one by one".
+    pub(crate) async fn report_batch(
+        &self,
+        bodies: &[&ReportBody],
+        timeout: Duration,
+    ) -> Result<Vec<BatchItem>, ApiFailure> {
+        let req = self
+            .http
+            .post(format!("{}/api/token/report", self.base))
+            .json(&serde_json::json!({ "reports": bodies }))
+            .timeout(timeout);
+        let resp = self.authorize(req).send().await.map_err(unreachable)?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(answer_failure(status, &text));
+        }
+        let protocol = || {
+            ApiFailure::Answer(ClientError::Protocol(
+                "batch answer is not the §9 shape".into(),
+            ))
+        };
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| protocol())?;
+        let results = v
+            .get("results")
+            .and_then(|r| r.as_array())
+            .ok_or_else(protocol)?;
+        if results.len() != bodies.len() {
+            return Err(protocol());
+        }
+        Ok(results
+            .iter()
+            .map(|r| match r.get("error") {
+                None => Ok(()),
+                Some(e) => Err(ClientError::Rejected {
+                    status: 400,
+                    code: e
+                        .get("code")
+                        .and_then(|c| c.as_str())
+                        .unwrap_or("http_error")
+                        .to_string(),
+                    message: e
+                        .get("message")
+                        .and_then(|m| m.as_str())
+                        .unwrap_or("")
+                        .chars()
+                        .take(300)
+                        .collect(),
+                }),
+            })
+            .collect())
+    }
+
     /// `POST /api/token/renew {"lease", "extend_s"?}` (DESIGN §9): the lease's new deadline
     /// as the manager states it (`lease_expires_at`, or `expires_at`), if it states one.
     pub(crate) async fn renew(

@@ -173,3 +173,49 @@ async fn a_full_queue_makes_callers_wait_and_drops_nothing() {
     assert_eq!(client.status().queued_reports, 0);
     assert_eq!(m.row(&id).await["success"], 40);
 }
+
+/// The report requests the manager has answered with 200 so far (its own metrics).
+async fn report_requests(m: &TestManager) -> u64 {
+    let text = m
+        .http
+        .get(format!("{}/metrics", m.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| {
+            l.starts_with("tokenlb_http_requests_total{route=\"/api/token/report\",method=\"POST\",status=\"200\"}")
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0, |v| v.parse().unwrap())
+}
+
+/// DESIGN §9: background successes go to the manager in batch requests, so fifty reports
+/// cost a handful of requests, and every one of them is applied.
+#[tokio::test]
+async fn background_successes_are_sent_in_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = TestManager::start(dir.path(), &[]).await;
+    let id = m.add(GOOD, "main").await;
+    let client = Client::new(config(&m)).unwrap();
+    let mut leases = Vec::new();
+    for _ in 0..50 {
+        leases.push(client.lease().await.unwrap());
+    }
+    let before = report_requests(&m).await;
+    for lease in &leases {
+        client.report_in_background(lease, Outcome::success()).await;
+    }
+    client.flush().await;
+    let requests = report_requests(&m).await - before;
+    let row = m.row(&id).await;
+    assert_eq!(row["success"], 50, "{row}");
+    assert_eq!(row["in_flight"], 0, "{row}");
+    assert!(
+        (1..=25).contains(&requests),
+        "50 reports took {requests} report requests"
+    );
+}
