@@ -167,6 +167,7 @@ pub struct UnknownName {
 
 /// Per-token limits; `None` means unlimited.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Requests per minute (sliding or fixed one-minute window; see `pool`).
     pub rpm: Option<u32>,

@@ -166,6 +166,23 @@ where
     }
 }
 
+/// The method as a metric label: the standard ones by name, anything a client invented as
+/// `other`, so no label takes an unbounded value from a request (DESIGN §13).
+pub fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 fn route_name(route: &Option<MatchedPath>) -> &str {
     route.as_ref().map_or("unmatched", MatchedPath::as_str)
 }
@@ -199,7 +216,7 @@ where
         let status = response.status();
         let route = route_name(&this.route);
         this.metrics
-            .http(route, this.method.as_str(), status.as_u16());
+            .http(route, method_label(&this.method), status.as_u16());
         if status.is_server_error() {
             tracing::error!(method = %this.method, route, status = status.as_u16(), "response failed");
         }

@@ -111,6 +111,19 @@ fn parse_json(text: &str) -> Result<Parsed, MalformedJson> {
 }
 
 fn entry_item(at: Position, value: serde_json::Value) -> Result<ImportItem, String> {
+    // Checked before serde, whose messages quote the value they refused: a token given as a
+    // number would be echoed whole into the answer and the log.
+    let Some(fields) = value.as_object() else {
+        return Err("each entry must be an object with a \"token\" string".into());
+    };
+    for key in ["token", "refresh_token"] {
+        match fields.get(key) {
+            Some(v) if !v.is_string() && !(key == "refresh_token" && v.is_null()) => {
+                return Err(format!("{key} must be a string"));
+            }
+            _ => {}
+        }
+    }
     let e: Entry = serde_json::from_value(value).map_err(|e| e.to_string())?;
     validate::secret(&e.token)?;
     if let Some(n) = &e.name {
@@ -265,6 +278,26 @@ mod tests {
         assert_eq!(p.items.len(), 2);
         assert_eq!(p.items[1].secret.expose(), "tok-two-123456");
         assert_eq!(p.errors[0].at, Position::Line(4));
+    }
+
+    /// A token that is not a string is refused without its value (serde would quote it).
+    #[test]
+    fn a_numeric_token_is_refused_without_echoing_it() {
+        let p = parse(r#"{"tokens":[{"token":98765432109876543},{"token":"ok-token-0123456789","refresh_token":1234567890123},98765432109876543]}"#)
+            .unwrap();
+        assert!(p.items.is_empty());
+        let messages: Vec<&str> = p.errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            vec![
+                "token must be a string",
+                "refresh_token must be a string",
+                "each entry must be an object with a \"token\" string"
+            ]
+        );
+        for m in messages {
+            assert!(!m.contains("98765") && !m.contains("1234567890"), "{m}");
+        }
     }
 
     #[test]

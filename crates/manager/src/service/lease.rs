@@ -20,6 +20,9 @@ use tokenlb_core::{
 
 /// Most reports in one batch (DESIGN §9).
 pub const MAX_BATCH: usize = 1000;
+/// Longest cooling a report's `retry_after_s` may ask for (DESIGN §9's `max_cooling_s`): a
+/// client cannot take a token out of rotation for a month with one report.
+pub const MAX_COOLING_S: u64 = 3600;
 /// Furthest a renewal may move a lease's deadline from now (DESIGN §9's `max_lease_s`).
 pub const MAX_LEASE_S: u64 = 3600;
 
@@ -71,7 +74,7 @@ impl ReportRequest {
             class,
             latency_ms: self.latency_ms,
             status: self.status,
-            retry_after_s: self.retry_after_s,
+            retry_after_s: self.retry_after_s.map(|s| s.clamp(1, MAX_COOLING_S)),
             error: error.filter(|s| !s.is_empty()),
         })
     }

@@ -430,3 +430,34 @@ async fn batch_reports_answer_in_order_and_stand_alone() {
     assert_eq!(r.json::<Value>().await.unwrap(), json!({ "results": [] }));
     s.stop().await;
 }
+
+/// Invented methods do not become metric labels (issue 13, finding 3): they count as
+/// `other`, so `/metrics` stays bounded whatever clients send.
+#[tokio::test]
+async fn invented_methods_are_counted_as_other() {
+    let s = TestServer::start().await;
+    for i in 0..40 {
+        let m = reqwest::Method::from_bytes(format!("BREW{i}").as_bytes()).unwrap();
+        let r = s
+            .http
+            .request(m, s.u("/api/token/stats"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405);
+    }
+    let text = s
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("BREW"), "a request's method became a label");
+    let other = text
+        .lines()
+        .find(|l| l.contains("method=\"other\"") && l.contains("status=\"405\""))
+        .unwrap_or_else(|| panic!("no `other` series:\n{text}"));
+    assert!(other.ends_with(" 40"), "{other}");
+}

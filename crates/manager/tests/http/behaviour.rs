@@ -313,3 +313,24 @@ async fn a_renewed_lease_outlives_its_first_deadline() {
     let r = renew(json!({ "lease": renewed["lease"] })).await;
     assert_eq!(r.status(), 404, "a reported lease cannot be renewed");
 }
+
+/// `retry_after_s` is clamped to [1 s, 1 h] (issue 13, finding 5): one report cannot cool a
+/// token for a month.
+#[tokio::test]
+async fn a_huge_retry_after_cools_for_an_hour_at_most() {
+    let s = TestServer::start().await;
+    let id = s.add(T1, "one").await;
+    let lease: Value = s.lease("").await.json().await.unwrap();
+    let r = s
+        .report(json!({"lease": lease["lease"], "outcome": "rate_limited", "retry_after_s": 2_678_400u64}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let row = s.row(&id).await;
+    assert_eq!(row["state"], "cooling", "{row}");
+    let until = chrono::DateTime::parse_from_rfc3339(row["state_until"].as_str().unwrap()).unwrap();
+    let left = until
+        .signed_duration_since(chrono::Utc::now())
+        .num_seconds();
+    assert!(left <= 3600, "cooling for {left} s");
+    assert!(left > 60, "cooling for {left} s");
+}

@@ -182,3 +182,32 @@ async fn zero_limits_are_refused_before_anything_is_stored() {
         .error_for_status()
         .unwrap();
 }
+
+/// A typo in `limits` is refused, not taken as "no limits" (issue 13, finding 10).
+#[tokio::test]
+async fn a_misspelt_limit_is_refused_not_dropped() {
+    let s = TestServer::start().await;
+    let id = s.add(T1, "one").await;
+    let r = s
+        .http
+        .patch(s.u(&format!("/api/tokens/{id}")))
+        .bearer_auth(crate::common::ADMIN_KEY)
+        .json(&json!({"limits": {"max_inflight": 1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = s
+        .admin(s.post("/api/token/add"))
+        .json(&json!({"token": "second-token-0123456789abcdef", "limits": {"rpm_limit": 5}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let row = s.row(&id).await;
+    assert_eq!(
+        row["limits"],
+        json!({"rpm": null, "max_in_flight": null}),
+        "{row}"
+    );
+}
