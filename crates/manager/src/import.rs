@@ -118,7 +118,7 @@ fn entry_item(at: Position, value: serde_json::Value) -> Result<ImportItem, Stri
     };
     for key in ["token", "refresh_token"] {
         match fields.get(key) {
-            Some(v) if !v.is_string() && !(key == "refresh_token" && v.is_null()) => {
+            Some(v) if !(v.is_string() || key == "refresh_token" && v.is_null()) => {
                 return Err(format!("{key} must be a string"));
             }
             _ => {}
