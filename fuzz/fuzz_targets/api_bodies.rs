@@ -1,13 +1,11 @@
 //! The manager API's JSON bodies: add, report, patch, remove and stats bodies deserialised from
-//! any bytes (as the `ApiJson` extractor does), then the same validation the handlers run.
+//! any bytes (as the `ApiJson` extractor does), then the same validation the service runs.
 //! A body is accepted or refused with a message; nothing panics. (The live router is exercised
 //! end to end by schemathesis, tests/schemathesis/.)
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tokenlb_manager::routes::lease::ReportBody;
-use tokenlb_manager::routes::token::{AddBody, ByTokenOrId};
-use tokenlb_manager::routes::tokens::PatchBody;
+use tokenlb_manager::service::{NewToken, ReportRequest, TokenChanges, TokenRef};
 use tokenlb_manager::{validate, views};
 
 fn text(s: &str) {
@@ -19,7 +17,7 @@ fn text(s: &str) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(b) = serde_json::from_slice::<AddBody>(data) {
+    if let Ok(b) = serde_json::from_slice::<NewToken>(data) {
         text(&b.token);
         b.name.as_deref().map(text);
         b.pool.as_deref().map(text);
@@ -29,12 +27,16 @@ fuzz_target!(|data: &[u8]| {
             let _ = validate::weight(w);
         }
     }
-    if let Ok(b) = serde_json::from_slice::<ReportBody>(data) {
+    if let Ok(b) = serde_json::from_slice::<ReportRequest>(data) {
         b.error.as_deref().map(text);
         b.lease.as_deref().map(text);
         b.token.as_deref().map(text);
+        for r in b.reports.iter().flatten() {
+            r.error.as_deref().map(text);
+            r.lease.as_deref().map(text);
+        }
     }
-    if let Ok(b) = serde_json::from_slice::<PatchBody>(data) {
+    if let Ok(b) = serde_json::from_slice::<TokenChanges>(data) {
         b.name.as_deref().map(text);
         if let Some(Some(at)) = &b.expires_at {
             text(at);
@@ -43,5 +45,5 @@ fuzz_target!(|data: &[u8]| {
             let _ = validate::weight(w);
         }
     }
-    let _ = serde_json::from_slice::<ByTokenOrId>(data);
+    let _ = serde_json::from_slice::<TokenRef>(data);
 });

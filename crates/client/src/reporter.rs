@@ -9,9 +9,9 @@
 //!
 //! Built as one task per [`Client`] draining a bounded channel ([`ClientConfig::max_queued_reports`]
 //! jobs): reports reach the manager in the order they were handed over, gathered into batch
-//! requests (DESIGN §9: up to 64, successes waiting at most 20 ms for company, a failure sent
-//! at once with whatever came before it), so a leased call costs about one round trip plus a
-//! share of a batch. A manager without the batch form gets them one by one; while the
+//! requests (DESIGN §9: up to 64 — whatever piled up while the previous request was on its
+//! way, so nothing is held back waiting for company), so a busy client's leased call costs
+//! about one round trip plus a share of a batch. A manager without the batch form gets them one by one; while the
 //! manager is unreachable they join the grace queue and go out when it answers again. A full channel makes the caller wait for
 //! room (back-pressure, nothing dropped). The task is spawned on first use (a `Client` can be
 //! built outside a runtime) and holds only a weak reference, so it ends when the last `Client`
@@ -122,9 +122,6 @@ impl Client {
 
 /// Most reports sent in one batch request.
 const BATCH_MAX: usize = 64;
-/// How long the reporter waits for more reports to join a batch of successes (nobody waits
-/// on those); a failure, or a flush, goes out at once with whatever came before it.
-const BATCH_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The reporter task: jobs in order, reports gathered into batches (DESIGN §9), until every
 /// `Client` is gone.
@@ -150,32 +147,23 @@ async fn run(inner: Weak<Inner>, mut rx: mpsc::Receiver<Job>) {
             }
             Job::Report { item, cached, ack } => {
                 let mut batch = vec![(item, cached, ack)];
-                held = gather(&mut rx, &mut batch).await;
+                held = gather(&mut rx, &mut batch);
                 deliver(&client, batch).await;
             }
         }
     }
 }
 
-/// Adds the reports that follow (up to [`BATCH_MAX`]) to `batch`, waiting at most
-/// [`BATCH_LINGER`] while it holds only successes; returns a job that must wait its turn (a
-/// flush).
-async fn gather(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Report>) -> Option<Job> {
-    let until = tokio::time::Instant::now() + BATCH_LINGER;
+/// Adds the reports already waiting (up to [`BATCH_MAX`]) to `batch`, without waiting for
+/// more: a batch is what piled up while the previous request was on its way, so reports
+/// are never held back and a busy client sends few requests. Returns a job that must wait
+/// its turn (a flush).
+fn gather(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Report>) -> Option<Job> {
     while batch.len() < BATCH_MAX {
-        let waiting = batch.iter().any(|(_, _, ack)| ack.is_some());
-        let next = if waiting {
-            rx.try_recv().ok()
-        } else {
-            tokio::time::timeout_at(until, rx.recv())
-                .await
-                .ok()
-                .flatten()
-        };
-        match next {
-            Some(Job::Report { item, cached, ack }) => batch.push((item, cached, ack)),
-            Some(flush) => return Some(flush),
-            None => return None,
+        match rx.try_recv() {
+            Ok(Job::Report { item, cached, ack }) => batch.push((item, cached, ack)),
+            Ok(flush) => return Some(flush),
+            Err(_) => return None,
         }
     }
     None

@@ -4,6 +4,7 @@
 //!   reaches the logs;
 //! - [`process`]: run the `tokenlb` binary with a clean environment, collect its output and
 //!   scrape the address it listens on;
+//! - [`metrics`]: fetch `/metrics` and read one series;
 //! - [`store_story`]: the conformance story every `Store` backend must pass.
 //!
 //! Everything here listens on, or talks to, loopback only.
@@ -11,5 +12,6 @@
 #![warn(missing_docs)]
 
 pub mod logs;
+pub mod metrics;
 pub mod process;
 pub mod store_story;

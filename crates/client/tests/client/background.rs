@@ -176,21 +176,10 @@ async fn a_full_queue_makes_callers_wait_and_drops_nothing() {
 
 /// The report requests the manager has answered with 200 so far (its own metrics).
 async fn report_requests(m: &TestManager) -> u64 {
-    let text = m
-        .http
-        .get(format!("{}/metrics", m.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| {
-            l.starts_with("tokenlb_http_requests_total{route=\"/api/token/report\",method=\"POST\",status=\"200\"}")
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .map_or(0, |v| v.parse().unwrap())
+    let text = tokenlb_test_support::metrics::scrape(&m.http, &m.url).await;
+    let series =
+        r#"tokenlb_http_requests_total{route="/api/token/report",method="POST",status="200"}"#;
+    tokenlb_test_support::metrics::value(&text, series).map_or(0, |v| v as u64)
 }
 
 /// DESIGN §9: background successes go to the manager in batch requests, so fifty reports

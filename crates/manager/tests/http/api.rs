@@ -304,14 +304,7 @@ async fn ops_routes_and_json_404() {
         .await;
     assert_eq!(s.get("/healthz").send().await.unwrap().status(), 200);
     assert_eq!(s.get("/readyz").send().await.unwrap().status(), 200);
-    let text = s
-        .get("/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = tokenlb_test_support::metrics::scrape(&s.http, &s.url).await;
     assert!(
         text.contains("tokenlb_picks_total{strategy=\"round_robin\",pool=\"default\"} 1"),
         "{text}"
@@ -446,14 +439,7 @@ async fn invented_methods_are_counted_as_other() {
             .unwrap();
         assert_eq!(r.status(), 405);
     }
-    let text = s
-        .get("/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = tokenlb_test_support::metrics::scrape(&s.http, &s.url).await;
     assert!(!text.contains("BREW"), "a request's method became a label");
     let other = text
         .lines()

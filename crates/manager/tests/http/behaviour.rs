@@ -62,14 +62,7 @@ async fn all_cooling_gives_503_with_retry_after_and_events() {
             .any(|e| e["to"] == "cooling" && e["token_id"] == id.as_str())
     })
     .await;
-    let text = s
-        .get("/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = tokenlb_test_support::metrics::scrape(&s.http, &s.url).await;
     assert!(text.contains("tokenlb_get_unavailable_total 1"));
 }
 
@@ -159,14 +152,7 @@ async fn an_unreported_lease_expires_and_frees_its_slot() {
         .report(json!({"lease": lease["lease"], "outcome": "success"}))
         .await;
     assert_eq!(r.status(), 404, "an expired lease cannot be reported");
-    let text = s
-        .get("/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = tokenlb_test_support::metrics::scrape(&s.http, &s.url).await;
     assert!(
         text.contains("tokenlb_lease_expiries_total{pool=\"default\"} 1"),
         "{text}"

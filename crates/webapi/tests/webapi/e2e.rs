@@ -226,15 +226,7 @@ async fn identical_concurrent_requests_make_one_upstream_call() {
         3,
         "one listing of three pages for five requests"
     );
-    let metrics = s
-        .http
-        .get(format!("{}/metrics", s.web_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = tokenlb_test_support::metrics::scrape(&s.http, &s.web_url).await;
     assert!(
         metrics.contains("tokenlb_webapi_merged_calls_total 4"),
         "{metrics}"
@@ -292,15 +284,7 @@ async fn metrics_and_healthz() {
     assert_eq!(st, 200);
     assert_eq!(v["status"], "ok");
     assert_eq!(v["manager_reachable"], true);
-    let text = s
-        .http
-        .get(format!("{}/metrics", s.web_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = tokenlb_test_support::metrics::scrape(&s.http, &s.web_url).await;
     for needle in [
         "tokenlb_webapi_requests_total{route=\"folders\",source=\"realtime\"} 1",
         "tokenlb_webapi_requests_total{route=\"folders\",source=\"cache\"} 1",

@@ -94,15 +94,7 @@ async fn upstream_down_answers_stale_from_cache_then_recovers() {
     let (st, v) = s.get("/api/folders?realtime=true").await;
     assert_eq!(st, 200, "{v}");
     assert_source(&v, "cache", true);
-    let metrics = s
-        .http
-        .get(format!("{}/metrics", s.web_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = tokenlb_test_support::metrics::scrape(&s.http, &s.web_url).await;
     assert!(
         metrics.contains("tokenlb_webapi_cache_total{result=\"stale\"} 2"),
         "{metrics}"
