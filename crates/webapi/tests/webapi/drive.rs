@@ -760,3 +760,33 @@ async fn the_openapi_document_covers_every_route() {
         );
     }
 }
+
+/// An upload keeps its token: while it runs, the lease is renewed at the real manager
+/// (`POST /api/token/renew`), so a slow upload does not lose its token at the lease's
+/// deadline.
+#[tokio::test]
+async fn an_upload_renews_its_lease_at_the_manager_while_it_runs() {
+    let s = Stack::start_with(|c| {
+        c.api_key = Some(Secret::new(KEY));
+        c.lease_renew_every = Duration::from_millis(100);
+        c.lease_extend = Duration::from_secs(5);
+    })
+    .await;
+    // Every upstream call takes 300 ms: the upload lasts several renewal periods.
+    s.control(json!({"latency_ms": 300})).await;
+    let (status, body) = upload(&s, "BD-another/slow.bin", content(1024 * 1024)).await;
+    assert_eq!(status, 201, "{body}");
+    let text = tokenlb_test_support::metrics::scrape(&s.http, &s.manager_url).await;
+    let series =
+        r#"tokenlb_http_requests_total{route="/api/token/renew",method="POST",status="200"}"#;
+    let renewed = tokenlb_test_support::metrics::value(&text, series).unwrap_or(0.0);
+    assert!(
+        renewed >= 1.0,
+        "the upload's lease was never renewed:\n{text}"
+    );
+    let expired = tokenlb_test_support::metrics::value(
+        &text,
+        r#"tokenlb_lease_expiries_total{pool="default"}"#,
+    );
+    assert_eq!(expired.unwrap_or(0.0), 0.0, "no lease expired");
+}
