@@ -68,6 +68,8 @@ struct Inner {
     /// Serialises "read a token's state, write it to the store", so a late background write
     /// can never overwrite a newer admin change.
     state_writes: tokio::sync::Mutex<()>,
+    /// This run's lease-id epoch and tag key ([`lease::LeaseIds`]).
+    lease_ids: lease::LeaseIds,
     /// Set when the server begins to shut down, so `get` callers waiting for a token stop
     /// waiting and graceful shutdown is not held up by long `wait_ms`.
     closing: watch::Sender<bool>,
@@ -90,6 +92,7 @@ impl TokenService {
             events,
             watchers: Mutex::new(Vec::new()),
             state_writes: tokio::sync::Mutex::new(()),
+            lease_ids: lease::LeaseIds::new(),
             closing: watch::Sender::new(false),
         }))
     }
@@ -169,6 +172,10 @@ impl TokenService {
     /// Tells waiting `get` callers to give up: the server is stopping.
     pub fn begin_shutdown(&self) {
         self.0.closing.send_replace(true);
+    }
+
+    pub(crate) fn lease_ids(&self) -> &lease::LeaseIds {
+        &self.0.lease_ids
     }
 
     pub(crate) fn closing(&self) -> watch::Receiver<bool> {

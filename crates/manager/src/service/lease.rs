@@ -128,14 +128,47 @@ impl ReportAck {
     }
 }
 
-/// A local lease id.
-pub(crate) fn lease_string(pool: usize, lease: LeaseId) -> String {
-    format!("{pool}.{}", lease.0)
+/// Local lease ids are capabilities (DESIGN §9): `<pool>.<epoch>.<n>.<tag>`. The epoch is
+/// drawn at every start, so an id from before a restart never names a lease of this run;
+/// the tag is a keyed hash (SipHash with a key drawn at start) of the other three parts, so
+/// an id cannot be guessed by counting. Neither needs storing: both are checked by
+/// recomputing.
+pub(crate) struct LeaseIds {
+    epoch: u32,
+    key: std::collections::hash_map::RandomState,
 }
 
-fn parse_lease(text: &str) -> Option<(usize, LeaseId)> {
-    let (pool, n) = text.split_once('.')?;
-    Some((pool.parse().ok()?, LeaseId(n.parse().ok()?)))
+impl LeaseIds {
+    pub(crate) fn new() -> LeaseIds {
+        LeaseIds {
+            epoch: rand::random(),
+            key: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    fn tag(&self, pool: usize, n: u64) -> u64 {
+        use std::hash::BuildHasher;
+        self.key.hash_one((pool, self.epoch, n))
+    }
+
+    /// The id of lease `lease` of pool `pool`.
+    pub(crate) fn format(&self, pool: usize, lease: LeaseId) -> String {
+        let tag = self.tag(pool, lease.0);
+        format!("{pool}.{:08x}.{}.{tag:016x}", self.epoch, lease.0)
+    }
+
+    /// The pool and lease an id names, if it is one of this run's.
+    pub(crate) fn parse(&self, text: &str) -> Option<(usize, LeaseId)> {
+        let mut it = text.split('.');
+        let (pool, epoch, n, tag) = (it.next()?, it.next()?, it.next()?, it.next()?);
+        if it.next().is_some() || epoch.len() != 8 || tag.len() != 16 {
+            return None;
+        }
+        let (pool, n): (usize, u64) = (pool.parse().ok()?, n.parse().ok()?);
+        let fresh = u32::from_str_radix(epoch, 16).ok()? == self.epoch;
+        let genuine = u64::from_str_radix(tag, 16).ok()? == self.tag(pool, n);
+        (fresh && genuine).then_some((pool, LeaseId(n)))
+    }
 }
 
 fn parse_strategy(s: Option<&str>) -> ServiceResult<Option<Strategy>> {
@@ -223,7 +256,7 @@ impl TokenService {
             .lock()
             .pick(strategy, now_ms(), &mut rand::thread_rng())?;
         Ok(Picked {
-            lease_id: lease_string(handle.index, lease.id),
+            lease_id: self.lease_ids().format(handle.index, lease.id),
             lease,
         })
     }
@@ -280,7 +313,10 @@ impl TokenService {
                 "a cluster lease cannot be renewed; report it and lease again",
             ));
         }
-        let (index, number) = parse_lease(lease).ok_or(ServiceError::UnknownLease)?;
+        let (index, number) = self
+            .lease_ids()
+            .parse(lease)
+            .ok_or(ServiceError::UnknownLease)?;
         let handle = self
             .pool_by_index(index)
             .ok_or(ServiceError::UnknownLease)?;
@@ -301,7 +337,10 @@ impl TokenService {
 
     /// Closes a local lease (`POOL.N`) with its outcome.
     pub fn report_local_lease(&self, lease: &str, outcome: &Outcome) -> ServiceResult<ReportAck> {
-        let (index, lease) = parse_lease(lease).ok_or(ServiceError::UnknownLease)?;
+        let (index, lease) = self
+            .lease_ids()
+            .parse(lease)
+            .ok_or(ServiceError::UnknownLease)?;
         let handle = self
             .pool_by_index(index)
             .ok_or(ServiceError::UnknownLease)?;
@@ -354,13 +393,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lease_ids_round_trip() {
-        assert_eq!(
-            parse_lease(&lease_string(3, LeaseId(42))),
-            Some((3, LeaseId(42)))
-        );
-        assert_eq!(parse_lease("x.1"), None);
-        assert_eq!(parse_lease("12"), None);
+    fn lease_ids_round_trip_and_others_are_refused() {
+        let ids = LeaseIds::new();
+        let id = ids.format(3, LeaseId(42));
+        assert_eq!(ids.parse(&id), Some((3, LeaseId(42))));
+        // Another run (a restart) does not know it, even for the same pool and number.
+        assert_eq!(LeaseIds::new().parse(&id), None);
+        // Counting does not forge one: the next number with the same tag is refused.
+        let parts: Vec<&str> = id.split('.').collect();
+        let forged = format!("{}.{}.43.{}", parts[0], parts[1], parts[3]);
+        assert_eq!(ids.parse(&forged), None);
+        for bad in [
+            "x.1",
+            "12",
+            "3.42",
+            "0.1",
+            "3.zzzzzzzz.42.0000000000000000",
+            &format!("{id}.1"),
+        ] {
+            assert_eq!(ids.parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -320,3 +320,42 @@ async fn a_huge_retry_after_cools_for_an_hour_at_most() {
     assert!(left <= 3600, "cooling for {left} s");
     assert!(left > 60, "cooling for {left} s");
 }
+
+/// Lease ids are never reused (issue 13, finding 4): after a restart the old run's ids name
+/// nothing, so a report queued across the restart cannot land on whichever lease now has the
+/// same number, and an id cannot be made up by counting.
+#[tokio::test]
+async fn lease_ids_from_before_a_restart_or_made_up_are_refused() {
+    let s = TestServer::start().await;
+    let id = s.add(T1, "one").await;
+    let old: Value = s.lease("").await.json().await.unwrap();
+    let dir = s.stop().await;
+    let config = crate::common::test_config(&dir);
+    let s = TestServer::start_in(dir, config).await;
+    let new: Value = s.lease("").await.json().await.unwrap();
+    assert_ne!(old["lease"], new["lease"]);
+    let r = s
+        .report(json!({"lease": old["lease"], "outcome": "auth"}))
+        .await;
+    assert_eq!(r.status(), 404, "a lease of the previous run");
+    assert_eq!(error_code(r).await, "unknown_lease");
+    let row = s.row(&id).await;
+    assert_eq!(
+        (row["state"].as_str(), row["in_flight"].as_u64()),
+        (Some("active"), Some(1)),
+        "{row}"
+    );
+    // The next number with the current lease's epoch and tag: not a lease.
+    let text = new["lease"].as_str().unwrap();
+    let parts: Vec<&str> = text.split('.').collect();
+    let n: u64 = parts[2].parse().unwrap();
+    let forged = format!("{}.{}.{}.{}", parts[0], parts[1], n + 1, parts[3]);
+    let r = s
+        .report(json!({"lease": forged, "outcome": "success"}))
+        .await;
+    assert_eq!(r.status(), 404);
+    let r = s
+        .report(json!({"lease": new["lease"], "outcome": "success"}))
+        .await;
+    assert_eq!(r.status(), 200);
+}
