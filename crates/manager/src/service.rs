@@ -33,7 +33,7 @@ use parking_lot::Mutex;
 use registry::{PoolHandle, Registry, TokenMeta};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokenlb_core::{Pool, StateChange, TokenId, TokenState};
+use tokenlb_core::{Pool, StateChange, TokenId};
 use tokenlb_store::{EventRecord, Store};
 use tokio::sync::{mpsc, watch};
 
@@ -358,12 +358,5 @@ impl TokenService {
             state: Some((view.state, view.state_reason, view.state_until)),
             ..tokenlb_store::TokenUpdate::default()
         })
-    }
-
-    /// Whether a token is live (active or cooling) — used by peers replaying changes.
-    pub fn is_live(&self, id: &TokenId) -> bool {
-        self.token_pool(id)
-            .and_then(|h| h.view(id))
-            .is_some_and(|v| matches!(v.state, TokenState::Active | TokenState::Cooling))
     }
 }

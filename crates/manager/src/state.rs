@@ -23,7 +23,6 @@ pub struct AppState {
     probes: Arc<Probes>,
     refresher: Arc<Refresher>,
     metrics: Arc<Metrics>,
-    config: Arc<Config>,
 }
 
 impl AppState {
@@ -35,7 +34,6 @@ impl AppState {
         metrics: Arc<Metrics>,
     ) -> Self {
         AppState {
-            config: service.config().clone(),
             service,
             auth: Arc::new(auth),
             probes,
@@ -52,10 +50,6 @@ impl AppState {
         &self.auth
     }
 
-    pub fn probes(&self) -> &Arc<Probes> {
-        &self.probes
-    }
-
     pub fn refresher(&self) -> &Arc<Refresher> {
         &self.refresher
     }
@@ -65,7 +59,7 @@ impl AppState {
     }
 
     pub fn config(&self) -> &Config {
-        &self.config
+        self.service.config()
     }
 }
 

@@ -63,11 +63,6 @@ impl PoolHandle {
     pub fn policy(&self) -> tokenlb_core::Policy {
         self.pool.lock().policy().clone()
     }
-
-    /// Requests and failures per minute over the last 24 h.
-    pub fn minute_series(&self, now: Millis) -> Vec<(u64, u32, u32)> {
-        self.pool.lock().minute_series(now)
-    }
 }
 
 /// What the manager keeps about a token beyond the core's view.
