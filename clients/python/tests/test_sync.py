@@ -85,6 +85,18 @@ def test_batch_size_wakes_the_background(manager: Manager) -> None:
         assert successes(manager) == 4
 
 
+def test_a_wake_up_sent_before_the_reporter_waits_is_not_lost(manager: Manager) -> None:
+    """With batch_size=1 the first report starts the reporter thread and notifies it at once,
+    before the thread can be waiting; it must still send (it checks the outbox first)."""
+    with Client(manager.url, batch_size=1, flush_interval=QUIET) as client:
+        client.get().report("success")
+        deadline = time.monotonic() + 30
+        while client.status().queued_reports and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert client.status().queued_reports == 0
+        assert successes(manager) == 1
+
+
 def test_batch_answers_in_order(manager: Manager) -> None:
     """The manager's batch contract (DESIGN §9) as this client relies on it."""
     with Client(manager.url) as client:

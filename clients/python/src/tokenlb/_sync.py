@@ -482,8 +482,12 @@ def _reporter(ref: "weakref.ReferenceType[Client]", wake: threading.Condition, i
             client = ref()
             if client is None or client._closing:
                 return
+            # A notify sent before this thread reached wait() is not remembered: look at the
+            # outbox first, and wait only when it is not already due.
+            due = len(client._state.outbox) >= client._settings.batch_size
             del client
-            wake.wait(timeout=interval)
+            if not due:
+                wake.wait(timeout=interval)
         client = ref()
         if client is None:
             return
