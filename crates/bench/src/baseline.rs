@@ -36,7 +36,15 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    tokenlb_listen::serve(listener, app(), shutdown).await;
+    // The manager's limits and Host check, so the baseline pays what the manager pays.
+    let hosts = tokenlb_listen::Hosts::for_listener(listener.local_addr()?, &[]);
+    tokenlb_listen::serve(
+        listener,
+        app(),
+        shutdown,
+        tokenlb_listen::Options::new(hosts),
+    )
+    .await;
     Ok(())
 }
 

@@ -213,6 +213,11 @@ impl Coordinator for Cluster {
         report::parse(lease).is_some()
     }
 
+    fn lease_pool(&self, lease: &str) -> Option<usize> {
+        report::parse(lease)?;
+        report::pool_index(lease)
+    }
+
     async fn report(
         &self,
         svc: &TokenService,

@@ -142,7 +142,7 @@ fn rotation_report(
 }
 
 /// The pool index inside a lease id `INSTANCE.POOL.N`.
-fn pool_index(lease: &str) -> Option<usize> {
+pub fn pool_index(lease: &str) -> Option<usize> {
     lease.split('.').nth(1)?.parse().ok()
 }
 

@@ -115,10 +115,14 @@ pub struct Outcome {
     pub status: Option<u16>,
     /// Upstream's Retry-After (rate limited) or time until quota reset, in seconds.
     pub retry_after_s: Option<u64>,
-    /// A short sample of the error, for the event log and `last_error`. The manager truncates
-    /// and scrubs it before it gets here.
+    /// A short sample of the error, for the event log and `last_error`. The manager scrubs
+    /// it before it gets here; the pool cuts out the token's own secret and keeps at most
+    /// [`MAX_ERROR_CHARS`] characters.
     pub error: Option<String>,
 }
+
+/// The longest error sample a pool keeps (characters).
+pub const MAX_ERROR_CHARS: usize = 300;
 
 impl Outcome {
     /// An outcome of `class` with no details.

@@ -28,6 +28,15 @@ impl Secret {
         mask(&self.0)
     }
 
+    /// `text` with every occurrence of this secret replaced by its masked form, whatever the
+    /// secret's length or characters (DESIGN §9: a reported error that echoes the token).
+    pub fn cut_from<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.0.is_empty() || !text.contains(self.0.as_str()) {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        std::borrow::Cow::Owned(text.replace(self.0.as_str(), &self.masked()))
+    }
+
     /// Length of the value in bytes, without exposing it.
     pub fn len(&self) -> usize {
         self.0.len()
@@ -65,6 +74,25 @@ impl fmt::Display for Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_is_cut_out_whatever_its_length() {
+        let short = Secret::new("s3cr/t");
+        assert_eq!(
+            short.cut_from("401 for s3cr/t, again s3cr/t"),
+            "401 for ****, again ****"
+        );
+        assert!(matches!(
+            short.cut_from("nothing here"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let long = Secret::new("c3f0362b-0000-4997-a9c2-0478702a5fea");
+        assert_eq!(
+            long.cut_from("bad c3f0362b-0000-4997-a9c2-0478702a5fea!"),
+            "bad c3f0…5fea!"
+        );
+        assert_eq!(Secret::new("").cut_from("text"), "text");
+    }
 
     #[test]
     fn debug_and_display_never_show_the_value() {

@@ -1,9 +1,24 @@
-//! The accept loop: HTTP/1.1 and HTTP/2 with the limits `axum::serve` does not expose.
+//! The accept loop: HTTP/1.1 and HTTP/2 with the limits `axum::serve` does not expose
+//! (DESIGN §9, "Connections" and "Host check").
 //!
-//! - A header-read timeout ([`HEADER_READ_TIMEOUT`]): a client that trickles its request head
-//!   (slowloris) is cut off instead of holding a connection and a task forever.
-//! - A cap on the request head ([`MAX_HEAD_BYTES`]): hyper answers a larger head with
-//!   `431 Request Header Fields Too Large` (hyper's default buffer is about 400 KiB).
+//! - **Header timeout, from accept.** A connection must deliver a whole request head within
+//!   [`Options::header_read_timeout`] (10 s) of being accepted, and within the same time of
+//!   its previous request ending once it has been idle for [`Options::idle_timeout`]. hyper's
+//!   own HTTP/1 header timeout only starts after hyper-util has detected the protocol, so a
+//!   socket that sends nothing, or only the HTTP/2 preface, used to stay open for ever; here a
+//!   per-connection watchdog closes any connection that has no request in flight (its
+//!   response body included) for longer than the limit.
+//! - **A cap on open connections** ([`Options::max_connections`], 4,096): beyond it a new
+//!   connection is closed at accept. Refusals and accept errors (out of file descriptors) are
+//!   logged at most once per [`LOG_EVERY`] with the number since the last line, never once per
+//!   connection.
+//! - **A cap on the request head** ([`MAX_HEAD_BYTES`]): hyper answers a larger head with
+//!   `431 Request Header Fields Too Large`; HTTP/2 gets the same cap on its header list.
+//! - **HTTP/2 keep-alive pings** every 20 s, closing a connection whose peer stops answering.
+//! - **Host check** ([`Hosts`]): a request whose `Host` (or HTTP/2 `:authority`) names none of
+//!   the listener's own names gets `421 Misdirected Request` with the JSON error shape. This
+//!   is what stops DNS rebinding: a web page that re-points its own domain at 127.0.0.1 still
+//!   sends its domain as `Host`.
 //!
 //! Each connection is served by hyper-util's auto builder in its own task, with the peer
 //! address inserted as `ConnectInfo<SocketAddr>` exactly as
@@ -11,36 +26,95 @@
 //! and waits for the open connections to finish their requests (hyper's graceful shutdown).
 //!
 //! One crate so the manager, the web API and the benchmark's baseline serve through the
-//! same loop (the baseline must be served exactly as the manager is). Tested end to end by
-//! `crates/cli/tests/reliability_limits.rs` (slow heads, oversized heads, on both services).
+//! same loop (the baseline must be served exactly as the manager is). Tested by this crate's
+//! `tests/listen.rs` (short limits) and end to end by `crates/cli/tests/reliability/limits.rs`.
+
+mod hosts;
+mod watch;
+
+pub use hosts::Hosts;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower::Service;
+use watch::{Activity, Every};
 
-/// How long a client may take to send a whole request head.
+/// How long a client may take to send a whole request head (default of
+/// [`Options::header_read_timeout`]).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a kept-alive connection may sit between requests (default of
+/// [`Options::idle_timeout`]).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connections open at once (default of [`Options::max_connections`]).
+pub const MAX_CONNECTIONS: usize = 4096;
 /// The largest request head (request line and headers) accepted.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// At most one log line per this long for refused connections and accept errors.
+pub const LOG_EVERY: Duration = Duration::from_secs(10);
+/// Interval of HTTP/2 keep-alive pings (and how long an answer may take).
+const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
+
+/// The limits of one listener.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// A new connection must bring its first request head within this; an idle one its next.
+    pub header_read_timeout: Duration,
+    /// A connection with nothing in flight for this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections open at once; more are closed at accept.
+    pub max_connections: usize,
+    /// The names `Host` may carry.
+    pub hosts: Hosts,
+}
+
+impl Options {
+    /// The default limits with `hosts` as the allow-list.
+    pub fn new(hosts: Hosts) -> Options {
+        Options {
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+            hosts,
+        }
+    }
+}
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains open connections.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+    options: Options,
+) {
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(options.header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_KEEP_ALIVE)
+        .keep_alive_timeout(H2_KEEP_ALIVE)
+        .max_header_list_size(MAX_HEAD_BYTES as u32);
+    let hosts = Arc::new(options.hosts.clone());
+    let slots = Arc::new(Semaphore::new(options.max_connections));
+    let refused = Every::new(LOG_EVERY);
+    let failed = Every::new(LOG_EVERY);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -48,27 +122,70 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
                 Ok(conn) => conn,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accepting a connection failed");
+                    if let Some(more) = failed.tick() {
+                        tracing::warn!(error = %e, more, "accepting a connection failed ({more} more since the last line)");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            if let Some(more) = refused.tick() {
+                tracing::warn!(
+                    max_connections = options.max_connections,
+                    more,
+                    "refusing connections: {} are open (max_connections); {more} more refused since the last line",
+                    options.max_connections
+                );
+            }
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
-            let mut app = app.clone();
-            async move { app.call(req.map(Body::new)).await }
-        });
+        let activity = Activity::new();
+        let service = {
+            let app = app.clone();
+            let hosts = hosts.clone();
+            let activity = activity.clone();
+            hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                let busy = activity.begin();
+                let mut app = app.clone();
+                let allowed = hosts.allows_request(&req);
+                async move {
+                    let response = if allowed {
+                        app.call(req.map(Body::new)).await?
+                    } else {
+                        hosts::misdirected()
+                    };
+                    // The request counts as in flight until its body has been sent (or dropped).
+                    Ok::<_, std::convert::Infallible>(response.map(|body| {
+                        Body::new(body.map_frame(move |frame| {
+                            let _ = &busy;
+                            frame
+                        }))
+                    }))
+                }
+            })
+        };
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
         let conn = graceful.watch(conn);
+        let limits = (options.header_read_timeout, options.idle_timeout);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            let _slot = slot;
+            tokio::select! {
+                ended = conn => {
+                    if let Err(e) = ended {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                () = activity.idle_for(limits.0, limits.1) => {
+                    tracing::debug!(%peer, "closing an idle connection");
+                }
             }
         });
     }

@@ -4,15 +4,20 @@
 //! - [`AdminAuth`] guards management routes: `Authorization: Bearer <admin key>`, or an admin
 //!   session cookie — which must bring `X-CSRF-Token` on state-changing methods.
 //! - [`ClientAuth`] guards get/report/stats: a client key (or the admin key, or an admin
-//!   session) when client keys are configured; with none configured, loopback peers only.
+//!   session) when client keys are configured; with none configured, direct loopback peers
+//!   only (DESIGN §9: a request carrying `Forwarded`, `X-Forwarded-For` or `X-Real-IP` is not
+//!   direct, unless it comes from one of `trusted_proxies`, whose headers then give the
+//!   client's address). It carries the caller's [`Scope`] (pools, report form) to the
+//!   service.
 //!
 //! Keys are compared in constant time on their SHA-256 digests, so neither content nor
 //! length leaks through timing. Secrets that are not configured are generated on first start
 //! into 0600 files in the data dir; the log names the file, never the value. The password is
 //! kept only as an argon2 hash and verified on a blocking thread.
 
-use crate::config::Config;
+use crate::config::{ClientKey, Config};
 use crate::error::ApiError;
+use crate::service::Scope;
 use crate::session::{LoginLimiter, Sessions};
 use crate::session::{Session, COOKIE_NAME};
 use anyhow::Context;
@@ -38,6 +43,8 @@ pub struct Auth {
     pub login_limiter: LoginLimiter,
     /// Session cookies get `Secure` (the UI is served over HTTPS by a proxy).
     pub cookie_secure: bool,
+    /// Peers whose forwarded headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Auth {
@@ -48,6 +55,7 @@ impl Auth {
             sessions: Sessions::new(admin.session_idle_minutes),
             login_limiter: LoginLimiter::new(admin.login_max_failures, admin.login_window_s),
             cookie_secure: admin.cookie_secure,
+            trusted_proxies: config.trusted_proxies.clone(),
         }
     }
 }
@@ -65,17 +73,35 @@ impl Auth {
         password: String,
         old: Option<String>,
     ) -> Result<(String, crate::session::Session), ApiError> {
-        if let Err(wait) = self.login_limiter.begin_attempt(ip) {
-            tracing::warn!(client = %ip, "login refused: too many failed attempts");
-            let message = format!("too many failed logins; try again in {wait} s");
-            return Err(
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
-                    .with_retry_after(wait),
-            );
+        // The admin key as the password always gets in: it cannot be guessed, so a limit
+        // someone else ran up on this address must not lock the operator out.
+        let with_key = password.len() <= MAX_PASSWORD_BYTES
+            && secrets_equal(&self.keys.admin_user, username)
+            && self.keys.is_admin_key(&password);
+        if with_key {
+            if let Some(old) = old {
+                self.sessions.remove(&old);
+            }
+            tracing::info!(client = %ip, "admin logged in with the admin key");
+            return Ok(self.sessions.create(&self.keys.admin_user));
         }
+        let attempt = match self.login_limiter.begin_attempt(ip, username) {
+            Ok(attempt) => attempt,
+            Err(wait) => {
+                tracing::warn!(client = %ip, "login refused: too many failed attempts");
+                let message = format!("too many failed logins for this user from this address; try again in {wait} s (the admin key, given as the password, always signs in)");
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    message,
+                )
+                .with_retry_after(wait));
+            }
+        };
         let ok = password.len() <= MAX_PASSWORD_BYTES
             && self.keys.verify_login(username, password).await;
         if !ok {
+            attempt.failed();
             tracing::warn!(client = %ip, "failed admin login");
             let message = "wrong user name or password";
             return Err(ApiError::new(
@@ -84,7 +110,7 @@ impl Auth {
                 message,
             ));
         }
-        self.login_limiter.record_success(ip);
+        attempt.succeeded();
         if let Some(old) = old {
             self.sessions.remove(&old);
         }
@@ -97,7 +123,7 @@ impl Auth {
 pub struct Keys {
     pub admin_user: String,
     admin_key: Secret,
-    client_keys: Vec<Secret>,
+    client_keys: Vec<(Secret, Scope)>,
     /// PHC string of the admin password's argon2 hash.
     password_hash: String,
 }
@@ -127,7 +153,11 @@ impl Keys {
         Ok(Keys {
             admin_user: config.admin.user.clone(),
             admin_key,
-            client_keys: config.client_keys.clone(),
+            client_keys: config
+                .client_keys
+                .iter()
+                .map(|k: &ClientKey| (k.key.clone(), Scope::key(k)))
+                .collect(),
             password_hash,
         })
     }
@@ -136,11 +166,17 @@ impl Keys {
         secrets_equal(self.admin_key.expose(), presented)
     }
 
-    pub fn is_client_key(&self, presented: &str) -> bool {
+    /// The scope of the client key `presented` is, if it is one.
+    pub fn client_key(&self, presented: &str) -> Option<Scope> {
         // Check every key so the time taken does not say which one matched.
-        self.client_keys
-            .iter()
-            .fold(false, |hit, k| secrets_equal(k.expose(), presented) | hit)
+        self.client_keys.iter().fold(None, |hit, (k, scope)| {
+            let equal = secrets_equal(k.expose(), presented);
+            if equal && hit.is_none() {
+                Some(scope.clone())
+            } else {
+                hit
+            }
+        })
     }
 
     pub fn has_client_keys(&self) -> bool {
@@ -225,7 +261,104 @@ pub fn peer_ip(parts: &Parts) -> Option<IpAddr> {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip())
+        .map(|ci| ci.0.ip().to_canonical())
+}
+
+/// Where a request says it was forwarded from.
+const FORWARDED_HEADERS: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
+
+/// Who the client is (DESIGN §9). From a peer in `trusted`, the address its forwarded
+/// headers name: the nearest `X-Forwarded-For` entry that is not itself a trusted proxy, else
+/// `Forwarded: for=`, else `X-Real-IP`, else the peer. From any other peer, the peer, and
+/// whether the request carried forwarded headers (which make it not direct).
+pub fn client_of(parts: &Parts, trusted: &[ipnet::IpNet]) -> Client {
+    let peer = peer_ip(parts);
+    let forwarded = FORWARDED_HEADERS
+        .iter()
+        .any(|h| parts.headers.contains_key(*h));
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    match peer {
+        Some(p) if forwarded && is_trusted(&p) => {
+            let named = forwarded_for(parts, &is_trusted);
+            Client {
+                ip: Some(named.unwrap_or(p)),
+                direct: true,
+            }
+        }
+        _ => Client {
+            ip: peer,
+            direct: !forwarded,
+        },
+    }
+}
+
+/// A client as [`client_of`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Client {
+    pub ip: Option<IpAddr>,
+    /// Not relayed by an untrusted proxy (no forwarded headers, or a trusted proxy's).
+    pub direct: bool,
+}
+
+impl Client {
+    /// What the loopback rule accepts: a direct client on a loopback address.
+    pub fn is_local(&self) -> bool {
+        self.direct && self.ip.is_some_and(|ip| ip.is_loopback())
+    }
+}
+
+fn forwarded_for(parts: &Parts, is_trusted: &dyn Fn(&IpAddr) -> bool) -> Option<IpAddr> {
+    let header = |name: &str| {
+        parts
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>()
+    };
+    let xff = header("x-forwarded-for");
+    if !xff.is_empty() {
+        // Right to left: the first address our trusted proxies did not add themselves. A
+        // malformed entry stops the walk (anything left of it is the client's to invent).
+        for entry in xff.iter().rev() {
+            let ip = parse_node(entry)?;
+            if !is_trusted(&ip) {
+                return Some(ip);
+            }
+        }
+        return None;
+    }
+    let forwarded = header("forwarded");
+    for element in forwarded.iter().rev() {
+        for pair in element.split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=') {
+                if k.eq_ignore_ascii_case("for") {
+                    let ip = parse_node(v.trim_matches('"'))?;
+                    if !is_trusted(&ip) {
+                        return Some(ip);
+                    }
+                }
+            }
+        }
+    }
+    header("x-real-ip").first().and_then(|v| parse_node(v))
+}
+
+/// An address from a forwarded header: `1.2.3.4`, `1.2.3.4:5`, `[::1]`, `[::1]:5`, `::1`.
+fn parse_node(text: &str) -> Option<IpAddr> {
+    let text = text.trim();
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    if let Ok(sa) = text.parse::<SocketAddr>() {
+        return Some(sa.ip().to_canonical());
+    }
+    text.strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .and_then(|t| t.parse::<IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
 }
 
 fn bearer(parts: &Parts) -> Result<Option<String>, ApiError> {
@@ -315,9 +448,9 @@ where
     }
 }
 
-/// A caller allowed on the client routes (get, report, stats).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAuth;
+/// A caller allowed on the client routes (get, report, stats), with what it may do.
+#[derive(Debug, Clone)]
+pub struct ClientAuth(pub Scope);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAuth
 where
@@ -329,39 +462,50 @@ where
         let auth = Arc::<Auth>::from_ref(state);
         let keyed = auth.keys.has_client_keys();
         if let Some(key) = bearer(parts)? {
-            if auth.keys.is_admin_key(&key) || auth.keys.is_client_key(&key) {
-                return Ok(ClientAuth);
+            if auth.keys.is_admin_key(&key) {
+                return Ok(ClientAuth(Scope::admin()));
+            }
+            if let Some(scope) = auth.keys.client_key(&key) {
+                return Ok(ClientAuth(scope));
             }
             if keyed {
                 return Err(ApiError::unauthorized("wrong client key"));
             }
         }
         if session_auth(&auth, parts)?.is_some() {
-            return Ok(ClientAuth);
+            return Ok(ClientAuth(Scope::admin()));
         }
         if keyed {
             return Err(ApiError::unauthorized(
                 "this route needs a client key (Authorization: Bearer <key>)",
             ));
         }
-        match peer_ip(parts) {
-            Some(ip) if ip.to_canonical().is_loopback() => Ok(ClientAuth),
-            _ => Err(ApiError::unauthorized(
-                "no client keys are configured, so only loopback clients may call this route",
-            )),
+        let client = client_of(parts, &auth.trusted_proxies);
+        if client.is_local() {
+            return Ok(ClientAuth(Scope::loopback()));
         }
+        Err(ApiError::unauthorized(if client.direct {
+            "no client keys are configured, so only loopback clients may call this route"
+        } else {
+            "this request was forwarded by a proxy that is not in trusted_proxies, so it counts as remote: present a client key, or add the proxy to trusted_proxies"
+        }))
     }
 }
 
-/// The client's address, for the login limiter (`None` when unknown).
+/// The client's address, for the login limiter and logs (`None` when unknown): the peer,
+/// or what a trusted proxy's headers name ([`client_of`]).
 #[derive(Debug, Clone, Copy)]
 pub struct PeerIp(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+impl<S: Send + Sync> FromRequestParts<S> for PeerIp
+where
+    Arc<Auth>: FromRef<S>,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(PeerIp(peer_ip(parts)))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = Arc::<Auth>::from_ref(state);
+        Ok(PeerIp(client_of(parts, &auth.trusted_proxies).ip))
     }
 }
 

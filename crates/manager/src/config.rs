@@ -53,10 +53,26 @@ pub struct Config {
     pub store: Option<String>,
     /// Redis URL for shared live state between several managers. `TOKENLB_REDIS`, `--redis`.
     pub redis: Option<String>,
-    /// Client keys for get/report/stats; none = those routes are open to loopback peers only.
-    /// `TOKENLB_CLIENT_KEYS` (comma-separated).
-    #[serde(with = "secret_serde::list")]
-    pub client_keys: Vec<Secret>,
+    /// Client keys for get/report/stats; none = those routes are open to direct loopback
+    /// peers only. A key is a string (every pool) or `{ key, name, pools, report_by_id }`
+    /// (DESIGN §9). `TOKENLB_CLIENT_KEYS` (comma-separated bare keys).
+    #[serde(deserialize_with = "client_keys_from")]
+    pub client_keys: Vec<ClientKey>,
+    /// Names besides the listener's own (localhost, 127.0.0.1, [::1], its address) that the
+    /// `Host` header may carry; `"*"` = any. Other hosts get 421. `TOKENLB_ALLOWED_HOSTS`.
+    pub allowed_hosts: Vec<String>,
+    /// Reverse proxies (IP addresses or CIDRs) whose `Forwarded` / `X-Forwarded-For` /
+    /// `X-Real-IP` headers are believed. From anyone else such headers make the request
+    /// remote. `TOKENLB_TRUSTED_PROXIES`.
+    #[serde(deserialize_with = "nets_from")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Connections open at once; more are closed at accept. 4096, `TOKENLB_MAX_CONNECTIONS`.
+    pub max_connections: usize,
+    /// Long-poll (`wait_ms`) waiters per pool; more get 503. 1000, `TOKENLB_MAX_WAITERS`.
+    pub max_waiters: usize,
+    /// Events kept in the store at most (the newest); older ones are pruned every 10 min.
+    /// 1,000,000, `TOKENLB_MAX_EVENT_ROWS`.
+    pub max_event_rows: u64,
     /// base64 of 32 bytes encrypting secrets at rest; `None` = generated `data_dir/secret.key`.
     /// `TOKENLB_ENCRYPTION_KEY`.
     #[serde(with = "secret_serde::option")]
@@ -88,6 +104,11 @@ impl Default for Config {
             store: None,
             redis: None,
             client_keys: Vec::new(),
+            allowed_hosts: Vec::new(),
+            trusted_proxies: Vec::new(),
+            max_connections: tokenlb_listen::MAX_CONNECTIONS,
+            max_waiters: 1000,
+            max_event_rows: 1_000_000,
             encryption_key: None,
             stats_flush_ms: 1000,
             max_body_bytes: 1024 * 1024,
@@ -135,6 +156,93 @@ fn mask_url_password(url: &str) -> String {
         }
         Err(_) => "(hidden: not a parseable URL)".to_string(),
     }
+}
+
+/// A client key and what it may do (DESIGN §9). In the file either a bare string (every
+/// pool, no name) or a table `{ key = "…", name = "svc-a", pools = ["wopan"], report_by_id =
+/// false }`. Logs, metrics and events name the key by `name` (or `key-N`), never its value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientKey {
+    pub key: Secret,
+    /// What logs name it by; `key-N` (its position, from 1) when unset.
+    pub name: String,
+    /// The pools it may lease from, report on and read; `None` = every pool.
+    pub pools: Option<Vec<String>>,
+    /// May report by token id or value (the seed's form) instead of by lease.
+    pub report_by_id: bool,
+}
+
+impl ClientKey {
+    /// A key for every pool, named `key-{n}`.
+    pub fn bare(key: &str, n: usize) -> ClientKey {
+        ClientKey {
+            key: Secret::new(key),
+            name: format!("key-{n}"),
+            pools: None,
+            report_by_id: false,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ClientKeyForm {
+    Bare(String),
+    Table(ClientKeyTable),
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct ClientKeyTable {
+    key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pools: Option<Vec<String>>,
+    #[serde(default)]
+    report_by_id: bool,
+}
+
+impl Serialize for ClientKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ClientKeyTable {
+            key: self.key.masked(),
+            name: Some(self.name.clone()),
+            pools: self.pools.clone(),
+            report_by_id: self.report_by_id,
+        }
+        .serialize(s)
+    }
+}
+
+/// Networks from strings: CIDRs or single addresses.
+fn nets_from<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|v| load::parse_net(v.trim()).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+/// Deserializes the list, naming unnamed keys by position.
+fn client_keys_from<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ClientKey>, D::Error> {
+    let forms = Vec::<ClientKeyForm>::deserialize(d).map_err(|_| {
+        serde::de::Error::custom(
+            "each client key must be a string or a table { key, name, pools, report_by_id }",
+        )
+    })?;
+    Ok(forms
+        .into_iter()
+        .enumerate()
+        .map(|(i, form)| match form {
+            ClientKeyForm::Bare(key) => ClientKey::bare(&key, i + 1),
+            ClientKeyForm::Table(t) => ClientKey {
+                key: Secret::new(t.key),
+                name: t.name.unwrap_or_else(|| format!("key-{}", i + 1)),
+                pools: t.pools,
+                report_by_id: t.report_by_id,
+            },
+        })
+        .collect())
 }
 
 /// Logging settings. The CLI applies them; `RUST_LOG` overrides `level` when set.
@@ -252,22 +360,6 @@ mod secret_serde {
 
         pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
             Ok(Option::<String>::deserialize(d)?.map(Secret::new))
-        }
-    }
-
-    pub mod list {
-        use serde::{Deserialize, Deserializer, Serializer};
-        use tokenlb_core::Secret;
-
-        pub fn serialize<S: Serializer>(v: &[Secret], s: S) -> Result<S::Ok, S::Error> {
-            s.collect_seq(v.iter().map(Secret::masked))
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Secret>, D::Error> {
-            Ok(Vec::<String>::deserialize(d)?
-                .into_iter()
-                .map(Secret::new)
-                .collect())
         }
     }
 }

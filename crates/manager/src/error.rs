@@ -142,6 +142,12 @@ impl From<ServiceError> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, "unknown_strategy", message)
             }
             ServiceError::Invalid(m) => ApiError::invalid(m),
+            ServiceError::Forbidden(m) => ApiError::forbidden("forbidden", m),
+            ServiceError::LeaseTokenMismatch => ApiError::conflict("lease_token_mismatch", message),
+            ServiceError::TooManyWaiters { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too_many_waiters", message)
+                    .with_retry_after(1)
+            }
             ServiceError::MalformedImport(m) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", m)
             }

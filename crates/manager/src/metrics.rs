@@ -306,6 +306,40 @@ fn render_gauges(pools: &[(String, PoolStats)], out: &mut String) {
     }
 }
 
+/// The trust-rule series (DESIGN §9): long-poll wake-ups and waiters per pool, and events the
+/// full queue dropped. Read from the pools and the event queue at scrape time.
+pub fn render_trust(out: &mut String, pools: &[(String, u64, usize)], events_dropped: u64) {
+    header(
+        out,
+        "tokenlb_waiter_wakeups_total",
+        "counter",
+        "Long-poll (wait_ms) callers woken to try again for a token.",
+    );
+    for (pool, wakeups, _) in pools {
+        let _ = writeln!(
+            out,
+            "tokenlb_waiter_wakeups_total{{pool=\"{}\"}} {wakeups}",
+            esc(pool)
+        );
+    }
+    header(
+        out,
+        "tokenlb_waiters",
+        "gauge",
+        "Long-poll (wait_ms) callers waiting for a token now.",
+    );
+    for (pool, _, waiting) in pools {
+        let _ = writeln!(out, "tokenlb_waiters{{pool=\"{}\"}} {waiting}", esc(pool));
+    }
+    header(
+        out,
+        "tokenlb_events_dropped_total",
+        "counter",
+        "Events dropped because the event queue was full (token states are still saved).",
+    );
+    let _ = writeln!(out, "tokenlb_events_dropped_total {events_dropped}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,8 +66,8 @@ impl Manager {
                 .context("preparing the admin credentials")??
         };
         let metrics = Arc::new(Metrics::default());
-        let (sink, source) = tokio::sync::mpsc::unbounded_channel();
-        let svc = TokenService::new(config.clone(), store, coordinator, metrics.clone(), sink);
+        let events = Arc::new(crate::service::events::EventQueue::default());
+        let svc = TokenService::new(config.clone(), store, coordinator, metrics.clone(), events);
         for name in config.pools.keys() {
             svc.pool_or_create(name)
                 .map_err(|e| anyhow::anyhow!("pool {name}: {e}"))?;
@@ -76,7 +76,7 @@ impl Manager {
         import_tokens_file(&svc).await?;
         let probes = Arc::new(Probes::default());
         let refresher = Arc::new(Refresher::new(svc.clone()));
-        let tasks = Tasks::spawn(&svc, &probes, &refresher, source);
+        let tasks = Tasks::spawn(&svc, &probes, &refresher);
         let auth = Auth::new(&config, keys);
         let state = AppState::new(svc, auth, probes, refresher, metrics);
         Ok(Manager { state, tasks })
@@ -113,8 +113,16 @@ impl Manager {
             shutdown.await;
             svc.begin_shutdown();
         };
-        // Not `axum::serve`: it offers no header-read timeout and no request-head cap.
-        crate::listen::serve(listener, app, shutdown).await;
+        let config = self.state.service().config();
+        let hosts = crate::listen::Hosts::for_listener(addr, &config.allowed_hosts);
+        tracing::info!("answering for Host: {}", hosts.describe());
+        let options = crate::listen::Options {
+            max_connections: config.max_connections,
+            ..crate::listen::Options::new(hosts)
+        };
+        // Not `axum::serve`: it offers no header or idle timeout, no connection cap, no
+        // request-head cap and no Host check.
+        crate::listen::serve(listener, app, shutdown, options).await;
         tracing::info!("shutting down: flushing stats and events");
         self.tasks.shutdown().await;
         Ok(())

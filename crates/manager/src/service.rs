@@ -18,17 +18,19 @@ mod error;
 pub mod events;
 mod lease;
 pub mod registry;
+mod scope;
 mod stats;
 
 pub use admin::{NewToken, TokenChanges, TokenRef};
 pub use coordinator::{Coordinator, CounterMap, Local, Picked};
 pub use error::{ServiceError, ServiceResult};
 pub use lease::{LeaseRequest, ReportAck, ReportRequest, MAX_BATCH, MAX_LEASE_S};
+pub use scope::Scope;
 pub use stats::{EventsFilter, PoolSummary};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use events::{change_events, log_change, EventSink, Recorded};
+use events::{change_events, EventQueue};
 use parking_lot::Mutex;
 use registry::{PoolHandle, Registry, TokenMeta};
 use std::sync::Arc;
@@ -61,8 +63,8 @@ struct Inner {
     coordinator: Arc<dyn Coordinator>,
     /// Counted here (picks, outcomes, expiries), rendered by the HTTP layer.
     metrics: Arc<Metrics>,
-    /// Where events go to be persisted (the event writer task holds the other end).
-    events: EventSink,
+    /// Where events go to be persisted (the event writer task takes them).
+    events: Arc<EventQueue>,
     /// Tasks that want to hear of state changes (the refresher); full queues drop.
     watchers: Mutex<Vec<mpsc::Sender<EventRecord>>>,
     /// Serialises "read a token's state, write it to the store", so a late background write
@@ -81,7 +83,7 @@ impl TokenService {
         store: Arc<dyn Store>,
         coordinator: Arc<dyn Coordinator>,
         metrics: Arc<Metrics>,
-        events: EventSink,
+        events: Arc<EventQueue>,
     ) -> TokenService {
         TokenService(Arc::new(Inner {
             registry: Registry::new(config.clone()),
@@ -95,6 +97,16 @@ impl TokenService {
             lease_ids: lease::LeaseIds::new(),
             closing: watch::Sender::new(false),
         }))
+    }
+
+    /// Events dropped because the event queue was full.
+    pub fn events_dropped(&self) -> u64 {
+        self.0.events.dropped()
+    }
+
+    /// The queue the event writer drains.
+    pub(crate) fn event_queue(&self) -> &Arc<EventQueue> {
+        &self.0.events
     }
 
     pub fn config(&self) -> &Arc<Config> {
@@ -198,8 +210,8 @@ impl TokenService {
         self.mutate_with(handle, false, f)
     }
 
-    /// [`TokenService::mutate`] for an operation that frees a slot (a report, a removal):
-    /// waiters are woken once whether or not a state changed.
+    /// [`TokenService::mutate`] for an operation that frees one slot (a report): one waiter
+    /// is woken, or all of them when a token became eligible.
     pub(crate) fn mutate_freeing<R, E>(
         &self,
         handle: &PoolHandle,
@@ -217,7 +229,7 @@ impl TokenService {
         let (r, events) = self.change(handle, f)?;
         let woken = self.record(handle, events);
         if wake && !woken {
-            self.wake(handle);
+            self.wake_some(handle, 1);
         }
         Ok(r)
     }
@@ -237,32 +249,32 @@ impl TokenService {
     }
 
     /// Logs state-change events, tells the peers and the watchers, queues them for the
-    /// store and wakes the pool's waiters. Returns whether it woke them (there were events).
+    /// store and, when one made a token eligible, wakes every waiter of the pool. Returns
+    /// whether it woke them.
     pub(crate) fn record(&self, handle: &PoolHandle, events: Vec<EventRecord>) -> bool {
         if events.is_empty() {
             return false;
         }
+        let eligible = events
+            .iter()
+            .any(|e| e.to == Some(tokenlb_core::TokenState::Active));
         self.0.coordinator.publish_changes(&events);
         self.tell_watchers(&events);
         for event in events {
-            log_change(&event);
-            let _ = self.0.events.send(Recorded {
-                event,
-                persist_state: true,
-            });
+            // Logged there too, unless it repeats a transition just seen (coalesced).
+            self.0.events.state_change(event);
         }
-        self.wake(handle);
-        true
+        if eligible {
+            self.wake(handle);
+        }
+        eligible
     }
 
     /// Queues an admin event (the caller has already persisted what it changed).
     pub(crate) fn record_admin(&self, event: EventRecord) {
         self.0.coordinator.publish_admin(&event);
         self.tell_watchers(std::slice::from_ref(&event));
-        let _ = self.0.events.send(Recorded {
-            event,
-            persist_state: false,
-        });
+        self.0.events.admin(event);
     }
 
     fn tell_watchers(&self, events: &[EventRecord]) {
@@ -278,10 +290,21 @@ impl TokenService {
         }
     }
 
-    /// Wakes a pool's waiters after a change that is not a state change (a new token, a
-    /// freed slot).
+    /// Wakes every waiter of a pool: a change that may make several tokens eligible (a new
+    /// or recovered token, a patch, a peer's change).
     pub(crate) fn wake(&self, handle: &PoolHandle) {
         handle.notify.notify_waiters();
+    }
+
+    /// Wakes as many waiters as slots were freed (`freed`), and no more: 1,000 long-poll
+    /// waiters and one report cost one wake-up, not 1,000 (DESIGN §9). A woken waiter that
+    /// loses the race for the slot waits again; a notification nobody takes is handed to the
+    /// next waiter by tokio's `Notify`.
+    pub(crate) fn wake_some(&self, handle: &PoolHandle, freed: usize) {
+        let waiting = handle.waiters.load(std::sync::atomic::Ordering::Acquire);
+        for _ in 0..freed.min(waiting) {
+            handle.notify.notify_one();
+        }
     }
 
     /// A change a peer made and already recorded and published, replayed on the local pool
@@ -331,14 +354,12 @@ impl TokenService {
                 let (changes, expired) = pool.tick(now, &mut rand::thread_rng());
                 Ok(((expired, !changes.is_empty()), changes))
             });
-            let Ok((expired, woken)) = ticked;
+            let Ok((expired, _)) = ticked;
             if expired > 0 {
                 self.metrics()
                     .lease_expiries(&handle.name, u64::from(expired));
-                if !woken {
-                    // Freed slots; a state change has already woken the waiters.
-                    self.wake(&handle);
-                }
+                // Freed slots (a token that became eligible has already woken everyone).
+                self.wake_some(&handle, expired as usize);
             }
         }
     }
@@ -347,8 +368,20 @@ impl TokenService {
     pub fn forget(&self, handle: &PoolHandle, id: &TokenId) -> Option<tokenlb_core::TokenView> {
         let view = handle.lock().remove(id);
         self.0.registry.forget_token(id);
-        self.wake(handle);
         view
+    }
+
+    /// Writes a token's current state to the store now, under the state-write lock (a
+    /// transition out of rotation must be durable before it is acknowledged).
+    pub(crate) async fn persist_state_now(&self, id: &TokenId) -> ServiceResult<()> {
+        let _guard = self.state_writes().await;
+        let Some(update) = self.persisted_state(id) else {
+            return Ok(());
+        };
+        match self.store().update_token(id, &update).await {
+            Ok(()) | Err(tokenlb_store::StoreError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The token's current state as the store should keep it (for the event writer).

@@ -94,47 +94,140 @@ impl Session {
 }
 
 struct Failures {
+    /// Failed attempts so far.
     count: u32,
-    window_start: Instant,
+    /// Attempts whose password is being checked now.
+    pending: u32,
+    last: Instant,
+    locked_until: Option<Instant>,
 }
 
-/// Failed logins per client address.
+/// Most (address, user) pairs remembered; beyond it only busy or locked pairs are kept.
+const MAX_TRACKED: usize = 100_000;
+
+type PairKey = (IpAddr, String);
+
+fn pair(addr: IpAddr, user: &str) -> PairKey {
+    (
+        addr,
+        user.chars().take(64).collect::<String>().to_lowercase(),
+    )
+}
+
+/// Failed logins per client address *and* user name (DESIGN §9, issue 13 finding 9), with a
+/// growing backoff: after `max_failures` failures each further one locks the pair for 1 s,
+/// 2 s, 4 s… up to `window_s`; while a guess is being checked, a pair at its limit gets no
+/// second one in parallel. A success clears the pair. Someone guessing from the admin's own
+/// address therefore slows only that address's guesses for that user name, for as long as
+/// they keep guessing, and a login with the admin key (checked before this limiter) always
+/// gets in.
 pub struct LoginLimiter {
     max_failures: u32,
-    window: Duration,
-    map: Mutex<HashMap<IpAddr, Failures>>,
+    max_lock: Duration,
+    map: Mutex<HashMap<PairKey, Failures>>,
+}
+
+/// One login attempt let through; say how it ended ([`Attempt::failed`] or
+/// [`Attempt::succeeded`]). Dropped unresolved (the request was cancelled), it counts as
+/// neither.
+pub struct Attempt<'a> {
+    limiter: &'a LoginLimiter,
+    key: Option<PairKey>,
+}
+
+impl Attempt<'_> {
+    pub fn failed(mut self) {
+        if let Some(key) = self.key.take() {
+            self.limiter.resolve(key, false);
+        }
+    }
+
+    pub fn succeeded(mut self) {
+        if let Some(key) = self.key.take() {
+            self.limiter.resolve(key, true);
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            if let Some(f) = self.limiter.map.lock().get_mut(&key) {
+                f.pending = f.pending.saturating_sub(1);
+            }
+        }
+    }
 }
 
 impl LoginLimiter {
     pub fn new(max_failures: u32, window_s: u64) -> Self {
         LoginLimiter {
             max_failures: max_failures.max(1),
-            window: Duration::from_secs(window_s.max(1)),
+            max_lock: Duration::from_secs(window_s.max(1)),
             map: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Counts a login attempt from `addr` before the password is checked, so a burst of
-    /// parallel guesses cannot slip past the limit while argon2 runs. `Err(seconds)` when
-    /// this address must wait; a successful login clears the count ([`Self::record_success`]).
-    pub fn begin_attempt(&self, addr: IpAddr) -> Result<(), u64> {
+    /// Lets a login attempt for `user` from `addr` go on to the password check, or says how
+    /// many seconds the pair must wait.
+    pub fn begin_attempt(&self, addr: IpAddr, user: &str) -> Result<Attempt<'_>, u64> {
+        let now = Instant::now();
         let mut map = self.map.lock();
-        let window = self.window;
-        map.retain(|_, f| f.window_start.elapsed() < window);
-        let entry = map.entry(addr).or_insert(Failures {
-            count: 0,
-            window_start: Instant::now(),
-        });
-        if entry.count >= self.max_failures {
-            let left = window.saturating_sub(entry.window_start.elapsed());
-            return Err(left.as_secs().max(1) + u64::from(left.subsec_millis() > 0));
+        if map.len() >= MAX_TRACKED {
+            let max_lock = self.max_lock;
+            map.retain(|_, f| {
+                f.pending > 0
+                    || f.locked_until.is_some_and(|t| t > now)
+                    || now.duration_since(f.last) < max_lock
+            });
+            if map.len() >= MAX_TRACKED {
+                map.retain(|_, f| f.pending > 0 || f.locked_until.is_some_and(|t| t > now));
+            }
         }
-        entry.count = entry.count.saturating_add(1);
-        Ok(())
+        let key = pair(addr, user);
+        let entry = map.entry(key.clone()).or_insert(Failures {
+            count: 0,
+            pending: 0,
+            last: now,
+            locked_until: None,
+        });
+        if let Some(until) = entry.locked_until.filter(|t| *t > now) {
+            let left = until - now;
+            return Err((left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1));
+        }
+        // A pair quiet for the longest lock starts over.
+        if entry.pending == 0 && now.duration_since(entry.last) >= self.max_lock {
+            entry.count = 0;
+        }
+        if entry.pending > 0 && entry.count + entry.pending >= self.max_failures {
+            return Err(1);
+        }
+        entry.pending += 1;
+        entry.last = now;
+        Ok(Attempt {
+            limiter: self,
+            key: Some(key),
+        })
     }
 
-    pub fn record_success(&self, addr: IpAddr) {
-        self.map.lock().remove(&addr);
+    fn resolve(&self, key: PairKey, success: bool) {
+        let mut map = self.map.lock();
+        if success {
+            map.remove(&key);
+            return;
+        }
+        let Some(f) = map.get_mut(&key) else {
+            return;
+        };
+        let now = Instant::now();
+        f.pending = f.pending.saturating_sub(1);
+        f.count = f.count.saturating_add(1);
+        f.last = now;
+        if f.count >= self.max_failures {
+            let doublings = (f.count - self.max_failures).min(20);
+            let lock = Duration::from_secs(1u64 << doublings).min(self.max_lock);
+            f.locked_until = Some(now + lock);
+        }
     }
 }
 
@@ -184,12 +277,41 @@ mod tests {
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         let other: IpAddr = "10.0.0.2".parse().unwrap();
         for _ in 0..3 {
-            assert!(l.begin_attempt(ip).is_ok());
+            l.begin_attempt(ip, "admin").unwrap().failed();
         }
-        let wait = l.begin_attempt(ip).unwrap_err();
-        assert!((1..=300).contains(&wait));
-        assert!(l.begin_attempt(other).is_ok());
-        l.record_success(ip);
-        assert!(l.begin_attempt(ip).is_ok());
+        let wait = l.begin_attempt(ip, "admin").err().unwrap();
+        assert_eq!(wait, 1, "the first lock is one second");
+        // Another address, or another user name from the same address, is not affected.
+        l.begin_attempt(other, "admin").unwrap().succeeded();
+        l.begin_attempt(ip, "operator").unwrap().failed();
+        // Parallel guesses at the limit wait for the one being checked.
+        let l = LoginLimiter::new(2, 300);
+        l.begin_attempt(ip, "admin").unwrap().failed();
+        let checking = l.begin_attempt(ip, "admin").unwrap();
+        assert_eq!(l.begin_attempt(ip, "admin").err(), Some(1));
+        checking.succeeded();
+        assert!(
+            l.begin_attempt(ip, "Admin").is_ok(),
+            "a success clears the pair"
+        );
+    }
+
+    #[test]
+    fn the_lock_doubles_with_each_further_failure_up_to_the_window() {
+        let l = LoginLimiter::new(1, 5);
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        let key = pair(ip, "admin");
+        let mut locks = Vec::new();
+        for _ in 0..5 {
+            // Step past the lock without sleeping: clear it by hand, as time would.
+            if let Some(f) = l.map.lock().get_mut(&key) {
+                f.locked_until = None;
+            }
+            l.begin_attempt(ip, "admin").unwrap().failed();
+            let f = l.map.lock();
+            let until = f[&key].locked_until.unwrap();
+            locks.push((until - Instant::now()).as_secs_f64().round() as u64);
+        }
+        assert_eq!(locks, vec![1, 2, 4, 5, 5]);
     }
 }

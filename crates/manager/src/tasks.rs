@@ -3,25 +3,27 @@
 //! - The **ticker** wakes every [`TICK`] and calls `Pool::tick` on each pool whose
 //!   `next_deadline` has come: unreported leases close as `unknown`, cooling ends, tokens
 //!   expire. Changes become events and wake `get` callers waiting on the pool.
-//! - The **event writer** takes events from an unbounded channel (so the request path never
-//!   waits on the store), appends them in batches and persists the token's *current* state
-//!   under `state_writes`, so an older background write never overwrites a newer admin one.
+//! - The **event writer** takes events from the service's bounded, coalescing
+//!   [`EventQueue`](crate::service::events::EventQueue) (so the request path never waits on
+//!   the store), appends them in batches and persists the *current* state of every token that
+//!   changed under `state_writes`, so an older background write never overwrites a newer
+//!   admin one. It also closes the coalescing windows that are due.
 //! - The **stats flusher** takes the pools' dirty counters every `stats_flush_ms` (in chunks
 //!   of [`DIRTY_CHUNK`] tokens per hold of the pool's lock) and writes them in one store call
 //!   (SQLite: one journal row, folded into the rows later by the store); a failed batch is
 //!   kept and merged into the next.
-//! - The **pruner** drops minute rows older than 24 h and events older than 7 days, hourly.
+//! - The **pruner** drops minute rows older than 24 h, events older than 7 days and events
+//!   beyond the row cap (`max_event_rows`), every 10 minutes.
 //!
 //! All of them stop on the shutdown signal; the flusher and event writer write what they
 //! still hold before they return (the flusher also has the store fold its stats journal).
 
 use crate::health::Probes;
 use crate::refresh::Refresher;
-use crate::service::events::{EventSource, Recorded};
 use crate::service::now_ms;
 use crate::service::TokenService;
 use crate::shutdown::stopped;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokenlb_core::TokenId;
@@ -44,16 +46,11 @@ pub struct Tasks {
 
 impl Tasks {
     /// Starts every background loop, each with only the parts it uses.
-    pub fn spawn(
-        svc: &TokenService,
-        probes: &Arc<Probes>,
-        refresher: &Arc<Refresher>,
-        events: EventSource,
-    ) -> Tasks {
+    pub fn spawn(svc: &TokenService, probes: &Arc<Probes>, refresher: &Arc<Refresher>) -> Tasks {
         let (stop, rx) = watch::channel(false);
         let mut handles = vec![
             tokio::spawn(ticker(svc.clone(), rx.clone())),
-            tokio::spawn(event_writer(svc.clone(), events, rx.clone())),
+            tokio::spawn(event_writer(svc.clone(), rx.clone())),
             tokio::spawn(flusher(svc.clone(), rx.clone())),
             tokio::spawn(pruner(svc.clone(), rx.clone())),
             tokio::spawn(crate::health::prober(
@@ -87,41 +84,34 @@ async fn ticker(svc: TokenService, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn event_writer(
-    state: TokenService,
-    mut events: EventSource,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn event_writer(state: TokenService, mut stop: watch::Receiver<bool>) {
+    let queue = state.event_queue().clone();
     loop {
-        let first = tokio::select! {
-            e = events.recv() => e,
-            _ = stopped(&mut stop) => None,
+        let stopping = tokio::select! {
+            () = queue.queued() => false,
+            // Coalescing windows close by time, with or without new events.
+            () = tokio::time::sleep(Duration::from_secs(5)) => false,
+            _ = stopped(&mut stop) => true,
         };
-        let mut batch: Vec<Recorded> = first.into_iter().collect();
-        while batch.len() < 1000 {
-            match events.try_recv() {
-                Ok(e) => batch.push(e),
-                Err(_) => break,
+        queue.close_windows(now_ms(), stopping);
+        loop {
+            let (events, dirty) = queue.take(1000);
+            if events.is_empty() && dirty.is_empty() {
+                break;
             }
+            write_events(&state, events, dirty).await;
         }
-        if batch.is_empty() {
+        if stopping {
             return;
         }
-        write_events(&state, batch).await;
     }
 }
 
-async fn write_events(state: &TokenService, batch: Vec<Recorded>) {
-    let mut persist: Vec<TokenId> = Vec::new();
-    let mut seen = HashSet::new();
-    for r in &batch {
-        if r.persist_state && seen.insert(r.event.token_id.clone()) {
-            persist.push(r.event.token_id.clone());
+async fn write_events(state: &TokenService, records: Vec<EventRecord>, persist: Vec<TokenId>) {
+    if !records.is_empty() {
+        if let Err(e) = state.store().append_events(&records).await {
+            tracing::error!(error = %e, "cannot store {} events", records.len());
         }
-    }
-    let records: Vec<EventRecord> = batch.into_iter().map(|r| r.event).collect();
-    if let Err(e) = state.store().append_events(&records).await {
-        tracing::error!(error = %e, "cannot store {} events", records.len());
     }
     let _guard = state.state_writes().await;
     for id in persist {
@@ -240,13 +230,14 @@ fn merge_minutes(minutes: Vec<MinuteCount>) -> Vec<MinuteCount> {
 }
 
 async fn pruner(state: TokenService, mut stop: watch::Receiver<bool>) {
-    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    let keep = state.config().max_event_rows;
     loop {
         tokio::select! {
             _ = every.tick() => {
                 let now = now_ms();
                 let before_minute = now.saturating_sub(DAY_MS) / MINUTE_MS;
-                if let Err(e) = state.store().prune(before_minute, now.saturating_sub(7 * DAY_MS)).await {
+                if let Err(e) = state.store().prune(before_minute, now.saturating_sub(7 * DAY_MS), keep).await {
                     tracing::warn!(error = %e, "pruning old stats and events failed");
                 }
             }

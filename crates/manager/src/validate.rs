@@ -101,32 +101,68 @@ pub fn limits(value: &tokenlb_core::Limits) -> Result<(), Invalid> {
 
 /// Runs of at least this many token-like characters in an error sample are masked.
 const OPAQUE_RUN: usize = 24;
+/// Characters of a reported error looked at (the pool keeps at most 300 of the result, after
+/// cutting out the token's own secret).
+const MAX_SAMPLE_INPUT: usize = 1000;
 
-/// A reported error sample: control characters dropped, long opaque runs (which may be a
-/// token the client echoed, e.g. from an upstream message) masked as `abcd…wxyz`, at most
-/// 300 characters.
+/// A reported error sample (DESIGN §9): control characters dropped, then every run of at
+/// least [`OPAQUE_RUN`] key-like characters (letters and digits with `-_.=+~`; a `/` or `:`
+/// inside such a run does not end it, so `abc/def…` is one run) masked as `abcd…wxyz`. In a
+/// URL (`scheme://host/path`) the host and each path segment count on their own, so they
+/// stay readable for diagnosis while a long opaque segment is still masked. The token's own
+/// secret, whatever its length, is cut out by the pool that knows it.
 pub fn error_sample(value: &str) -> String {
-    let clean: String = value.chars().filter(|c| !c.is_control()).collect();
+    let clean: String = value
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_SAMPLE_INPUT)
+        .collect();
+    let key_like = |c: char| c.is_alphanumeric() || "-_.=+~/:".contains(c);
     let mut out = String::with_capacity(clean.len());
     let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.chars().count() >= OPAQUE_RUN {
-            out.push_str(&tokenlb_core::secret::mask(run));
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
     for c in clean.chars() {
-        if c.is_alphanumeric() || "-_.=+~".contains(c) {
+        if key_like(c) {
             run.push(c);
         } else {
-            flush(&mut run, &mut out);
+            push_run(&run, &mut out);
+            run.clear();
             out.push(c);
         }
     }
-    flush(&mut run, &mut out);
-    out.chars().take(300).collect()
+    push_run(&run, &mut out);
+    out
+}
+
+/// One run of key-like characters, masked as [`error_sample`] says.
+fn push_run(run: &str, out: &mut String) {
+    if run.chars().count() < OPAQUE_RUN {
+        out.push_str(run);
+        return;
+    }
+    let Some((scheme, rest)) = run.split_once("://") else {
+        out.push_str(&tokenlb_core::secret::mask(run));
+        return;
+    };
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+')
+    {
+        out.push_str(&tokenlb_core::secret::mask(run));
+        return;
+    }
+    out.push_str(scheme);
+    out.push_str("://");
+    for (i, segment) in rest.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        if segment.chars().count() >= OPAQUE_RUN {
+            out.push_str(&tokenlb_core::secret::mask(segment));
+        } else {
+            out.push_str(segment);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -175,5 +211,25 @@ mod tests {
             error_sample("connection refused (os error 111)"),
             "connection refused (os error 111)"
         );
+    }
+
+    /// DESIGN §9, issue 13 finding 6: a `/` inside a key-like run does not split it into
+    /// short, unmasked pieces; URLs keep their host and path readable.
+    #[test]
+    fn slashes_do_not_split_secrets_and_urls_stay_readable() {
+        let slashed = "AbCd/EfGh/IjKl/MnOp/QrSt/UvWx";
+        let out = error_sample(&format!("upstream said: bad key {slashed}"));
+        assert!(!out.contains("EfGh/IjKl"), "{out}");
+        assert!(out.starts_with("upstream said: bad key AbCd…"), "{out}");
+        let url = "GET https://panservice.mail.wo.cn/wohome/dispatcher failed: 502";
+        assert_eq!(error_sample(url), url);
+        let leaky = format!("GET https://pan.example/api/{} failed", "k".repeat(40));
+        let out = error_sample(&leaky);
+        assert!(
+            out.starts_with("GET https://pan.example/api/kkkk…kkkk"),
+            "{out}"
+        );
+        assert!(!out.contains(&"k".repeat(9)), "{out}");
+        assert!(error_sample(&"x ".repeat(2000)).chars().count() <= 1000);
     }
 }

@@ -77,8 +77,10 @@ macro_rules! delegate_store {
                 &self,
                 before_minute: u64,
                 events_before: tokenlb_core::Millis,
+                keep_events: u64,
             ) -> $crate::StoreResult<()> {
-                self.prune_tx(before_minute, events_before).await
+                self.prune_tx(before_minute, events_before, keep_events)
+                    .await
             }
 
             async fn load_pools(&self) -> $crate::StoreResult<Vec<$crate::StoredPool>> {

@@ -271,8 +271,14 @@ pub trait Store: Send + Sync + 'static {
     /// Per-minute totals (summed over the selected tokens), oldest first.
     async fn minutes(&self, query: &MinuteQuery) -> StoreResult<Vec<(u64, u32, u32)>>;
 
-    /// Deletes minute rows older than `before_minute` and events older than `events_before`.
-    async fn prune(&self, before_minute: u64, events_before: Millis) -> StoreResult<()>;
+    /// Deletes minute rows older than `before_minute`, events older than `events_before`,
+    /// and all but the newest `keep_events` events (the row cap).
+    async fn prune(
+        &self,
+        before_minute: u64,
+        events_before: Millis,
+        keep_events: u64,
+    ) -> StoreResult<()>;
 
     async fn load_pools(&self) -> StoreResult<Vec<StoredPool>>;
     async fn upsert_pool(&self, pool: &StoredPool) -> StoreResult<()>;

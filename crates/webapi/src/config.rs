@@ -52,6 +52,10 @@ pub struct WebapiConfig {
     pub lease_renew_every: Duration,
     /// How far each renewal moves the lease's deadline.
     pub lease_extend: Duration,
+    /// Names besides its own the `Host` header may carry (DESIGN §9); `"*"` = any.
+    pub allowed_hosts: Vec<String>,
+    /// Connections open at once; more are closed at accept.
+    pub max_connections: usize,
 }
 
 impl WebapiConfig {
@@ -78,6 +82,8 @@ impl WebapiConfig {
             max_upload_bytes: 64 * 1024 * 1024 * 1024,
             lease_renew_every: Duration::from_secs(60),
             lease_extend: Duration::from_secs(300),
+            allowed_hosts: Vec::new(),
+            max_connections: tokenlb_listen::MAX_CONNECTIONS,
         }
     }
 
@@ -107,6 +113,9 @@ impl WebapiConfig {
             .is_some_and(|k| k.expose().trim().len() < 16)
         {
             return Err("the web API key must have at least 16 characters".into());
+        }
+        if !(16..=1 << 20).contains(&self.max_connections) {
+            return Err("max connections must be between 16 and 1048576".into());
         }
         if self.lease_renew_every.is_zero() || self.lease_extend < self.lease_renew_every {
             return Err("lease renewal must be more than zero and extend at least as far".into());

@@ -82,6 +82,10 @@ pub struct AppState {
     pub max_upload_bytes: u64,
     /// How an upload keeps its token's lease alive.
     pub renewal: upload::Renewal,
+    /// Names besides its own the `Host` header may carry.
+    pub allowed_hosts: Vec<String>,
+    /// Connections open at once.
+    pub max_connections: usize,
 }
 
 impl AppState {
@@ -135,6 +139,8 @@ impl AppState {
                 every: config.lease_renew_every,
                 extend: config.lease_extend,
             },
+            allowed_hosts: config.allowed_hosts.clone(),
+            max_connections: config.max_connections,
         })
     }
 }
@@ -205,11 +211,19 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WebapiError> {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "web API listening on http://{addr}");
-    }
-    // Not `axum::serve`: it offers no header-read timeout and no request-head cap.
-    listen::serve(listener, app(state.clone()), shutdown).await;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| WebapiError::Config(format!("cannot read the listening address: {e}")))?;
+    tracing::info!(%addr, "web API listening on http://{addr}");
+    let hosts = listen::Hosts::for_listener(addr, &state.allowed_hosts);
+    tracing::info!("answering for Host: {}", hosts.describe());
+    let options = listen::Options {
+        max_connections: state.max_connections,
+        ..listen::Options::new(hosts)
+    };
+    // Not `axum::serve`: it offers no header or idle timeout, no connection cap, no
+    // request-head cap and no Host check.
+    listen::serve(listener, app(state.clone()), shutdown, options).await;
     state.settle().await;
     Ok(())
 }

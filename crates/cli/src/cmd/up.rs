@@ -159,5 +159,10 @@ fn webapi_args(
         upstream_timeout_s: 15,
         grace_period_s: 300,
         api_key: None,
+        // The names the manager answers for (TOKENLB_ALLOWED_HOSTS), the web API too.
+        allowed_hosts: std::env::var("TOKENLB_ALLOWED_HOSTS")
+            .map(|v| v.split(',').map(|h| h.trim().to_string()).collect())
+            .unwrap_or_default(),
+        max_connections: tokenlb_webapi::listen::MAX_CONNECTIONS,
     }
 }

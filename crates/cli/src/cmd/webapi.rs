@@ -109,6 +109,19 @@ pub struct Args {
         hide_env_values = true
     )]
     pub api_key: Option<String>,
+    /// Names besides localhost, 127.0.0.1, [::1] and the listen address that the Host header
+    /// may carry (comma-separated); others get 421, which stops DNS rebinding. Add the name a
+    /// reverse proxy or other machines use; "*" turns the check off.
+    #[arg(
+        long,
+        value_name = "NAMES",
+        env = "TOKENLB_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Connections open at once; more are closed at accept.
+    #[arg(long, value_name = "N", env = "TOKENLB_MAX_CONNECTIONS", default_value_t = tokenlb_webapi::listen::MAX_CONNECTIONS)]
+    pub max_connections: usize,
 }
 
 fn parse_strategy(s: &str) -> Result<Strategy, String> {
@@ -161,6 +174,13 @@ pub fn config(args: &Args) -> Result<WebapiConfig, CliError> {
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .map(Secret::new);
+    c.allowed_hosts = args
+        .allowed_hosts
+        .iter()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .collect();
+    c.max_connections = args.max_connections;
     c.validate().map_err(CliError::usage)?;
     tokenlb_client::ClientConfig::validate(&c.client_config()).map_err(CliError::usage)?;
     Ok(c)

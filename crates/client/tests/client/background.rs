@@ -2,7 +2,7 @@
 //! `flush`; while the manager is away they wait in the grace queue and go out when it is
 //! back; `background_reports = false` keeps every report on the caller's path.
 
-use crate::support::{client_config as config, Fail, TestManager, GOOD, GOOD2};
+use crate::support::{client_config as config, Fail, TestManager, GOOD, GOOD2, REPORTER_KEY};
 use std::time::Duration;
 use tokenlb_client::{Client, Outcome};
 use tokenlb_core::OutcomeClass;
@@ -91,7 +91,7 @@ async fn a_failure_is_delivered_before_the_retry_and_after_earlier_successes() {
 #[tokio::test]
 async fn background_reports_wait_for_an_absent_manager_and_go_out_when_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
-    let mut m = TestManager::start(dir.path(), &[]).await;
+    let mut m = TestManager::start(dir.path(), &[REPORTER_KEY]).await;
     let a = m.add(GOOD, "a").await;
     let client = Client::new(config(&m)).unwrap();
     let lease = client.lease().await.unwrap();

@@ -1,7 +1,7 @@
 //! The client against a real manager on 127.0.0.1:0: leasing, reporting, retries on another
 //! token, budgets, client keys, and the grace period while the manager is away.
 
-use crate::support::{client_config as config, Fail, TestManager, BAD, GOOD, GOOD2};
+use crate::support::{client_config as config, Fail, TestManager, BAD, GOOD, GOOD2, REPORTER_KEY};
 use std::future::pending;
 use std::time::Duration;
 use tokenlb_client::{CallError, Client, ClientError, GiveUp, Outcome};
@@ -10,7 +10,7 @@ use tokenlb_core::{OutcomeClass, Secret};
 #[tokio::test]
 async fn lease_and_report_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    let m = TestManager::start(dir.path(), &[]).await;
+    let m = TestManager::start(dir.path(), &[REPORTER_KEY]).await;
     let id = m.add(GOOD, "main").await;
     let client = Client::new(config(&m)).unwrap();
 
@@ -45,6 +45,31 @@ async fn lease_and_report_round_trip() {
         !last_error.contains(GOOD),
         "the token is cut out of the error sample: {last_error}"
     );
+}
+
+/// DESIGN §9: a caller without `report_by_id` may report leases only, so the client's
+/// fallback to a report by token id (the lease is gone) is refused, with the manager's
+/// `forbidden`, and the token's counts stay as they were.
+#[tokio::test]
+async fn a_lost_lease_is_not_reported_by_id_without_the_right_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = TestManager::start(dir.path(), &[]).await;
+    let id = m.add(GOOD, "main").await;
+    let client = Client::new(config(&m)).unwrap();
+    let lease = client.lease().await.unwrap();
+    client.report(&lease, Outcome::success()).await.unwrap();
+    let err = client
+        .report(&lease, Outcome::new(OutcomeClass::Auth))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, tokenlb_client::ClientError::Unauthorized { status: 403, message } if message.contains("report_by_id")),
+        "{err:?}"
+    );
+    let row = m.row(&id).await;
+    assert_eq!(row["success"], 1);
+    assert_eq!(row["failure"], 0);
+    assert_eq!(row["state"], "active");
 }
 
 #[tokio::test]

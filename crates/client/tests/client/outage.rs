@@ -5,7 +5,7 @@
 //! tests without one on other threads of the same process could otherwise leave tracing's
 //! per-callsite interest cache disabled for an event these tests look for.
 
-use crate::support::{client_config as config, Fail, Logs, TestManager, GOOD, GOOD2};
+use crate::support::{client_config as config, Fail, Logs, TestManager, GOOD, GOOD2, REPORTER_KEY};
 use std::time::Duration;
 use tokenlb_client::{Client, Outcome};
 use tokenlb_core::OutcomeClass;
@@ -87,7 +87,7 @@ async fn grace_period_uses_cached_tokens_then_ends() {
 async fn recovers_when_the_manager_is_back_and_delivers_queued_reports() {
     let (logs, _guard) = Logs::install();
     let dir = tempfile::tempdir().unwrap();
-    let mut m = TestManager::start(dir.path(), &[]).await;
+    let mut m = TestManager::start(dir.path(), &[REPORTER_KEY]).await;
     let a = m.add(GOOD, "a").await;
     let client = Client::new(config(&m)).unwrap();
     warm_up(&client, 1).await;

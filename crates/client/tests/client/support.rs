@@ -22,11 +22,23 @@ pub struct TestManager {
     task: Option<JoinHandle<()>>,
 }
 
+/// A client key the test manager lets report by token id (DESIGN §9's `report_by_id`), for
+/// tests of the reports a client makes without a lease (offline use, a lease lost to a
+/// restart). Other keys, and loopback callers, may report leases only.
+pub const REPORTER_KEY: &str = "reporter-key-with-report-by-id";
+
 fn config(data: &Path, client_keys: &[String]) -> Config {
     let mut c = Config {
         data_dir: data.join("data"),
         tokens_file: data.join("tokens.json"),
-        client_keys: client_keys.iter().map(Secret::new).collect(),
+        client_keys: client_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| tokenlb_manager::config::ClientKey {
+                report_by_id: k == REPORTER_KEY,
+                ..tokenlb_manager::config::ClientKey::bare(k, i + 1)
+            })
+            .collect(),
         stats_flush_ms: 100,
         ..Config::default()
     };
@@ -155,6 +167,11 @@ impl tokenlb_client::Classify for Fail {
 /// A client of `m` with round-robin leases and a fast probe.
 pub fn client_config(m: &TestManager) -> tokenlb_client::ClientConfig {
     let mut c = tokenlb_client::ClientConfig::new(m.url.clone());
+    c.client_key = m
+        .client_keys
+        .iter()
+        .find(|k| *k == REPORTER_KEY)
+        .map(Secret::new);
     c.strategy = Some(tokenlb_core::Strategy::RoundRobin);
     c.probe_interval = std::time::Duration::from_millis(50);
     c

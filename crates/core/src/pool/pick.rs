@@ -145,6 +145,13 @@ impl Pool {
         Ok(t.token_id())
     }
 
+    /// The token open lease `lease` holds (`None` when it is not open). Does not advance
+    /// time: a lease past its deadline but not yet swept still answers.
+    pub fn lease_holder(&self, lease: LeaseId) -> Option<TokenId> {
+        let slot = self.leases.slot_of(lease.0)?;
+        self.slots[slot as usize].as_ref().map(|t| t.token_id())
+    }
+
     /// Seed-style report without a lease (`{"token"|"id","success":bool}`); frees nothing.
     pub fn report_token<R: rand::Rng + ?Sized>(
         &mut self,
@@ -167,6 +174,24 @@ impl Pool {
         now: Millis,
         rng: &mut R,
     ) {
+        // The token's own secret never reaches `last_error` or an event, whatever its length
+        // (DESIGN §9); then the sample is cut to its stored size.
+        let cleaned;
+        let outcome = match &outcome.error {
+            Some(e) => {
+                let secret = &self.slots[slot as usize]
+                    .as_ref()
+                    .expect("live slot")
+                    .secret;
+                let cut = secret.cut_from(e);
+                cleaned = Outcome {
+                    error: Some(cut.chars().take(crate::outcome::MAX_ERROR_CHARS).collect()),
+                    ..outcome.clone()
+                };
+                &cleaned
+            }
+            None => outcome,
+        };
         let best_span = self.policy.best_window_s.max(1).saturating_mul(1000);
         let class = outcome.class;
         let failed = class.is_token_failure();

@@ -202,13 +202,18 @@ impl Config {
             "store" => self.store = Some(v.trim().to_string()),
             "redis" => self.redis = Some(v.trim().to_string()),
             "client_keys" => {
-                self.client_keys = v
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|k| !k.is_empty())
-                    .map(Secret::new)
+                self.client_keys = list(v)
+                    .enumerate()
+                    .map(|(i, k)| super::ClientKey::bare(k, i + 1))
                     .collect()
             }
+            "allowed_hosts" => self.allowed_hosts = list(v).map(str::to_string).collect(),
+            "trusted_proxies" => {
+                self.trusted_proxies = list(v).map(parse_net).collect::<Result<_, _>>()?
+            }
+            "max_connections" => self.max_connections = parse(v, "a number of connections")?,
+            "max_waiters" => self.max_waiters = parse(v, "a number of waiters")?,
+            "max_event_rows" => self.max_event_rows = parse(v, "a number of events")?,
             "encryption_key" => self.encryption_key = Some(Secret::new(v.trim())),
             "stats_flush_ms" => self.stats_flush_ms = parse(v, "a number of milliseconds")?,
             "max_body_bytes" => self.max_body_bytes = parse(v, "a number of bytes")?,
@@ -237,6 +242,18 @@ where
     v.trim()
         .parse()
         .map_err(|e| format!("{v:?} is not {what} ({e})"))
+}
+
+/// The non-empty items of a comma-separated list.
+fn list(v: &str) -> impl Iterator<Item = &str> {
+    v.split(',').map(str::trim).filter(|k| !k.is_empty())
+}
+
+/// An IP network, or a single address (as a /32 or /128).
+pub(super) fn parse_net(v: &str) -> Result<ipnet::IpNet, String> {
+    v.parse::<ipnet::IpNet>()
+        .or_else(|_| v.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{v:?} is not an IP address or a CIDR like 10.0.0.0/8"))
 }
 
 fn parse_bool(v: &str) -> Result<bool, String> {

@@ -112,7 +112,7 @@ fn later_layers_win() {
     assert_eq!(cfg.data_dir, PathBuf::from("/srv/c"), "flag beats env");
     assert_eq!(cfg.log.format, LogFormat::Json);
     assert_eq!(cfg.client_keys.len(), 2);
-    assert_eq!(cfg.client_keys[1].expose(), "bbbbbbbbbbbbbbbb");
+    assert_eq!(cfg.client_keys[1].key.expose(), "bbbbbbbbbbbbbbbb");
 }
 
 #[test]

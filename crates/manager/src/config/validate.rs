@@ -45,14 +45,57 @@ impl Config {
                 return Err(problem("redis", "must be a redis://… or rediss://… URL"));
             }
         }
+        let mut names = std::collections::BTreeSet::new();
         for (i, key) in self.client_keys.iter().enumerate() {
-            if key.len() < 16 {
+            if key.key.len() < 16 {
                 return Err(problem(
                     format!("client_keys[{i}]"),
                     "must be at least 16 characters long",
                 ));
             }
+            let name_ok = !key.name.is_empty()
+                && key.name.len() <= 64
+                && key
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            if !name_ok {
+                return Err(problem(
+                    format!("client_keys[{i}].name"),
+                    "must be 1-64 letters, digits, '-', '_' or '.'",
+                ));
+            }
+            if !names.insert(key.name.as_str()) {
+                return Err(problem(
+                    format!("client_keys[{i}].name"),
+                    format!("{:?} names another key too", key.name),
+                ));
+            }
+            if key.pools.as_ref().is_some_and(|p| p.is_empty()) {
+                return Err(problem(
+                    format!("client_keys[{i}].pools"),
+                    "must name at least one pool (leave it out for every pool)",
+                ));
+            }
         }
+        for (i, host) in self.allowed_hosts.iter().enumerate() {
+            let ok = host == "*"
+                || (!host.is_empty()
+                    && host.len() <= 255
+                    && host.bytes().all(|b| {
+                        b.is_ascii_alphanumeric()
+                            || matches!(b, b'-' | b'.' | b'_' | b':' | b'[' | b']')
+                    }));
+            if !ok {
+                return Err(problem(
+                    format!("allowed_hosts[{i}]"),
+                    "must be a host name or address, with or without port, or \"*\"",
+                ));
+            }
+        }
+        range("max_connections", self.max_connections, 16, 1 << 20)?;
+        range("max_waiters", self.max_waiters, 1, 1 << 20)?;
+        range("max_event_rows", self.max_event_rows, 1000, 1 << 40)?;
         if let Some(key) = &self.encryption_key {
             let bytes = base64::engine::general_purpose::STANDARD.decode(key.expose().trim());
             if bytes.map(|b| b.len()) != Ok(32) {

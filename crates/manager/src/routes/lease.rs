@@ -97,11 +97,12 @@ struct LeaseAnswer<'a> {
 }
 
 pub async fn get(
-    _: ClientAuth,
+    ClientAuth(scope): ClientAuth,
     State(svc): State<TokenService>,
     GetParams(q): GetParams,
 ) -> ApiResult<Response> {
     let request = LeaseRequest {
+        scope: &scope,
         pool: q.pool.as_deref(),
         strategy: q.strategy.as_deref(),
         wait_ms: q.wait_ms.unwrap_or(0),
@@ -147,16 +148,16 @@ impl From<ServiceResult<ReportAck>> for BatchResult {
 }
 
 pub async fn report(
-    _: ClientAuth,
+    ClientAuth(scope): ClientAuth,
     State(svc): State<TokenService>,
     ApiJson(req): ApiJson<ReportRequest>,
 ) -> ApiResult<Response> {
     if !req.is_batch() {
-        let ack = svc.report(req).await?;
+        let ack = svc.report(req, &scope).await?;
         return json_answer(&ack, 64);
     }
     let reports = req.reports.unwrap_or_default();
-    let results = svc.report_batch(reports).await?;
+    let results = svc.report_batch(reports, &scope).await?;
     let results: Vec<BatchResult> = results.into_iter().map(BatchResult::from).collect();
     let capacity = 64 * results.len() + 16;
     json_answer(&serde_json::json!({ "results": results }), capacity)
@@ -179,11 +180,11 @@ struct RenewAnswer<'a> {
 }
 
 pub async fn renew(
-    _: ClientAuth,
+    ClientAuth(scope): ClientAuth,
     State(svc): State<TokenService>,
     ApiJson(b): ApiJson<RenewBody>,
 ) -> ApiResult<Response> {
-    let (id, deadline) = svc.renew(&b.lease, b.extend_s)?;
+    let (id, deadline) = svc.renew(&b.lease, b.extend_s, &scope)?;
     let answer = RenewAnswer {
         id: &id,
         lease: &b.lease,

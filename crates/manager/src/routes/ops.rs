@@ -27,8 +27,11 @@ fn render_metrics(svc: &TokenService) -> String {
         .iter()
         .map(|h| (h.name.clone(), h.stats()))
         .collect();
+    let waiting: Vec<_> = svc.pools().iter().map(|h| h.waiter_counts()).collect();
+    let dropped = svc.events_dropped();
     crate::metrics::render(svc.metrics(), &pools, |out| {
-        svc.coordinator().render_metrics(out)
+        svc.coordinator().render_metrics(out);
+        crate::metrics::render_trust(out, &waiting, dropped);
     })
 }
 

@@ -42,9 +42,9 @@ pub struct PoolQuery {
 }
 
 pub async fn stats(
-    _: ClientAuth,
+    ClientAuth(scope): ClientAuth,
     State(svc): State<TokenService>,
     ApiQuery(q): ApiQuery<PoolQuery>,
 ) -> ApiResult<Json<StatsBody>> {
-    Ok(Json(svc.stats(q.pool.as_deref()).await?))
+    Ok(Json(svc.stats(q.pool.as_deref(), &scope).await?))
 }

@@ -47,6 +47,12 @@ pub trait Coordinator: Send + Sync + 'static {
     /// Whether a lease id is one [`Coordinator::report`] must settle.
     fn takes_report(&self, lease: &str) -> bool;
 
+    /// The index of the pool a lease id of [`Coordinator::takes_report`]'s names (for the
+    /// caller's scope); `None` when it names none.
+    fn lease_pool(&self, _lease: &str) -> Option<usize> {
+        None
+    }
+
     /// Settles a report of a lease that [`Coordinator::takes_report`] claimed.
     async fn report(
         &self,
@@ -109,7 +115,8 @@ impl Coordinator for Local {
         lease: &str,
         o: &Outcome,
     ) -> ServiceResult<ReportAck> {
-        svc.report_local_lease(lease, o)
+        // Never called: `takes_report` claims nothing (the scope was checked by the caller).
+        svc.report_local_lease(lease, None, o, &super::Scope::admin())
     }
 
     fn publish_changes(&self, _: &[EventRecord]) {}

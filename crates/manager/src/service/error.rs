@@ -19,6 +19,15 @@ pub enum ServiceError {
     UnknownStrategy(String),
     #[error("{0}")]
     Invalid(String),
+    /// The caller's scope does not cover this pool or this form of report.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A report named a lease and a `token_id` the lease does not hold.
+    #[error("the lease is held by another token than the token_id given")]
+    LeaseTokenMismatch,
+    /// The pool already has as many long-poll waiters as it allows.
+    #[error("pool {pool} already has {max} callers waiting for a token; retry shortly")]
+    TooManyWaiters { pool: String, max: usize },
     #[error("{0}")]
     MalformedImport(String),
     #[error("{reason}")]

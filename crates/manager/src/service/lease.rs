@@ -1,14 +1,15 @@
 //! Leasing and reporting (DESIGN §2–§3, §9's batch form).
 //!
-//! A local lease id is `<pool index>.<lease number>`, so a report finds its pool without a
-//! lookup table; a [`Coordinator`](super::Coordinator) may hand out and settle ids of its
-//! own form. [`TokenService::lease`] with `wait_ms` waits on the pool's `Notify` (woken by
+//! A local lease id is `<pool index>.<epoch>.<lease number>.<tag>` ([`LeaseIds`]), so a
+//! report finds its pool without a lookup table; a [`Coordinator`](super::Coordinator) may
+//! hand out and settle ids of its own form. Every door takes the caller's [`Scope`]: a key
+//! outside its pools is refused, and reports by token id or value need the right to. [`TokenService::lease`] with `wait_ms` waits on the pool's `Notify` (woken by
 //! reports, ticks, adds and patches) rather than polling; with nothing eligible it fails
 //! with the earliest known recovery (at least 1 s).
 
 use super::coordinator::Picked;
 use super::registry::PoolHandle;
-use super::{ServiceError, ServiceResult, TokenService};
+use super::{Scope, ServiceError, ServiceResult, TokenService};
 use crate::service::now_ms;
 use crate::validate::MAX_WAIT_MS;
 use serde::{Deserialize, Serialize};
@@ -27,8 +28,10 @@ pub const MAX_COOLING_S: u64 = 3600;
 pub const MAX_LEASE_S: u64 = 3600;
 
 /// What a `get` asks for.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LeaseRequest<'a> {
+    /// Who asks.
+    pub scope: &'a Scope,
     /// Pool name; `default` when absent.
     pub pool: Option<&'a str>,
     /// Strategy name; the pool's default when absent or empty.
@@ -50,6 +53,8 @@ pub struct ReportRequest {
     pub error: Option<String>,
     pub token: Option<String>,
     pub id: Option<TokenId>,
+    /// With `lease`: the token the caller believes holds it; another holder is `409`.
+    pub token_id: Option<TokenId>,
     /// The seed's form: `true` is a success, `false` a transient failure.
     pub success: Option<bool>,
     /// The batch form: `{"reports":[…]}` and nothing else beside it.
@@ -90,10 +95,12 @@ impl ReportRequest {
             error,
             token,
             id,
+            token_id,
             success,
             reports,
         } = self;
         reports.is_some()
+            && token_id.is_none()
             && lease.is_none()
             && outcome.is_none()
             && latency_ms.is_none()
@@ -115,6 +122,10 @@ pub struct ReportAck {
     /// Settled by the peer that holds the lease.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub forwarded: bool,
+    /// The report took the token out of rotation (to `invalid` or `disabled`): the change
+    /// is written to the store before the report is answered.
+    #[serde(skip)]
+    pub out_of_rotation: bool,
 }
 
 impl ReportAck {
@@ -124,8 +135,18 @@ impl ReportAck {
             ok: true,
             state,
             forwarded: false,
+            out_of_rotation: false,
         }
     }
+}
+
+/// Whether `changes` take `id` out of rotation until someone acts.
+fn takes_out(changes: &[tokenlb_core::StateChange], id: &TokenId) -> bool {
+    changes.iter().any(|c| {
+        c.token_id == *id
+            && c.from != c.to
+            && matches!(c.to, TokenState::Invalid | TokenState::Disabled)
+    })
 }
 
 /// Local lease ids are capabilities (DESIGN §9): `<pool>.<epoch>.<n>.<tag>`. The epoch is
@@ -171,6 +192,36 @@ impl LeaseIds {
     }
 }
 
+/// A caller counted among a pool's long-poll waiters while it lives.
+struct Waiting<'a>(&'a PoolHandle);
+
+impl<'a> Waiting<'a> {
+    /// Counts one more waiter, or refuses when `max` already wait.
+    fn enter(handle: &'a PoolHandle, max: usize) -> ServiceResult<Waiting<'a>> {
+        use std::sync::atomic::Ordering;
+        let admitted = handle
+            .waiters
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            });
+        match admitted {
+            Ok(_) => Ok(Waiting(handle)),
+            Err(_) => Err(ServiceError::TooManyWaiters {
+                pool: handle.name.clone(),
+                max,
+            }),
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0
+            .waiters
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 fn parse_strategy(s: Option<&str>) -> ServiceResult<Option<Strategy>> {
     match s {
         None | Some("") => Ok(None),
@@ -191,10 +242,13 @@ impl TokenService {
             )));
         }
         let handle = self.named_pool(req.pool)?;
+        req.scope.check(&handle.name)?;
         let strategy = strategy.unwrap_or_else(|| handle.lock().policy().strategy);
         // Read the clock only when the caller may wait.
         let deadline =
             (req.wait_ms > 0).then(|| Instant::now() + Duration::from_millis(req.wait_ms));
+        // Taken before the first wait, so callers that are served at once never count.
+        let mut waiting: Option<Waiting<'_>> = None;
         loop {
             let notified = handle.notify.notified();
             tokio::pin!(notified);
@@ -223,6 +277,9 @@ impl TokenService {
                     });
                 }
             };
+            if waiting.is_none() {
+                waiting = Some(Waiting::enter(&handle, self.config().max_waiters)?);
+            }
             // Sleep until woken, the caller's deadline, the known recovery time, or 1 s at
             // most (limits such as rpm windows free up without an event).
             let mut nap = (deadline - now).min(Duration::from_secs(1));
@@ -231,7 +288,11 @@ impl TokenService {
             }
             let mut closing = self.closing();
             tokio::select! {
-                _ = tokio::time::timeout(nap, notified) => {}
+                woken = tokio::time::timeout(nap, notified) => {
+                    if woken.is_ok() {
+                        handle.wakeups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
                 _ = closing.wait_for(|c| *c) => return Err(ServiceError::ShuttingDown),
             }
         }
@@ -261,8 +322,18 @@ impl TokenService {
         })
     }
 
-    /// Applies one report.
-    pub async fn report(&self, req: ReportRequest) -> ServiceResult<ReportAck> {
+    /// Applies one report from `scope`. A report that takes its token out of rotation is
+    /// answered only once that state is in the store (DESIGN §9: it survives a crash);
+    /// cooling and counters stay batched.
+    pub async fn report(&self, req: ReportRequest, scope: &Scope) -> ServiceResult<ReportAck> {
+        let ack = self.report_unsaved(req, scope).await?;
+        if ack.out_of_rotation {
+            self.persist_state_now(&ack.id).await?;
+        }
+        Ok(ack)
+    }
+
+    async fn report_unsaved(&self, req: ReportRequest, scope: &Scope) -> ServiceResult<ReportAck> {
         if req.reports.is_some() {
             return Err(ServiceError::invalid(
                 "\"reports\" is a batch: give it alone, and not inside a batch",
@@ -271,15 +342,32 @@ impl TokenService {
         let outcome = req.outcome()?;
         match req.lease {
             Some(lease) if self.coordinator().takes_report(&lease) => {
+                let pool = self
+                    .coordinator()
+                    .lease_pool(&lease)
+                    .and_then(|i| self.pool_by_index(i));
+                match pool {
+                    Some(handle) => scope.check(&handle.name)?,
+                    None => return Err(ServiceError::UnknownLease),
+                }
                 self.coordinator().report(self, &lease, &outcome).await
             }
-            Some(lease) => self.report_local_lease(&lease, &outcome),
+            Some(lease) => self.report_local_lease(&lease, req.token_id.as_ref(), &outcome, scope),
             None => {
+                if req.token_id.is_some() {
+                    return Err(ServiceError::invalid(
+                        "\"token_id\" checks a lease: give it with \"lease\"",
+                    ));
+                }
+                scope.check_report_by_id()?;
                 let by = super::TokenRef {
                     token: req.token,
                     id: req.id,
                 };
                 let id = self.resolve(&by).await?;
+                if let Some(handle) = self.token_pool(&id) {
+                    scope.check(&handle.name)?;
+                }
                 self.report_token(&id, &outcome)
             }
         }
@@ -290,6 +378,7 @@ impl TokenService {
     pub async fn report_batch(
         &self,
         reqs: Vec<ReportRequest>,
+        scope: &Scope,
     ) -> ServiceResult<Vec<ServiceResult<ReportAck>>> {
         if reqs.len() > MAX_BATCH {
             return Err(ServiceError::invalid(format!(
@@ -299,7 +388,7 @@ impl TokenService {
         }
         let mut results = Vec::with_capacity(reqs.len());
         for req in reqs {
-            results.push(self.report(req).await);
+            results.push(self.report(req, scope).await);
         }
         Ok(results)
     }
@@ -307,7 +396,12 @@ impl TokenService {
     /// Moves an open lease's deadline to `extend_s` from now (the pool's lease TTL when
     /// absent; at most [`MAX_LEASE_S`]), so a long upload or stream keeps its token. Returns
     /// the token's id and the new deadline.
-    pub fn renew(&self, lease: &str, extend_s: Option<u64>) -> ServiceResult<(TokenId, u64)> {
+    pub fn renew(
+        &self,
+        lease: &str,
+        extend_s: Option<u64>,
+        scope: &Scope,
+    ) -> ServiceResult<(TokenId, u64)> {
         if self.coordinator().takes_report(lease) {
             return Err(ServiceError::invalid(
                 "a cluster lease cannot be renewed; report it and lease again",
@@ -320,6 +414,7 @@ impl TokenService {
         let handle = self
             .pool_by_index(index)
             .ok_or(ServiceError::UnknownLease)?;
+        scope.check(&handle.name)?;
         let extend_s = extend_s.unwrap_or_else(|| handle.policy().lease_ttl_s);
         if extend_s == 0 || extend_s > MAX_LEASE_S {
             return Err(ServiceError::invalid(format!(
@@ -335,8 +430,15 @@ impl TokenService {
         Ok((id, deadline))
     }
 
-    /// Closes a local lease (`POOL.N`) with its outcome.
-    pub fn report_local_lease(&self, lease: &str, outcome: &Outcome) -> ServiceResult<ReportAck> {
+    /// Closes a local lease with its outcome, for `scope`; with `token_id`, only if the
+    /// lease is that token's (else [`ServiceError::LeaseTokenMismatch`], lease left open).
+    pub fn report_local_lease(
+        &self,
+        lease: &str,
+        token_id: Option<&TokenId>,
+        outcome: &Outcome,
+        scope: &Scope,
+    ) -> ServiceResult<ReportAck> {
         let (index, lease) = self
             .lease_ids()
             .parse(lease)
@@ -344,6 +446,14 @@ impl TokenService {
         let handle = self
             .pool_by_index(index)
             .ok_or(ServiceError::UnknownLease)?;
+        scope.check(&handle.name)?;
+        if let Some(expected) = token_id {
+            match handle.lock().lease_holder(lease) {
+                Some(holder) if holder == *expected => {}
+                Some(_) => return Err(ServiceError::LeaseTokenMismatch),
+                None => return Err(ServiceError::UnknownLease),
+            }
+        }
         self.report_core_lease(&handle, lease, outcome)
     }
 
@@ -358,7 +468,9 @@ impl TokenService {
             match pool.report(lease, outcome, now_ms(), &mut rand::thread_rng()) {
                 Ok((id, changes)) => {
                     let state = pool.get(&id).map(|v| v.state);
-                    Ok((ReportAck::new(id, state), changes))
+                    let mut ack = ReportAck::new(id, state);
+                    ack.out_of_rotation = takes_out(&changes, &ack.id);
+                    Ok((ack, changes))
                 }
                 Err(PoolError::UnknownLease) | Err(PoolError::UnknownToken(_)) => {
                     Err(ServiceError::UnknownLease)
@@ -376,12 +488,14 @@ impl TokenService {
         let handle = self
             .token_pool(id)
             .ok_or(ServiceError::UnknownToken(None))?;
-        let ack = self.mutate_freeing(&handle, |pool| {
+        let ack = self.mutate(&handle, |pool| {
             let changes = pool
                 .report_token(id, outcome, now_ms(), &mut rand::thread_rng())
                 .map_err(|_| ServiceError::UnknownToken(None))?;
             let state = pool.get(id).map(|v| v.state);
-            Ok::<_, ServiceError>((ReportAck::new(id.clone(), state), changes))
+            let mut ack = ReportAck::new(id.clone(), state);
+            ack.out_of_rotation = takes_out(&changes, id);
+            Ok::<_, ServiceError>((ack, changes))
         })?;
         self.metrics().outcome_class(outcome.class, &handle.name);
         Ok(ack)

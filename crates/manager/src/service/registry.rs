@@ -28,12 +28,26 @@ pub struct PoolHandle {
     /// Woken when a token may have become eligible (report, tick, add, patch), so `get`
     /// callers with `wait_ms` retry without polling.
     pub(crate) notify: Notify,
+    /// Callers waiting in `get` with `wait_ms` (capped by `max_waiters`).
+    pub(crate) waiters: std::sync::atomic::AtomicUsize,
+    /// Times a waiter was woken to try again.
+    pub(crate) wakeups: std::sync::atomic::AtomicU64,
     /// The pool's health-check settings, and the probe built from them (None = kind none).
     pub health: HealthConfig,
     pub probe: Option<Arc<dyn HealthProbe>>,
 }
 
 impl PoolHandle {
+    /// The pool's name, waiter wake-ups so far and waiters now (for `/metrics`).
+    pub fn waiter_counts(&self) -> (String, u64, usize) {
+        use std::sync::atomic::Ordering;
+        (
+            self.name.clone(),
+            self.wakeups.load(Ordering::Relaxed),
+            self.waiters.load(Ordering::Relaxed),
+        )
+    }
+
     /// The pool, locked (service layer only: a change made here must be recorded).
     pub(crate) fn lock(&self) -> MutexGuard<'_, Pool> {
         self.pool.lock()
@@ -138,6 +152,8 @@ impl Registry {
             name: name.to_string(),
             pool: Mutex::new(Pool::new(name, policy)),
             notify: Notify::new(),
+            waiters: std::sync::atomic::AtomicUsize::new(0),
+            wakeups: std::sync::atomic::AtomicU64::new(0),
             health,
             probe,
         });

@@ -3,7 +3,7 @@
 //! With a coordinator that keeps totals (cluster mode), per-token counters are the members'
 //! sums and the summary is recomputed from them; otherwise the pools' own totals are used.
 
-use super::{CounterMap, ServiceError, ServiceResult, TokenService};
+use super::{CounterMap, Scope, ServiceError, ServiceResult, TokenService};
 use crate::config::HealthKind;
 use crate::service::now_ms;
 use crate::views::{token_row, StatsBody, TokenRow};
@@ -13,11 +13,20 @@ use tokenlb_core::{Millis, Strategy, TokenId, TokenState, TokenView};
 use tokenlb_store::{EventQuery, EventRecord, MinuteQuery};
 
 impl TokenService {
-    /// The seed's stats: totals and one row per token, of one pool or of all.
-    pub async fn stats(&self, pool: Option<&str>) -> ServiceResult<StatsBody> {
+    /// The seed's stats: totals and one row per token, of `pool` or of every pool `scope`
+    /// may see.
+    pub async fn stats(&self, pool: Option<&str>, scope: &Scope) -> ServiceResult<StatsBody> {
         let pools = match pool {
-            Some(name) => vec![self.named_pool(Some(name))?],
-            None => self.pools(),
+            Some(name) => {
+                let handle = self.named_pool(Some(name))?;
+                scope.check(&handle.name)?;
+                vec![handle]
+            }
+            None => self
+                .pools()
+                .into_iter()
+                .filter(|h| scope.allows(&h.name))
+                .collect(),
         };
         let (mut total, mut active, mut requests, mut success, mut failures) =
             (0usize, 0usize, 0u64, 0u64, 0u64);

@@ -3,7 +3,7 @@
 use crate::common::{error_code, TestServer, ADMIN_KEY};
 use serde_json::json;
 use std::net::IpAddr;
-use tokenlb_core::Secret;
+use tokenlb_manager::config::ClientKey;
 
 const T1: &str = "c3f0362b-0000-4997-a9c2-0478702a5fea";
 
@@ -82,8 +82,11 @@ async fn without_client_keys_client_routes_are_loopback_only() {
         401
     );
     assert_eq!(
-        s.report(json!({"token": T1, "success": true}))
+        s.post("/api/token/report")
+            .json(&json!({"token": T1, "success": true}))
+            .send()
             .await
+            .unwrap()
             .status(),
         401
     );
@@ -103,8 +106,8 @@ async fn without_client_keys_client_routes_are_loopback_only() {
 async fn with_client_keys_a_key_is_required_even_on_loopback() {
     let s = TestServer::start_with(|c| {
         c.client_keys = vec![
-            Secret::new("client-key-one-123456"),
-            Secret::new("client-key-two-123456"),
+            ClientKey::bare("client-key-one-123456", 1),
+            ClientKey::bare("client-key-two-123456", 2),
         ]
     })
     .await;

@@ -12,6 +12,7 @@ mod health;
 mod import_scale;
 mod session;
 mod startup;
+mod trust;
 mod ui_security;
 mod validation;
 mod wopan_common;

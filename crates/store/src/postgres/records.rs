@@ -136,6 +136,7 @@ impl PgStore {
         &self,
         before_minute: u64,
         events_before: Millis,
+        keep_events: u64,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         sqlx::query("DELETE FROM token_minutes WHERE minute < $1")
@@ -145,6 +146,12 @@ impl PgStore {
             .map_err(|e| self.err(e))?;
         sqlx::query("DELETE FROM events WHERE at < $1")
             .bind(to_i64(events_before))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        // The row cap: the newest `keep_events` stay (sequence numbers only grow).
+        sqlx::query("DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - $1")
+            .bind(to_i64(keep_events))
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;

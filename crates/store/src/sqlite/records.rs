@@ -115,6 +115,7 @@ impl SqliteStore {
         &self,
         before_minute: u64,
         events_before: Millis,
+        keep_events: u64,
     ) -> StoreResult<()> {
         // Old minutes may still be in the journal: into the rows first, then deleted.
         self.fold_now().await?;
@@ -126,6 +127,12 @@ impl SqliteStore {
             .map_err(|e| self.err(e))?;
         sqlx::query("DELETE FROM events WHERE at < ?")
             .bind(to_i64(events_before))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        // The row cap: the newest `keep_events` stay (sequence numbers only grow).
+        sqlx::query("DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?")
+            .bind(to_i64(keep_events))
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;

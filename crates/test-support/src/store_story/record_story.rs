@@ -203,7 +203,7 @@ pub async fn minutes_and_prune(h: &dyn Harness) {
     ])
     .await
     .unwrap();
-    s.prune(12, 150).await.unwrap();
+    s.prune(12, 150, u64::MAX >> 1).await.unwrap();
     assert_eq!(s.minutes(&q_minutes(0)).await.unwrap(), vec![(12, 23, 0)]);
     let left: Vec<u64> = s
         .events(&q_events(0))
@@ -213,6 +213,26 @@ pub async fn minutes_and_prune(h: &dyn Harness) {
         .map(|e| e.at)
         .collect();
     assert_eq!(left, vec![200]);
+    // The row cap keeps the newest events only.
+    s.append_events(&[
+        event(300, t0, "a", TokenState::Active),
+        event(400, t1, "b", TokenState::Active),
+    ])
+    .await
+    .unwrap();
+    s.prune(0, 0, 2).await.unwrap();
+    let left: Vec<u64> = s
+        .events(&q_events(0))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.at)
+        .collect();
+    assert_eq!(
+        left,
+        vec![400, 300],
+        "newest first, the oldest dropped by the cap"
+    );
 
     s.close().await;
     drop(s);

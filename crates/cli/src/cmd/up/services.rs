@@ -256,7 +256,7 @@ enum Access {
 
 fn client_access(config: &Config, manager: SocketAddr) -> Access {
     if let Some(k) = config.client_keys.first() {
-        return Access::Key(k.clone());
+        return Access::Key(k.key.clone());
     }
     if reachable(manager).ip().is_loopback() {
         Access::Loopback

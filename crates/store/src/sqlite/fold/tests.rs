@@ -296,7 +296,7 @@ async fn background_and_shutdown_folds_fold_what_was_there() {
     check(&s, &model, "fold_stats").await;
     // Pruning folds first, so the old minutes it deletes are the rows' and the journal's.
     write(&s, &mut model, 3..6).await;
-    s.prune(101, 0).await.unwrap();
+    s.prune(101, 0, u64::MAX >> 1).await.unwrap();
     model.minutes.retain(|(_, m), _| *m >= 101);
     check(&s, &model, "pruned").await;
     s.close().await;
