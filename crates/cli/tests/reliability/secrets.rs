@@ -115,8 +115,10 @@ async fn no_raw_token_value_leaks_anywhere_meant_for_display() {
     );
     // Reports that echo the token, seed-style and lease-style.
     for i in 0..3 {
+        // (Reports by value need the admin: DESIGN §9.)
         let r = c
             .post(format!("{url}/api/token/report"))
+            .bearer_auth(ADMIN_KEY)
             .json(&json!({"token": secret(i), "success": false, "error": format!("401 for token {} at upstream", secret(i))}))
             .send()
             .await

@@ -413,6 +413,7 @@ async fn a_freed_slot_wakes_one_waiter_and_the_waiter_count_is_capped() {
         (1..=3).contains(&woken),
         "one report woke {woken} of 40 waiters"
     );
+    println!("RELIABILITY waiters: one report woke {woken} of 40 waiters; the 41st refused");
     for w in waiters {
         let _ = w.await;
     }
