@@ -11,6 +11,7 @@
 //!   (SQLite: one journal row, folded into the rows later by the store); a failed batch is
 //!   kept and merged into the next.
 //! - The **pruner** drops minute rows older than 24 h and events older than 7 days, hourly.
+//! - The **notifier** (`crate::notify`, when `[[notify]]` targets are set) sends webhooks.
 //!
 //! All of them stop on the shutdown signal; the flusher and event writer write what they
 //! still hold before they return (the flusher also has the store fold its stats journal).
@@ -63,6 +64,7 @@ impl Tasks {
             )),
             tokio::spawn(crate::refresh::refresher(refresher.clone(), rx.clone())),
         ];
+        handles.extend(crate::notify::spawn(svc, rx.clone()));
         handles.extend(svc.spawn_coordinator(rx));
         Tasks { stop, handles }
     }

@@ -204,7 +204,11 @@ impl TokenService {
                 // is not taken on every get.
                 notified.as_mut().enable();
             }
-            let unavailable = match self.pick(&handle, strategy).await {
+            let started = Instant::now();
+            let picked = self.pick(&handle, strategy).await;
+            self.metrics()
+                .pick_duration(&handle.name, started.elapsed());
+            let unavailable = match picked {
                 Ok(picked) => {
                     self.metrics().pick(strategy, &handle.name);
                     return Ok((picked, Arc::clone(&handle)));
@@ -366,7 +370,7 @@ impl TokenService {
                 Err(e) => Err(ServiceError::internal(format!("report: {e}"))),
             }
         })?;
-        self.metrics().outcome_class(outcome.class, &handle.name);
+        self.metrics().reported(outcome, &handle.name);
         Ok(ack)
     }
 
@@ -383,7 +387,7 @@ impl TokenService {
             let state = pool.get(id).map(|v| v.state);
             Ok::<_, ServiceError>((ReportAck::new(id.clone(), state), changes))
         })?;
-        self.metrics().outcome_class(outcome.class, &handle.name);
+        self.metrics().reported(outcome, &handle.name);
         Ok(ack)
     }
 }
