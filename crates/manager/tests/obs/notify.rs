@@ -1,0 +1,268 @@
+//! Webhooks against a receiver on loopback: a burst becomes one signed delivery, a 500 is
+//! retried with the same delivery id, shutdown drains what is pending, bodies and logs never
+//! carry a token, and bad `[[notify]]` settings are clear start-up errors.
+
+use crate::common::{test_config, TestServer};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokenlb_core::Secret;
+use tokenlb_manager::config::{Config, NotifyConfig};
+use tokenlb_test_support::logs::Logs;
+
+const HOOK_SECRET: &str = "whsec-0123456789abcdef";
+const TOKENS: [&str; 3] = [
+    "sk-notify-secret-111111111111",
+    "sk-notify-secret-222222222222",
+    "sk-notify-secret-333333333333",
+];
+
+/// What the receiver saw, and how many of the first requests it answers 500.
+#[derive(Clone, Default)]
+struct Receiver {
+    seen: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+    fail_first: Arc<Mutex<usize>>,
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) -> StatusCode {
+    r.seen.lock().unwrap().push((headers, body));
+    let mut fail = r.fail_first.lock().unwrap();
+    if *fail > 0 {
+        *fail -= 1;
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn start_receiver(fail_first: usize) -> (Receiver, String) {
+    let r = Receiver::default();
+    *r.fail_first.lock().unwrap() = fail_first;
+    let app = axum::Router::new()
+        .route("/hook", post(receive))
+        .with_state(r.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (r, url)
+}
+
+async fn wait_for(r: &Receiver, n: usize, within: Duration) {
+    let end = tokio::time::Instant::now() + within;
+    while r.seen.lock().unwrap().len() < n {
+        assert!(
+            tokio::time::Instant::now() < end,
+            "the receiver saw {} requests, expected {n}",
+            r.seen.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn target(url: &str) -> NotifyConfig {
+    let mut t = NotifyConfig::to(url);
+    t.secret = Some(Secret::new(HOOK_SECRET));
+    t.coalesce_ms = 500;
+    t
+}
+
+/// Adds the three tokens to pool `np` and has the upstream reject every one: three
+/// `token_invalid` and one `pool_unavailable`.
+async fn invalidate_all(s: &TestServer) {
+    let mut ids = Vec::new();
+    for (i, t) in TOKENS.iter().enumerate() {
+        ids.push(
+            s.add_json(json!({ "token": t, "name": format!("n{i}"), "pool": "np" }))
+                .await,
+        );
+    }
+    for id in &ids {
+        let r = s
+            .report(json!({ "id": id, "outcome": "auth", "status": 401 }))
+            .await;
+        assert!(r.status().is_success());
+    }
+}
+
+fn verify(headers: &HeaderMap, body: &str) {
+    let ts = headers["x-tokenlb-timestamp"].to_str().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    assert!(
+        (now - ts.parse::<i64>().unwrap()).abs() < 60,
+        "fresh timestamp"
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(HOOK_SECRET.as_bytes()).unwrap();
+    mac.update(format!("{ts}.{body}").as_bytes());
+    let want = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(headers["x-tokenlb-signature"].to_str().unwrap(), want);
+    assert_eq!(headers["content-type"], "application/json");
+}
+
+fn assert_no_secret(text: &str) {
+    for t in TOKENS.iter().chain([&HOOK_SECRET]) {
+        assert!(!text.contains(t), "a secret in {text}");
+    }
+    assert!(!text.contains("sk-notify"), "a token prefix in {text}");
+}
+
+#[tokio::test]
+async fn a_burst_is_one_signed_delivery_retried_after_a_500() {
+    let logs = Logs::global(tracing::Level::TRACE);
+    let (r, url) = start_receiver(1).await;
+    let s = TestServer::start_with(|c| c.notify = vec![target(&url)]).await;
+    invalidate_all(&s).await;
+    // The first attempt answers 500; the retry comes after the 1 s backoff.
+    wait_for(&r, 2, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let seen = r.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "one delivery, attempted twice: {seen:?}");
+    let (h1, b1) = &seen[0];
+    let (h2, b2) = &seen[1];
+    assert_eq!(h1["x-tokenlb-delivery"], h2["x-tokenlb-delivery"]);
+    assert_eq!(b1, b2);
+    verify(h1, b1);
+    verify(h2, b2);
+    let body: Value = serde_json::from_str(b2).unwrap();
+    assert_eq!(body["source"], "tokenlb");
+    assert_eq!(body["delivery"], h2["x-tokenlb-delivery"].to_str().unwrap());
+    assert_eq!(body["count"], 4, "{body}");
+    assert_eq!(body["counts"]["token_invalid"], 3);
+    assert_eq!(body["counts"]["pool_unavailable"], 1);
+    let notices = body["notices"].as_array().unwrap();
+    let invalid: Vec<_> = notices
+        .iter()
+        .filter(|n| n["event"] == "token_invalid")
+        .collect();
+    assert_eq!(invalid.len(), 3);
+    for n in &invalid {
+        assert_eq!(n["pool"], "np");
+        assert_eq!(n["to"], "invalid");
+        assert!(n["token_id"].as_str().unwrap().starts_with("t_"), "{n}");
+        let keys: Vec<_> = n.as_object().unwrap().keys().cloned().collect();
+        assert!(
+            !keys.iter().any(|k| k == "token" || k == "secret"),
+            "{keys:?}"
+        );
+    }
+    for (_, b) in &seen {
+        assert_no_secret(b);
+    }
+    let text = tokenlb_test_support::metrics::scrape(&s.http, &s.url).await;
+    assert_eq!(
+        tokenlb_test_support::metrics::value(
+            &text,
+            "tokenlb_notify_deliveries_total{result=\"delivered\"}"
+        ),
+        Some(1.0)
+    );
+    s.stop().await;
+    let logs = logs.text();
+    assert!(logs.contains("notify[0]"), "the retry was logged: {logs}");
+    for t in TOKENS.iter().chain([&HOOK_SECRET]) {
+        assert!(!logs.contains(t), "a secret in the logs");
+    }
+    assert!(!logs.contains(&url), "the webhook URL in the logs");
+}
+
+#[tokio::test]
+async fn shutdown_delivers_what_is_still_coalescing() {
+    let (r, url) = start_receiver(0).await;
+    let s = TestServer::start_with(|c| {
+        let mut t = target(&url);
+        t.coalesce_ms = 60_000; // would wait a minute; shutdown must not
+        t.events = vec![tokenlb_manager::config::NotifyEvent::TokenInvalid];
+        c.notify = vec![t];
+    })
+    .await;
+    invalidate_all(&s).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(r.seen.lock().unwrap().is_empty(), "still coalescing");
+    s.stop().await;
+    wait_for(&r, 1, Duration::from_secs(5)).await;
+    let seen = r.seen.lock().unwrap().clone();
+    let body: Value = serde_json::from_str(&seen[0].1).unwrap();
+    assert_eq!(
+        body["count"], 3,
+        "the filter keeps token_invalid only: {body}"
+    );
+    assert!(body["counts"].get("pool_unavailable").is_none());
+    verify(&seen[0].0, &seen[0].1);
+}
+
+#[tokio::test]
+async fn bad_notify_settings_are_clear_start_up_errors() {
+    let path = Path::new("tokenlb.toml");
+    let err = |text: &str| {
+        Config::from_toml_str(text, path)
+            .expect_err("refused")
+            .to_string()
+    };
+    let e = err("[[notify]]\nurl = \"not a url\"\n");
+    assert!(
+        e.contains("`notify[0].url`") && e.contains("not a valid URL"),
+        "{e}"
+    );
+    assert!(e.contains("tokenlb.toml"), "{e}");
+    let e = err("[[notify]]\nurl = \"ftp://example.com/x\"\n");
+    assert!(
+        e.contains("`notify[0].url` must be an http:// or https:// URL"),
+        "{e}"
+    );
+    let e =
+        err("[[notify]]\nurl = \"https://example.com/secret-path\"\nsecret = \"short-secret\"\n");
+    assert!(e.contains("`notify[0].secret` must be at least 16"), "{e}");
+    assert!(
+        !e.contains("short-secret") && !e.contains("secret-path"),
+        "{e}"
+    );
+    let e = err("[[notify]]\nurl = \"https://e.com/\"\n[[notify]]\nurl = \"https://e.com/\"\nmax_attempts = 0\n");
+    assert!(
+        e.contains("`notify[1].max_attempts` must be between 1 and 20"),
+        "{e}"
+    );
+    let e = err("[[notify]]\nurl = \"https://e.com/\"\nevents = [\"token_gone\"]\n");
+    assert!(
+        e.contains("line 3") && e.contains("token_gone") && e.contains("token_invalid"),
+        "{e}"
+    );
+    let e = err("[[notify]]\nurl = \"https://e.com/\"\nevents = []\n");
+    assert!(
+        e.contains("`notify[0].events` must name at least one"),
+        "{e}"
+    );
+    let e = err("[[notify]]\nsecret = \"0123456789abcdef0\"\n");
+    assert!(e.contains("url"), "{e}");
+
+    // `config check` shows the target without its path, query or secret.
+    let ok = Config::from_toml_str(
+        "[[notify]]\nurl = \"https://hooks.example.com/T000/B000/XXXX?k=v\"\nsecret = \"0123456789abcdef-x\"\n",
+        path,
+    )
+    .expect("valid");
+    let shown = ok.to_masked_toml();
+    assert!(shown.contains("https://hooks.example.com/…"), "{shown}");
+    assert!(
+        !shown.contains("XXXX") && !shown.contains("0123456789abcdef-x"),
+        "{shown}"
+    );
+
+    // The manager refuses it at start too (`Config::load` is what the binary runs).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokenlb.toml");
+    std::fs::write(&file, "[[notify]]\nurl = \"nope\"\n").unwrap();
+    let env: std::collections::BTreeMap<String, String> = Default::default();
+    let e = Config::load(
+        &tokenlb_manager::config::ConfigFile::Explicit(file),
+        &env,
+        &Default::default(),
+    )
+    .expect_err("refused")
+    .to_string();
+    assert!(e.contains("`notify[0].url`"), "{e}");
+    let _ = test_config(&dir);
+}
