@@ -28,10 +28,14 @@ const TOKENS: [&str; 3] = [
 struct Receiver {
     seen: Arc<Mutex<Vec<(HeaderMap, String)>>>,
     fail_first: Arc<Mutex<usize>>,
+    /// How long each answer takes.
+    delay: Arc<Mutex<Duration>>,
 }
 
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) -> StatusCode {
     r.seen.lock().unwrap().push((headers, body));
+    let delay = *r.delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
     let mut fail = r.fail_first.lock().unwrap();
     if *fail > 0 {
         *fail -= 1;
@@ -41,7 +45,12 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) ->
 }
 
 async fn start_receiver(fail_first: usize) -> (Receiver, String) {
+    start_slow_receiver(fail_first, Duration::ZERO).await
+}
+
+async fn start_slow_receiver(fail_first: usize, delay: Duration) -> (Receiver, String) {
     let r = Receiver::default();
+    *r.delay.lock().unwrap() = delay;
     *r.fail_first.lock().unwrap() = fail_first;
     let app = axum::Router::new()
         .route("/hook", post(receive))
@@ -192,6 +201,46 @@ async fn shutdown_delivers_what_is_still_coalescing() {
     );
     assert!(body["counts"].get("pool_unavailable").is_none());
     verify(&seen[0].0, &seen[0].1);
+}
+
+#[tokio::test]
+async fn a_full_queue_drops_the_oldest_and_counts_it() {
+    let (r, url) = start_slow_receiver(0, Duration::from_millis(1500)).await;
+    let s = TestServer::start_with(|c| {
+        let mut t = target(&url);
+        t.coalesce_ms = 0; // every notice its own delivery
+        t.queue = 1;
+        c.notify = vec![t];
+    })
+    .await;
+    // Three deliveries: two token_invalid, then the third with the pool_unavailable it
+    // caused (one event, so one window even at coalesce_ms = 0).
+    invalidate_all(&s).await;
+    let metric = "tokenlb_notify_dropped_total";
+    let end = tokio::time::Instant::now() + Duration::from_secs(15);
+    let (dropped, delivered) = loop {
+        let text = tokenlb_test_support::metrics::scrape(&s.http, &s.url).await;
+        let get = |k: &str| tokenlb_test_support::metrics::value(&text, k).unwrap_or(0.0);
+        let (d, ok) = (
+            get(metric),
+            get("tokenlb_notify_deliveries_total{result=\"delivered\"}"),
+        );
+        if d + ok >= 3.0 {
+            break (d, ok);
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "dropped {d}, delivered {ok}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        dropped >= 1.0,
+        "a queue of one under three deliveries drops: {dropped}"
+    );
+    assert_eq!(dropped + delivered, 3.0);
+    assert_eq!(r.seen.lock().unwrap().len() as f64, delivered);
+    s.stop().await;
 }
 
 #[tokio::test]
