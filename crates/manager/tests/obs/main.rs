@@ -11,3 +11,5 @@ mod metrics;
 mod notify;
 mod promtool;
 mod rules;
+#[path = "../http/wopan_common.rs"]
+mod wopan_common;

@@ -315,3 +315,57 @@ async fn bad_notify_settings_are_clear_start_up_errors() {
     assert!(e.contains("`notify[0].url`"), "{e}");
     let _ = test_config(&dir);
 }
+
+#[tokio::test]
+async fn a_refused_refresh_is_notified_without_the_tokens() {
+    use tokenlb_core::TokenId;
+    use tokenlb_manager::refresh::{self, RefreshError, Trigger};
+    use tokenlb_wopan::emulator::DEMO_TOKENS;
+    let emu = crate::wopan_common::emulator().await;
+    let (r, url) = start_receiver(0).await;
+    let base = emu.base.clone();
+    let s = TestServer::start_with(move |c| {
+        crate::wopan_common::wopan_pool(c, &base, 3600);
+        let mut t = target(&url);
+        t.coalesce_ms = 300;
+        c.notify = vec![t];
+    })
+    .await;
+    let access = DEMO_TOKENS[0].access_token;
+    let refresh_token = crate::wopan_common::UNKNOWN_REFRESH;
+    let in_3d = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
+    let id = s
+        .add_json(json!({"token": access, "name": "soon", "refresh_token": refresh_token, "expires_at": in_3d}))
+        .await;
+    let e = refresh::refresh_now(s.state.refresher(), &TokenId(id.clone()), Trigger::Expiring)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RefreshError::Refused(_)), "{e}");
+    wait_for(&r, 1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = r.seen.lock().unwrap().clone();
+    let mut events = Vec::new();
+    for (h, b) in &seen {
+        verify(h, b);
+        assert!(
+            !b.contains(access) && !b.contains(refresh_token),
+            "a token in {b}"
+        );
+        let body: Value = serde_json::from_str(b).unwrap();
+        for n in body["notices"].as_array().unwrap() {
+            if n["event"] != "pool_unavailable" {
+                assert_eq!(n["token_id"], id.as_str());
+            }
+            events.push(n["event"].as_str().unwrap().to_string());
+        }
+    }
+    events.sort();
+    // The refusal, and the token it made invalid (the pool, whose only token it was, is
+    // left with none eligible).
+    assert_eq!(
+        events,
+        ["pool_unavailable", "refresh_refused", "token_invalid"],
+        "{seen:?}"
+    );
+    s.stop().await;
+}
