@@ -18,7 +18,9 @@
 //! eligible and soon-expiring tokens; per-token series when `metrics.per_token` is on (id
 //! and name, never the secret); the proxy and notification counters; build info; and the
 //! `process_*` series ([`process`]). Every label value is one of a fixed set or a name the
-//! configuration or an admin gave (pool, token name), never raw request input.
+//! configuration or an admin gave (pool, token name), never raw request input. The one
+//! scrape cost that grows with the pool: `tokenlb_tokens_expiring_24h` walks a pool's
+//! tokens under its lock (no allocation), and the per-token series copy every token's view.
 
 pub mod histogram;
 pub mod process;
