@@ -32,13 +32,24 @@ ensure_nextest() {
   fi
 }
 
+ensure_promtool() {
+  # The metrics and alerting-rule tests run promtool (Debian's prometheus package); they fail,
+  # not skip, without it unless TOKENLB_SKIP_PROMTOOL=1.
+  if [ "${TOKENLB_SKIP_PROMTOOL:-0}" != 1 ] && ! command -v promtool >/dev/null; then
+    log "installing promtool (Debian's prometheus package)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus
+  fi
+}
+
 ensure_services
 ensure_nextest
+ensure_promtool
 
 log "layers: no import cycle across the manager's layers, no lower layer naming a higher one"
 python3 scripts/module-graph.py crates/manager \
   --layer http=app,routes,auth,session,error,openapi,state,server \
-  --layer background=tasks,health,refresh \
+  --layer background=tasks,health,refresh,notify \
   --layer service=service,import,views,metrics,config,validate,wopan_health,probe,shutdown
 
 log "building"

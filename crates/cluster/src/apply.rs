@@ -222,7 +222,7 @@ fn apply_report(svc: &TokenService, pool: &str, lease: u64, outcome: Outcome) {
         .is_err()
     {
         // Closed here meanwhile (its deadline passed): the outcome still counts.
-        svc.metrics().outcome_class(outcome.class, &handle.name);
+        svc.metrics().reported(&outcome, &handle.name);
     }
 }
 

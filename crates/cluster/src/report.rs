@@ -88,7 +88,7 @@ pub async fn report(
             lease: parsed.number,
             outcome: outcome.into(),
         });
-        svc.metrics().outcome_class(outcome.class, &record.pool);
+        svc.metrics().reported(outcome, &record.pool);
         let state = svc
             .token_pool(&token)
             .and_then(|h| h.view(&token))

@@ -37,5 +37,6 @@ pub use pool::{
     Unavailable,
 };
 pub use secret::Secret;
+pub use state::ChangeCause;
 pub use stats::{Dirty, PoolStats};
 pub use types::{Counters, Limits, Millis, Strategy, TokenId, TokenState};

@@ -260,6 +260,7 @@ impl Pool {
                 from: tr.from,
                 to: tr.to,
                 reason: tr.reason,
+                cause: tr.cause,
                 sample_error: tr.sample_error,
             });
         }

@@ -74,6 +74,82 @@ pub struct Transition {
     pub sample_error: Option<String>,
     /// This change started (or extended) a cooling period: `times_cooled` goes up.
     pub cooled: bool,
+    /// Why, as one of a fixed set (a metric label; `reason` is the words).
+    pub cause: ChangeCause,
+}
+
+/// Why a state changed, as one of a fixed set of values: what a metric label or a
+/// notification filter may carry, where [`Transition::reason`] is free text.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeCause {
+    /// The upstream rejected the token (`auth`).
+    AuthFailure,
+    /// `rate_limited`: cooling until retry-after.
+    RateLimited,
+    /// `quota_exhausted`: cooling until retry-after.
+    QuotaExhausted,
+    /// Transient failures in a row.
+    ConsecutiveFailures,
+    /// The windowed error rate passed its threshold.
+    ErrorRate,
+    /// The half-open probe request failed.
+    ProbeFailed,
+    /// The half-open probe request succeeded.
+    ProbeSucceeded,
+    /// The cooling deadline passed (half-open).
+    CoolingEnded,
+    /// `expires_at` passed.
+    Expired,
+    /// A passing health check.
+    HealthCheck,
+    /// A refreshed secret.
+    Refreshed,
+    /// An admin enabled or disabled the token (or moved its expiry).
+    Admin,
+    /// None of the above (a change recorded before causes were kept).
+    #[default]
+    Other,
+}
+
+impl ChangeCause {
+    /// Every cause, in a fixed order.
+    pub const ALL: [ChangeCause; 13] = [
+        ChangeCause::AuthFailure,
+        ChangeCause::RateLimited,
+        ChangeCause::QuotaExhausted,
+        ChangeCause::ConsecutiveFailures,
+        ChangeCause::ErrorRate,
+        ChangeCause::ProbeFailed,
+        ChangeCause::ProbeSucceeded,
+        ChangeCause::CoolingEnded,
+        ChangeCause::Expired,
+        ChangeCause::HealthCheck,
+        ChangeCause::Refreshed,
+        ChangeCause::Admin,
+        ChangeCause::Other,
+    ];
+
+    /// The snake_case name (the metric label value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeCause::AuthFailure => "auth_failure",
+            ChangeCause::RateLimited => "rate_limited",
+            ChangeCause::QuotaExhausted => "quota_exhausted",
+            ChangeCause::ConsecutiveFailures => "consecutive_failures",
+            ChangeCause::ErrorRate => "error_rate",
+            ChangeCause::ProbeFailed => "probe_failed",
+            ChangeCause::ProbeSucceeded => "probe_succeeded",
+            ChangeCause::CoolingEnded => "cooling_ended",
+            ChangeCause::Expired => "expired",
+            ChangeCause::HealthCheck => "health_check",
+            ChangeCause::Refreshed => "refreshed",
+            ChangeCause::Admin => "admin",
+            ChangeCause::Other => "other",
+        }
+    }
 }
 
 /// Pool-wide facts a transition may need.
@@ -119,6 +195,7 @@ impl Health {
     fn go(
         &mut self,
         to: TokenState,
+        cause: ChangeCause,
         reason: String,
         sample_error: Option<String>,
         now: Millis,
@@ -147,6 +224,7 @@ impl Health {
             reason,
             sample_error,
             cooled: false,
+            cause,
         }
     }
 }

@@ -13,7 +13,8 @@
 //!   span is not created at all (`RUST_LOG=tokenlb_manager=debug` brings it back). In its
 //!   place, a 5xx answer is logged at `ERROR` with method, route and status, as the
 //!   `TraceLayer`'s failure log did;
-//! - counts the request in the HTTP metrics (route, method, status);
+//! - counts the request in the HTTP metrics (route, method, status) and times it (route,
+//!   method, status class), from the call to the answer's head;
 //! - sets the security headers on every answer (and `no-store` on `/api/*`);
 //! - applies the body limit (`max_body_bytes`; the import route allows more).
 //!
@@ -33,6 +34,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Instant;
 use tower::{Layer, Service};
 use tracing::Span;
 
@@ -157,6 +159,7 @@ where
         };
         HttpFuture {
             inner,
+            started: Instant::now(),
             span,
             metrics: self.metrics.clone(),
             route,
@@ -190,6 +193,8 @@ fn route_name(route: &Option<MatchedPath>) -> &str {
 /// The answer of an [`HttpService`]: the route's own future, then the bookkeeping.
 pub struct HttpFuture<F> {
     inner: F,
+    /// When the request reached the layer (`tokenlb_http_request_duration_seconds`).
+    started: Instant,
     span: Span,
     metrics: Arc<Metrics>,
     route: Option<MatchedPath>,
@@ -215,8 +220,10 @@ where
         };
         let status = response.status();
         let route = route_name(&this.route);
+        let method = method_label(&this.method);
+        this.metrics.http(route, method, status.as_u16());
         this.metrics
-            .http(route, method_label(&this.method), status.as_u16());
+            .http_duration(route, method, status.as_u16(), this.started.elapsed());
         if status.is_server_error() {
             tracing::error!(method = %this.method, route, status = status.as_u16(), "response failed");
         }

@@ -15,6 +15,7 @@
 
 mod env;
 mod load;
+mod observe;
 mod pool;
 mod validate;
 
@@ -31,6 +32,7 @@ use tokenlb_core::{Policy, Secret, Strategy};
 
 pub use env::{env_var_for, EnvSource, ProcessEnv, ENV_KEYS};
 pub use load::{ConfigError, ConfigFile, Overrides};
+pub use observe::{MetricsConfig, NotifyConfig, NotifyEvent};
 pub use pool::{HealthConfig, HealthKind, PoolConfig};
 
 /// The name of the pool used by requests that name none; always present after loading.
@@ -89,6 +91,11 @@ pub struct Config {
     pub log: LogConfig,
     /// Admin access: UI login and the admin API key. `[admin]`.
     pub admin: AdminConfig,
+    /// `/metrics` settings. `[metrics]`.
+    pub metrics: MetricsConfig,
+    /// Webhook targets for changes an operator must know about, `[[notify]]`; none by
+    /// default.
+    pub notify: Vec<NotifyConfig>,
     /// Pools by name, `[pools.NAME]`; `default` always exists after loading.
     pub pools: BTreeMap<String, PoolConfig>,
 }
@@ -115,6 +122,8 @@ impl Default for Config {
             default_strategy: Strategy::Best,
             log: LogConfig::default(),
             admin: AdminConfig::default(),
+            metrics: MetricsConfig::default(),
+            notify: Vec::new(),
             pools,
         }
     }
@@ -132,6 +141,9 @@ impl Config {
         let mut shown = self.clone();
         shown.store = shown.store.as_deref().map(mask_url_password);
         shown.redis = shown.redis.as_deref().map(mask_url_password);
+        for n in &mut shown.notify {
+            n.url = observe::mask_webhook_url(&n.url);
+        }
         match toml::to_string(&shown) {
             Ok(text) => text,
             // Serializing plain data into TOML cannot fail; keep a readable answer anyway.

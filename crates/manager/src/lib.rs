@@ -6,7 +6,8 @@
 //! - service: [`service::TokenService`], the only door to the pools (lease, report, add,
 //!   remove, patch, import, the `apply_*` entry points), with its
 //!   [`service::Coordinator`] seam for peers (the `tokenlb-cluster` crate in cluster mode);
-//! - background: [`tasks`], [`health`], [`refresh`], each handed only what it uses;
+//! - background: [`tasks`], [`health`], [`refresh`], [`notify`] (webhooks), each handed
+//!   only what it uses;
 //!
 //! all over one [`tokenlb_core::Pool`] per pool name and one [`tokenlb_store::Store`].
 //!
@@ -22,6 +23,7 @@ pub mod health;
 pub mod import;
 pub use tokenlb_listen as listen;
 pub mod metrics;
+pub mod notify;
 pub mod openapi;
 pub mod probe;
 pub mod refresh;

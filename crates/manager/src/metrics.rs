@@ -9,18 +9,42 @@
 //! the exposition reads as before (series appear once counted, ordered by their labels).
 //! Gauges (tokens per state, in flight) are read from the pools at scrape time, so they are
 //! never stale. No metrics registry crate is needed for this little.
+//!
+//! DESIGN §13 adds, beside those: histograms ([`histogram`]: a fixed array of atomic
+//! buckets per series, so an observation is lock-free) of HTTP request time by route,
+//! method and status class, of pick time by pool and of the upstream latency reports carry
+//! by pool and outcome class; state changes by pool, from, to and cause (a
+//! [`tokenlb_core::ChangeCause`], never the free-text reason); scrape-time gauges of
+//! eligible and soon-expiring tokens; per-token series when `metrics.per_token` is on (id
+//! and name, never the secret); the proxy and notification counters; build info; and the
+//! `process_*` series ([`process`]). Every label value is one of a fixed set or a name the
+//! configuration or an admin gave (pool, token name), never raw request input. The one
+//! scrape cost that grows with the pool: `tokenlb_tokens_expiring_24h` walks a pool's
+//! tokens under its lock (no allocation), and the per-token series copy every token's view.
+
+pub mod histogram;
+pub mod process;
+mod series;
+
+pub use series::{PoolGauges, Scrape};
 
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokenlb_core::{OutcomeClass, PoolStats, Strategy, TokenState};
+use tokenlb_core::{OutcomeClass, Strategy, TokenState};
+
+use histogram::Histogram;
 
 /// One pool's lease and outcome counters.
 #[derive(Default)]
 struct PoolCounters {
     picks: [AtomicU64; Strategy::ALL.len()],
     outcomes: [AtomicU64; OutcomeClass::ALL.len()],
+    /// How long picks took (`tokenlb_pick_duration_seconds`).
+    pick_time: Histogram,
+    /// Reported upstream latency by outcome class (`tokenlb_reported_latency_seconds`).
+    latency: [Histogram; OutcomeClass::ALL.len()],
 }
 
 /// One route's requests by method and status.
@@ -46,6 +70,16 @@ pub struct Metrics {
     lease_expiries: Mutex<BTreeMap<String, u64>>,
     get_unavailable: AtomicU64,
     http: RwLock<HashMap<Box<str>, RouteCounters>>,
+    /// Request durations by route, then (method label, status class index).
+    http_time: RwLock<HashMap<Box<str>, series::RouteTimes>>,
+    /// State changes by (pool, from, to, cause); rare, so a map under a mutex.
+    state_changes: Mutex<BTreeMap<series::ChangeKey, u64>>,
+    /// Proxied requests by (proxy name from the configuration, outcome class).
+    proxy: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Webhook deliveries dropped because a target's queue was full.
+    notify_dropped: AtomicU64,
+    /// Webhook deliveries by result: delivered, failed (gave up).
+    notify_results: [AtomicU64; 2],
 }
 
 fn strategy_index(s: Strategy) -> usize {
@@ -183,7 +217,7 @@ impl Metrics {
 }
 
 /// Escapes a label value (backslash, quote, newline).
-fn esc(v: &str) -> String {
+pub(crate) fn esc(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
@@ -194,13 +228,11 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-/// The whole exposition: the counters of `m`, the gauges of `pools` (name and totals, read
-/// at scrape time), then whatever `more` appends (the coordinator's series).
-pub fn render(
-    m: &Metrics,
-    pools: &[(String, PoolStats)],
-    more: impl FnOnce(&mut String),
-) -> String {
+/// The whole exposition: the counters of `m`, the gauges of `scrape` (read from the pools
+/// at scrape time), whatever `more` appends (the coordinator's series), then the series
+/// DESIGN §13 added.
+pub fn render(m: &Metrics, scrape: &Scrape, more: impl FnOnce(&mut String)) -> String {
+    let pools = &scrape.pools;
     let mut out = String::new();
     header(
         &mut out,
@@ -270,12 +302,16 @@ pub fn render(
             esc(&method)
         );
     }
+    m.render_more(scrape, &mut out);
     out
 }
 
-fn render_gauges(pools: &[(String, PoolStats)], out: &mut String) {
+fn render_gauges(pools: &[PoolGauges], out: &mut String) {
     header(out, "tokenlb_tokens", "gauge", "Tokens, by state and pool.");
-    for (pool, stats) in pools {
+    for PoolGauges {
+        name: pool, stats, ..
+    } in pools
+    {
         for st in TokenState::ALL {
             let n = stats
                 .by_state
@@ -296,7 +332,10 @@ fn render_gauges(pools: &[(String, PoolStats)], out: &mut String) {
         "gauge",
         "Leases out now, by pool.",
     );
-    for (pool, stats) in pools {
+    for PoolGauges {
+        name: pool, stats, ..
+    } in pools
+    {
         let _ = writeln!(
             out,
             "tokenlb_in_flight{{pool=\"{}\"}} {}",

@@ -121,6 +121,11 @@ impl TokenService {
         &self.0.metrics
     }
 
+    /// The counters, shared (for a background task that outlives a borrow).
+    pub fn metrics_arc(&self) -> Arc<Metrics> {
+        self.0.metrics.clone()
+    }
+
     pub fn coordinator(&self) -> &dyn Coordinator {
         &*self.0.coordinator
     }
@@ -245,6 +250,7 @@ impl TokenService {
         let mut pool = handle.lock();
         let (r, changes) = f(&mut pool)?;
         let events = change_events(&pool, &handle.name, &changes);
+        self.0.metrics.state_changes(&handle.name, &changes);
         Ok((r, events))
     }
 

@@ -14,6 +14,7 @@
 //!   kept and merged into the next.
 //! - The **pruner** drops minute rows older than 24 h, events older than 7 days and events
 //!   beyond the row cap (`max_event_rows`), every 10 minutes.
+//! - The **notifier** (`crate::notify`, when `[[notify]]` targets are set) sends webhooks.
 //!
 //! All of them stop on the shutdown signal; the flusher and event writer write what they
 //! still hold before they return (the flusher also has the store fold its stats journal).
@@ -60,6 +61,7 @@ impl Tasks {
             )),
             tokio::spawn(crate::refresh::refresher(refresher.clone(), rx.clone())),
         ];
+        handles.extend(crate::notify::spawn(svc, rx.clone()));
         handles.extend(svc.spawn_coordinator(rx));
         Tasks { stop, handles }
     }

@@ -110,6 +110,9 @@ pub struct StateChange {
     /// Why, in words (e.g. "5 consecutive failures (transient): cooling 28.7 s (#1 in a
     /// row)"), for the event log and the UI.
     pub reason: String,
+    /// Why, as one of a fixed set (for metric labels and notification filters).
+    #[serde(default)]
+    pub cause: crate::state::ChangeCause,
     /// The error sample of the outcome that caused it, if one did and carried one.
     pub sample_error: Option<String>,
 }

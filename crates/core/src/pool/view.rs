@@ -41,6 +41,20 @@ impl Pool {
             .collect()
     }
 
+    /// Tokens not yet expired whose `expires_at` falls within `horizon_ms` of `now` (for an
+    /// "expiring soon" gauge). O(tokens), no allocation; disabled tokens are not counted.
+    pub fn expiring_within(&self, now: Millis, horizon_ms: Millis) -> usize {
+        let end = now.saturating_add(horizon_ms);
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|t| {
+                !matches!(t.health.state, TokenState::Expired | TokenState::Disabled)
+                    && t.expires_at.is_some_and(|e| e > now && e <= end)
+            })
+            .count()
+    }
+
     /// Pool totals, O(1): kept incrementally, not summed over the tokens.
     pub fn stats(&self) -> PoolStats {
         let mut by_state = [(TokenState::Active, 0); 5];

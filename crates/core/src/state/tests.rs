@@ -123,3 +123,43 @@ fn cooling_ms_respects_cap_and_jitter_even_with_odd_policies() {
         assert!((1..=(600_000.0 * 1.9) as u64).contains(&d), "{d}");
     }
 }
+
+#[test]
+fn every_transition_names_its_cause_from_the_fixed_set() {
+    let p = Policy {
+        consecutive_failures: 1,
+        ..Policy::default()
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let cause = |t: Option<Transition>| t.map(|t| t.cause);
+    let mut h = fresh();
+    let transient = Outcome::new(OutcomeClass::Transient);
+    assert_eq!(
+        cause(h.on_outcome(&transient, ctx(0, &p, true), &mut rng)),
+        Some(ChangeCause::ConsecutiveFailures)
+    );
+    let until = h.until.expect("cooling has an end");
+    assert_eq!(cause(h.end_cooling(until)), Some(ChangeCause::CoolingEnded));
+    let ok = Outcome::new(OutcomeClass::Success);
+    assert_eq!(
+        cause(h.on_outcome(&ok, ctx(until, &p, true), &mut rng)),
+        Some(ChangeCause::ProbeSucceeded)
+    );
+    let auth = Outcome::new(OutcomeClass::Auth);
+    assert_eq!(
+        cause(h.on_outcome(&auth, ctx(until, &p, true), &mut rng)),
+        Some(ChangeCause::AuthFailure)
+    );
+    assert_eq!(cause(h.health_ok(until)), Some(ChangeCause::HealthCheck));
+    let limited = Outcome::new(OutcomeClass::RateLimited);
+    assert_eq!(
+        cause(h.on_outcome(&limited, ctx(until, &p, true), &mut rng)),
+        Some(ChangeCause::RateLimited)
+    );
+    assert_eq!(cause(h.set_enabled(false, until)), Some(ChangeCause::Admin));
+    assert_eq!(cause(h.set_enabled(true, until)), Some(ChangeCause::Admin));
+    assert_eq!(cause(h.expire(until)), Some(ChangeCause::Expired));
+    assert_eq!(cause(h.refreshed(until)), Some(ChangeCause::Refreshed));
+    let names: std::collections::HashSet<_> = ChangeCause::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(names.len(), ChangeCause::ALL.len(), "names are distinct");
+}

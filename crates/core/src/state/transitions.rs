@@ -3,7 +3,7 @@
 //! Each method returns `Some(Transition)` only when the state (or the half-open / cooling
 //! deadline) changed; counting for stats is the pool's job.
 
-use super::{cooling_ms, Ctx, Health, Transition, MAX_RETRY_AFTER_S};
+use super::{cooling_ms, ChangeCause, Ctx, Health, Transition, MAX_RETRY_AFTER_S};
 use crate::outcome::{Outcome, OutcomeClass};
 use crate::types::{Millis, TokenState};
 
@@ -25,6 +25,7 @@ impl Health {
                 if self.state == TokenState::Cooling && self.half_open {
                     return Some(self.go(
                         TokenState::Active,
+                        ChangeCause::ProbeSucceeded,
                         "half-open probe succeeded".into(),
                         None,
                         now,
@@ -51,7 +52,13 @@ impl Health {
                     Some(s) => format!("auth failure: upstream rejected the token (HTTP {s})"),
                     None => "auth failure: upstream rejected the token".to_string(),
                 };
-                Some(self.go(TokenState::Invalid, why, sample, now))
+                Some(self.go(
+                    TokenState::Invalid,
+                    ChangeCause::AuthFailure,
+                    why,
+                    sample,
+                    now,
+                ))
             }
             OutcomeClass::RateLimited | OutcomeClass::QuotaExhausted => {
                 self.rate_limit(outcome, ctx, sample)
@@ -67,10 +74,10 @@ impl Health {
         sample: Option<String>,
     ) -> Option<Transition> {
         let now = ctx.now;
-        let what = if outcome.class == OutcomeClass::RateLimited {
-            "rate limited"
+        let (what, cause) = if outcome.class == OutcomeClass::RateLimited {
+            ("rate limited", ChangeCause::RateLimited)
         } else {
-            "quota exhausted"
+            ("quota exhausted", ChangeCause::QuotaExhausted)
         };
         let (secs, src) = match outcome.retry_after_s {
             Some(s) => (s.min(MAX_RETRY_AFTER_S), "retry-after"),
@@ -88,7 +95,7 @@ impl Health {
         }
         let reason = format!("{what}: cooling {secs} s ({src})");
         let was_transient = self.transient_cooling && self.state == TokenState::Cooling;
-        let mut t = self.go(TokenState::Cooling, reason, sample, now);
+        let mut t = self.go(TokenState::Cooling, cause, reason, sample, now);
         self.until = Some(until);
         // A token already counted against the rail stays counted until it recovers.
         self.transient_cooling = was_transient;
@@ -104,24 +111,33 @@ impl Health {
     ) -> Option<Transition> {
         let p = ctx.policy;
         let now = ctx.now;
-        let why = if self.state == TokenState::Cooling {
+        let (why, cause) = if self.state == TokenState::Cooling {
             if !self.half_open {
                 return None; // a late report from before the cooling
             }
-            "half-open probe failed".to_string()
+            (
+                "half-open probe failed".to_string(),
+                ChangeCause::ProbeFailed,
+            )
         } else {
             let span = p.error_window_s.max(1).saturating_mul(1000);
             let (ok, fail) = self.errors.totals(now, span);
             let n = ok + fail;
             if self.consec_fail >= p.consecutive_failures.max(1) {
-                format!("{} consecutive failures", self.consec_fail)
+                (
+                    format!("{} consecutive failures", self.consec_fail),
+                    ChangeCause::ConsecutiveFailures,
+                )
             } else if n >= u64::from(p.error_rate_min_requests.max(1))
                 && fail as f64 / n as f64 > p.error_rate_threshold
             {
-                format!(
-                    "error rate {:.0}% over {n} requests in {} s",
-                    100.0 * fail as f64 / n as f64,
-                    p.error_window_s
+                (
+                    format!(
+                        "error rate {:.0}% over {n} requests in {} s",
+                        100.0 * fail as f64 / n as f64,
+                        p.error_window_s
+                    ),
+                    ChangeCause::ErrorRate,
                 )
             } else {
                 return None;
@@ -147,7 +163,7 @@ impl Health {
             ms as f64 / 1000.0,
             self.streak
         );
-        let mut t = self.go(TokenState::Cooling, reason, sample, now);
+        let mut t = self.go(TokenState::Cooling, cause, reason, sample, now);
         self.until = Some(now.saturating_add(ms));
         self.transient_cooling = true;
         t.cooled = true;
@@ -169,6 +185,7 @@ impl Health {
             reason,
             sample_error: None,
             cooled: false,
+            cause: ChangeCause::CoolingEnded,
         })
     }
 
@@ -176,16 +193,26 @@ impl Health {
     pub fn expire(&mut self, now: Millis) -> Option<Transition> {
         match self.state {
             TokenState::Expired | TokenState::Disabled => None,
-            _ => Some(self.go(TokenState::Expired, "expires_at passed".into(), None, now)),
+            _ => Some(self.go(
+                TokenState::Expired,
+                ChangeCause::Expired,
+                "expires_at passed".into(),
+                None,
+                now,
+            )),
         }
     }
 
     /// A passing health check brings cooling (incl. half-open) and invalid tokens back.
     pub fn health_ok(&mut self, now: Millis) -> Option<Transition> {
         match self.state {
-            TokenState::Cooling | TokenState::Invalid => {
-                Some(self.go(TokenState::Active, "health check passed".into(), None, now))
-            }
+            TokenState::Cooling | TokenState::Invalid => Some(self.go(
+                TokenState::Active,
+                ChangeCause::HealthCheck,
+                "health check passed".into(),
+                None,
+                now,
+            )),
             _ => None,
         }
     }
@@ -195,6 +222,7 @@ impl Health {
         match self.state {
             TokenState::Invalid | TokenState::Expired => Some(self.go(
                 TokenState::Active,
+                ChangeCause::Refreshed,
                 "secret replaced (refresh)".into(),
                 None,
                 now,
@@ -207,12 +235,22 @@ impl Health {
     pub fn set_enabled(&mut self, enabled: bool, now: Millis) -> Option<Transition> {
         match (enabled, self.state) {
             (false, TokenState::Disabled) | (true, TokenState::Active) => None,
-            (false, _) => {
-                Some(self.go(TokenState::Disabled, "disabled by admin".into(), None, now))
-            }
+            (false, _) => Some(self.go(
+                TokenState::Disabled,
+                ChangeCause::Admin,
+                "disabled by admin".into(),
+                None,
+                now,
+            )),
             (true, _) => {
                 self.streak = 0;
-                Some(self.go(TokenState::Active, "enabled by admin".into(), None, now))
+                Some(self.go(
+                    TokenState::Active,
+                    ChangeCause::Admin,
+                    "enabled by admin".into(),
+                    None,
+                    now,
+                ))
             }
         }
     }

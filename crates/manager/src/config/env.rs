@@ -71,6 +71,7 @@ pub const ENV_KEYS: &[&str] = &[
     "admin.login_max_failures",
     "admin.login_window_s",
     "admin.cookie_secure",
+    "metrics.per_token",
 ];
 
 /// The variable that sets `key`: `admin.key` → `TOKENLB_ADMIN_KEY`.

@@ -229,6 +229,7 @@ impl Config {
             "admin.login_max_failures" => self.admin.login_max_failures = parse(v, "a count")?,
             "admin.login_window_s" => self.admin.login_window_s = parse(v, "a number of seconds")?,
             "admin.cookie_secure" => self.admin.cookie_secure = parse_bool(v)?,
+            "metrics.per_token" => self.metrics.per_token = parse_bool(v)?,
             other => return Err(format!("`{other}` cannot be set from the environment")),
         }
         Ok(())

@@ -2,7 +2,7 @@
 //! manager does not start. Each problem is `(key, reason)`; the loader adds where the value
 //! came from. Reasons never repeat a secret or a URL that may carry a password.
 
-use super::{Config, HealthConfig, HealthKind, PoolConfig};
+use super::{Config, HealthConfig, HealthKind, NotifyConfig, PoolConfig};
 use base64::Engine as _;
 
 type Problem = (String, String);
@@ -111,6 +111,9 @@ impl Config {
             return Err(problem("log.level", "must not be empty (e.g. \"info\")"));
         }
         self.check_admin()?;
+        for (i, n) in self.notify.iter().enumerate() {
+            check_notify(i, n)?;
+        }
         for (name, pool) in &self.pools {
             check_pool(name, pool)?;
         }
@@ -212,4 +215,27 @@ fn check_url(key: &str, url: &str) -> Result<(), Problem> {
         Ok(_) => Err(problem(key, "must be an http:// or https:// URL")),
         Err(e) => Err(problem(key, format!("is not a valid URL ({e})"))),
     }
+}
+
+/// One `[[notify]]` target. The URL is never repeated in a message (webhook URLs often
+/// carry their credential).
+fn check_notify(i: usize, n: &NotifyConfig) -> Result<(), Problem> {
+    let key = |k: &str| format!("notify[{i}].{k}");
+    check_url(&key("url"), &n.url)?;
+    if n.secret.as_ref().is_some_and(|s| s.len() < 16) {
+        return Err(problem(
+            key("secret"),
+            "must be at least 16 characters long",
+        ));
+    }
+    if n.events.is_empty() {
+        return Err(problem(
+            key("events"),
+            "must name at least one of token_invalid, pool_unavailable, refresh_refused (or be left out for all)",
+        ));
+    }
+    range(&key("coalesce_ms"), n.coalesce_ms, 0, 60_000)?;
+    range(&key("max_attempts"), n.max_attempts, 1, 20)?;
+    range(&key("queue"), n.queue, 1, 10_000)?;
+    range(&key("timeout_ms"), n.timeout_ms, 100, 60_000)
 }

@@ -215,7 +215,7 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
                 body: None,
                 responses: vec![(
                     "200",
-                    json!({ "description": "Text exposition format.", "content": { "text/plain": { "schema": { "type": "string" } } } }),
+                    json!({ "description": "Prometheus text exposition format (0.0.4), every family with HELP and TYPE: picks, outcomes, token states, in flight, HTTP requests; the DESIGN §13 histograms (tokenlb_http_request_duration_seconds by route, method and status class; tokenlb_pick_duration_seconds by pool; tokenlb_reported_latency_seconds by pool and class), tokenlb_state_changes_total{pool,from,to,reason}, tokenlb_tokens_eligible, tokenlb_tokens_expiring_24h, per-token series when metrics.per_token is on (id and name, never the secret), tokenlb_proxy_requests_total, the notification counters, tokenlb_build_info and the process_* series. The README's \"Metrics and dashboard\" lists them.", "content": { "text/plain": { "schema": { "type": "string" } } } }),
                 )],
             },
         ),

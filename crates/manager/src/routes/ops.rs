@@ -22,14 +22,19 @@ pub async fn metrics(State(svc): State<TokenService>) -> impl IntoResponse {
 }
 
 fn render_metrics(svc: &TokenService) -> String {
-    let pools: Vec<_> = svc
-        .pools()
-        .iter()
-        .map(|h| (h.name.clone(), h.stats()))
-        .collect();
+    let now = crate::service::now_ms();
+    let per_token = svc.config().metrics.per_token;
+    let scrape = crate::metrics::Scrape {
+        pools: svc
+            .pools()
+            .iter()
+            .map(|h| h.gauges(now, per_token))
+            .collect(),
+        per_token,
+    };
     let waiting: Vec<_> = svc.pools().iter().map(|h| h.waiter_counts()).collect();
     let dropped = svc.events_dropped();
-    crate::metrics::render(svc.metrics(), &pools, |out| {
+    crate::metrics::render(svc.metrics(), &scrape, |out| {
         svc.coordinator().render_metrics(out);
         crate::metrics::render_trust(out, &waiting, dropped);
     })

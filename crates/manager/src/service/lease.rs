@@ -258,7 +258,11 @@ impl TokenService {
                 // is not taken on every get.
                 notified.as_mut().enable();
             }
-            let unavailable = match self.pick(&handle, strategy).await {
+            let started = Instant::now();
+            let picked = self.pick(&handle, strategy).await;
+            self.metrics()
+                .pick_duration(&handle.name, started.elapsed());
+            let unavailable = match picked {
                 Ok(picked) => {
                     self.metrics().pick(strategy, &handle.name);
                     return Ok((picked, Arc::clone(&handle)));
@@ -478,7 +482,7 @@ impl TokenService {
                 Err(e) => Err(ServiceError::internal(format!("report: {e}"))),
             }
         })?;
-        self.metrics().outcome_class(outcome.class, &handle.name);
+        self.metrics().reported(outcome, &handle.name);
         Ok(ack)
     }
 
@@ -497,7 +501,7 @@ impl TokenService {
             ack.out_of_rotation = takes_out(&changes, id);
             Ok::<_, ServiceError>((ack, changes))
         })?;
-        self.metrics().outcome_class(outcome.class, &handle.name);
+        self.metrics().reported(outcome, &handle.name);
         Ok(ack)
     }
 }

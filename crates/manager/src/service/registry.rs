@@ -73,6 +73,25 @@ impl PoolHandle {
         self.pool.lock().stats()
     }
 
+    /// The pool's totals and how many tokens may be leased now (one hold of the lock).
+    pub fn eligibility(&self) -> (tokenlb_core::PoolStats, usize) {
+        let pool = self.pool.lock();
+        (pool.stats(), pool.eligible_len())
+    }
+
+    /// The pool's scrape-time gauges (one hold of the lock); every token's view too when
+    /// `per_token` (`metrics.per_token`).
+    pub fn gauges(&self, now: Millis, per_token: bool) -> crate::metrics::PoolGauges {
+        let pool = self.pool.lock();
+        crate::metrics::PoolGauges {
+            name: self.name.clone(),
+            stats: pool.stats(),
+            eligible: pool.eligible_len(),
+            expiring_24h: pool.expiring_within(now, 24 * 3_600_000),
+            tokens: if per_token { pool.views() } else { Vec::new() },
+        }
+    }
+
     /// The pool's policy (a copy).
     pub fn policy(&self) -> tokenlb_core::Policy {
         self.pool.lock().policy().clone()
