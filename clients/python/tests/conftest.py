@@ -157,7 +157,12 @@ class Manager(Process):
     """``tokenlb manager`` with a temporary data dir, a known admin key and optional client
     keys; restartable in place (same port, same data)."""
 
-    def __init__(self, workdir: Path, client_keys: Optional[List[str]] = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        client_keys: Optional[List[str]] = None,
+        config_toml: Optional[str] = None,
+    ) -> None:
         data = workdir / "data"
         data.mkdir(exist_ok=True)
         env = {
@@ -168,6 +173,9 @@ class Manager(Process):
         }
         if client_keys:
             env["TOKENLB_CLIENT_KEYS"] = ",".join(client_keys)
+        if config_toml is not None:
+            (workdir / "tokenlb.toml").write_text(config_toml)
+            env["TOKENLB_CONFIG"] = str(workdir / "tokenlb.toml")
         super().__init__(
             "manager",
             ["manager", "--listen", "{listen}", "--data-dir", str(data)],
@@ -252,6 +260,24 @@ def manager(tmp_path: Path) -> Iterator[Manager]:
     d = tmp_path / "manager"
     d.mkdir()
     m = Manager(d)
+    m.start()
+    m.add_tokens(TOKENS)
+    yield m
+    m.stop()
+
+
+REPORTER_KEY = "reporter-key-0123456789abcdef"
+
+
+@pytest.fixture
+def reporter_manager(tmp_path: Path) -> Iterator[Manager]:
+    """Like ``manager``, with a client key ``REPORTER_KEY`` that may report by token id
+    (DESIGN §9's ``report_by_id``): what a client needs for the reports it makes without a
+    lease (tokens used from its cache while the manager was down)."""
+    d = tmp_path / "reporter"
+    d.mkdir()
+    config = f'client_keys = [{{ key = "{REPORTER_KEY}", name = "reporter", report_by_id = true }}]\n'
+    m = Manager(d, config_toml=config)
     m.start()
     m.add_tokens(TOKENS)
     yield m

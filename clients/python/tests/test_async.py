@@ -11,7 +11,7 @@ import pytest
 import tokenlb
 from tokenlb import AsyncClient, Outcome
 
-from .conftest import TOKENS, Emulator, Manager
+from .conftest import REPORTER_KEY, TOKENS, Emulator, Manager
 from .wopan import query_user_async
 
 pytestmark = pytest.mark.anyio
@@ -138,8 +138,11 @@ async def test_concurrent_calls_share_one_client(manager: Manager) -> None:
     assert successes(manager) == 24
 
 
-async def test_manager_down_and_back(manager: Manager) -> None:
-    client = AsyncClient(manager.url, strategy="round_robin", probe_interval=0, flush_interval=QUIET)
+async def test_manager_down_and_back(reporter_manager: Manager) -> None:
+    manager = reporter_manager
+    client = AsyncClient(
+        manager.url, REPORTER_KEY, strategy="round_robin", probe_interval=0, flush_interval=QUIET
+    )
     leased = {(await client.get()).id for _ in range(3)}
     assert len(leased) == 3
     manager.stop()

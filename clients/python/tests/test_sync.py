@@ -13,7 +13,7 @@ import pytest
 import tokenlb
 from tokenlb import Client, Outcome
 
-from .conftest import TOKENS, Emulator, Manager, plain_http
+from .conftest import REPORTER_KEY, TOKENS, Emulator, Manager, plain_http
 from .wopan import check_user
 
 #: Large enough that the background never sends during a test: delivery is then driven by
@@ -255,9 +255,14 @@ def test_client_keys(keyed_manager: Manager) -> None:
     assert keyed_manager.rows()["t0"]["success"] == 1
 
 
-def test_manager_down_and_back(manager: Manager, caplog: pytest.LogCaptureFixture) -> None:
+def test_manager_down_and_back(
+    reporter_manager: Manager, caplog: pytest.LogCaptureFixture
+) -> None:
+    manager = reporter_manager
     caplog.set_level(logging.INFO, logger="tokenlb")
-    client = Client(manager.url, strategy="round_robin", probe_interval=0, flush_interval=QUIET)
+    client = Client(
+        manager.url, REPORTER_KEY, strategy="round_robin", probe_interval=0, flush_interval=QUIET
+    )
     leased = {client.get().id for _ in range(3)}
     assert len(leased) == 3  # every token is now in the cache
     manager.stop()

@@ -77,9 +77,16 @@ fn operation(op: Op) -> Value {
     if json_only {
         responses.insert("415".into(), r("UnsupportedMediaType"));
     }
+    // Every listener refuses a foreign Host (DESIGN §9).
+    responses.insert("421".into(), r("Misdirected"));
     match op.access {
         Access::Public => {}
-        Access::Client | Access::Admin => {
+        Access::Client => {
+            responses.insert("401".into(), r("Unauthorized"));
+            // A scoped key outside its pools.
+            responses.entry("403").or_insert_with(|| r("Csrf"));
+        }
+        Access::Admin => {
             responses.insert("401".into(), r("Unauthorized"));
         }
         Access::AdminWrite => {

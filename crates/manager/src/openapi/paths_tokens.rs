@@ -99,9 +99,11 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
                         ),
                     ),
                     ("400", r("BadRequest")),
-                    // A session cookie without its X-CSRF-Token (bearer keys need none).
+                    // A session cookie without its X-CSRF-Token (bearer keys need none); a
+                    // report by id without the right to; a pool outside the key's scope.
                     ("403", r("Csrf")),
                     ("404", r("NotFound")),
+                    ("409", r("Conflict")),
                     ("413", r("TooLarge")),
                 ],
             },

@@ -80,7 +80,7 @@ fn schemas() -> Value {
             "token": { "type": "string" }, "id": { "type": "string" } } },
         "Removed": { "type": "object", "properties": { "ok": { "type": "boolean" }, "id": { "type": "string" }, "name": { "type": "string" } } },
         "Report": { "type": "object", "additionalProperties": false,
-            "description": "Either {lease, outcome, …}, the seed's {token|id, success, error?}, or a batch {reports: [Report, …]} (at most 1,000, nothing beside it), answered by ReportBatchResults in the same order.",
+            "description": "Either {lease, outcome, …}, the seed's {token|id, success, error?} (by id or value: the admin, or a client key with report_by_id, only; else 403), or a batch {reports: [Report, …]} (at most 1,000, nothing beside it), answered by ReportBatchResults in the same order.",
             "properties": {
                 "reports": { "type": "array", "maxItems": 1000, "items": { "$ref": "#/components/schemas/Report" } },
                 "lease": { "type": "string" },
@@ -91,6 +91,7 @@ fn schemas() -> Value {
                 "error": { "type": "string" },
                 "token": { "type": "string" },
                 "id": { "type": "string" },
+                "token_id": { "type": "string", "description": "With lease: the token the caller believes holds it; another holder is 409 (DESIGN §9)." },
                 "success": { "type": "boolean" } } },
         "Reported": { "type": "object", "properties": { "ok": { "type": "boolean" }, "id": { "type": "string" },
             "state": { "$ref": "#/components/schemas/TokenState" },
@@ -171,9 +172,10 @@ pub fn components() -> Value {
                 o.insert("headers".into(), json!({ "WWW-Authenticate": { "schema": { "type": "string" } } }));
                 Value::Object(o)
             }).unwrap_or(Value::Null),
-            "Csrf": err("A session-authenticated unsafe request without the right X-CSRF-Token."),
+            "Csrf": err("A session-authenticated unsafe request without the right X-CSRF-Token; or (client routes) a client key used outside its pools, or a report by token id or value without the right to (DESIGN §9)."),
+            "Misdirected": err("The Host header names none of this server's names (DESIGN §9's Host check; add the name to allowed_hosts)."),
             "NotFound": err("Unknown token, lease, pool or route."),
-            "Conflict": err("Duplicate token, or a check already running / not configured."),
+            "Conflict": err("Duplicate token, a check already running / not configured, or a report whose token_id is not the lease's holder."),
             "TooLarge": err("Request body larger than max_body_bytes."),
             "UnsupportedMediaType": err("The body is not sent as application/json."),
             "TooMany": with_retry_after(err("Too many failed logins from this address.")),
