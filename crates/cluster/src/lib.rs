@@ -84,6 +84,8 @@ pub struct Cluster {
     snapshots: Mutex<HashMap<String, Versioned>>,
     /// Numbers for `round_robin` leases (which hold no core lease).
     next_lease: std::sync::atomic::AtomicU64,
+    /// Keys the tags of the lease ids this instance hands out.
+    tags: report::Tags,
     /// This instance's open rotation leases (number → token, deadline), so their reports can
     /// still be applied here while Redis is unreachable.
     pub(crate) own_rotation: Mutex<HashMap<u64, (TokenId, Millis)>>,
@@ -132,6 +134,7 @@ impl Cluster {
             outbox_rx: Mutex::new(Some(rx)),
             snapshots: Mutex::new(HashMap::new()),
             next_lease: std::sync::atomic::AtomicU64::new(1),
+            tags: report::Tags::new(),
             own_rotation: Mutex::new(HashMap::new()),
             pushed: Mutex::new(HashMap::new()),
             seeded: AtomicBool::new(false),
@@ -214,8 +217,7 @@ impl Coordinator for Cluster {
     }
 
     fn lease_pool(&self, lease: &str) -> Option<usize> {
-        report::parse(lease)?;
-        report::pool_index(lease)
+        report::parse(lease).map(|l| l.pool)
     }
 
     async fn report(

@@ -87,7 +87,7 @@ async fn rotation_pick(
             continue;
         };
         let number = c.next_lease.fetch_add(1, Ordering::Relaxed);
-        let lease_id = format!("{}.{}.r{number}", c.instance, handle.index);
+        let lease_id = c.tags.format(&c.instance, handle.index, number, true);
         let now = now_ms();
         let lease = Lease {
             id: LeaseId(number),
@@ -117,7 +117,9 @@ async fn core_pick(
     let snap = c.snapshot(handle);
     for _ in 0..4 {
         let picked = svc.local_pick(handle, strategy)?;
-        let lease_id = format!("{}.{}.{}", c.instance, handle.index, picked.lease.id.0);
+        let lease_id = c
+            .tags
+            .format(&c.instance, handle.index, picked.lease.id.0, false);
         match c.admit(&snap, handle, &picked.lease, &lease_id, true).await {
             Some(Admit::Ok) => {
                 return Ok(Picked {

@@ -1,4 +1,7 @@
-//! Reports of cluster leases (`INSTANCE.POOL.N` / `INSTANCE.POOL.rN`), on any instance.
+//! Reports of cluster leases (`INSTANCE.POOL.N.TAG` / `INSTANCE.POOL.rN.TAG`), on any
+//! instance. The tag is a keyed hash (SipHash, key drawn at start) of the rest, so an id
+//! cannot be made up by counting (DESIGN §9): with Redis up a report must name the whole id
+//! (its record's key), with Redis down the owner checks the tag by recomputing it.
 //!
 //! The lease is released in Redis first ([`RELEASE`]: its record is deleted and its in-flight
 //! slot freed, atomically, so a lease is reported once however many instances receive it).
@@ -23,27 +26,61 @@ use tokenlb_manager::service::{ReportAck, ServiceError, ServiceResult, TokenServ
 #[derive(Debug, PartialEq, Eq)]
 pub struct ClusterLease {
     pub owner: String,
+    pub pool: usize,
     pub number: u64,
     /// A rotation lease (no core lease).
     pub rotation: bool,
+    pub tag: u64,
 }
 
-/// Parses `INSTANCE.POOL.N` / `INSTANCE.POOL.rN`; `None` for other forms.
+/// This instance's lease-id tags (a fresh key per start).
+#[derive(Default)]
+pub struct Tags(std::collections::hash_map::RandomState);
+
+impl Tags {
+    pub fn new() -> Tags {
+        Tags::default()
+    }
+
+    fn tag(&self, owner: &str, pool: usize, number: u64, rotation: bool) -> u64 {
+        use std::hash::BuildHasher;
+        self.0.hash_one((owner, pool, number, rotation))
+    }
+
+    /// The id of a lease this instance (`owner`) hands out.
+    pub fn format(&self, owner: &str, pool: usize, number: u64, rotation: bool) -> String {
+        let tag = self.tag(owner, pool, number, rotation);
+        let r = if rotation { "r" } else { "" };
+        format!("{owner}.{pool}.{r}{number}.{tag:016x}")
+    }
+
+    /// Whether `lease` is one this instance handed out (checked by recomputing its tag).
+    pub fn genuine(&self, lease: &ClusterLease) -> bool {
+        lease.tag == self.tag(&lease.owner, lease.pool, lease.number, lease.rotation)
+    }
+}
+
+/// Parses `INSTANCE.POOL.N.TAG` / `INSTANCE.POOL.rN.TAG`; `None` for other forms.
 pub fn parse(text: &str) -> Option<ClusterLease> {
     let mut it = text.split('.');
-    let (owner, pool, n) = (it.next()?, it.next()?, it.next()?);
-    if it.next().is_some() || owner.len() != 8 || !owner.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let (owner, pool, n, tag) = (it.next()?, it.next()?, it.next()?, it.next()?);
+    if it.next().is_some()
+        || owner.len() != 8
+        || !owner.bytes().all(|b| b.is_ascii_hexdigit())
+        || tag.len() != 16
+    {
         return None;
     }
-    pool.parse::<usize>().ok()?;
     let (rotation, n) = match n.strip_prefix('r') {
         Some(rest) => (true, rest),
         None => (false, n),
     };
     Some(ClusterLease {
         owner: owner.to_string(),
+        pool: pool.parse().ok()?,
         number: n.parse().ok()?,
         rotation,
+        tag: u64::from_str_radix(tag, 16).ok()?,
     })
 }
 
@@ -75,7 +112,7 @@ pub async fn report(
         Some(Some(text)) => LeaseRecord::decode(&text)
             .ok_or_else(|| ServiceError::internal("malformed lease record in redis"))?,
         Some(None) => return Err(ServiceError::UnknownLease),
-        None => return report_while_down(svc, c, lease, &parsed, outcome),
+        None => return report_while_down(svc, c, &parsed, outcome),
     };
     let token = TokenId(record.token.clone());
     if parsed.rotation && parsed.owner == c.instance {
@@ -110,16 +147,18 @@ pub async fn report(
 fn report_while_down(
     svc: &TokenService,
     c: &Cluster,
-    lease: &str,
     parsed: &ClusterLease,
     outcome: &Outcome,
 ) -> ServiceResult<ReportAck> {
     if parsed.owner != c.instance {
         return Err(ServiceError::ClusterUnavailable);
     }
+    if !c.tags.genuine(parsed) {
+        return Err(ServiceError::UnknownLease);
+    }
     if !parsed.rotation {
-        let handle = pool_index(lease)
-            .and_then(|i| svc.pool_by_index(i))
+        let handle = svc
+            .pool_by_index(parsed.pool)
             .ok_or(ServiceError::UnknownLease)?;
         return svc.report_core_lease(&handle, LeaseId(parsed.number), outcome);
     }
@@ -141,29 +180,31 @@ fn rotation_report(
     })
 }
 
-/// The pool index inside a lease id `INSTANCE.POOL.N`.
-pub fn pool_index(lease: &str) -> Option<usize> {
-    lease.split('.').nth(1)?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn cluster_lease_ids_parse() {
+    fn cluster_lease_ids_parse_and_cannot_be_counted() {
+        let tags = Tags::new();
+        let id = tags.format("0badcafe", 2, 17, false);
+        let parsed = parse(&id).unwrap();
         assert_eq!(
-            parse("0badcafe.2.17"),
-            Some(ClusterLease {
-                owner: "0badcafe".into(),
-                number: 17,
-                rotation: false
-            })
+            (parsed.pool, parsed.number, parsed.rotation),
+            (2, 17, false)
         );
-        assert!(parse("0badcafe.0.r5").is_some_and(|l| l.rotation && l.number == 5));
+        assert!(tags.genuine(&parsed));
+        let rot = parse(&tags.format("0badcafe", 0, 5, true)).unwrap();
+        assert!(rot.rotation && rot.number == 5 && tags.genuine(&rot));
+        // The next number with the same tag is not genuine; another start's tags neither.
+        let forged = id.replacen(".17.", ".18.", 1);
+        assert!(!tags.genuine(&parse(&forged).unwrap()));
+        assert!(!Tags::new().genuine(&parsed));
         assert_eq!(parse("2.17"), None);
-        assert_eq!(parse("nothex!!.1.2"), None);
-        assert_eq!(parse("0badcafe.x.2"), None);
-        assert_eq!(parse("0badcafe.1.2.3"), None);
+        assert_eq!(parse("0badcafe.2.17"), None, "the untagged form of before");
+        assert_eq!(parse("nothex!!.1.2.0000000000000000"), None);
+        assert_eq!(parse("0badcafe.x.2.0000000000000000"), None);
+        // A local id (pool.epoch.n.tag) is not a cluster id.
+        assert_eq!(parse("0.1234abcd.5.0123456789abcdef"), None);
     }
 }
