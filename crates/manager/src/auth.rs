@@ -79,11 +79,8 @@ impl Auth {
             && secrets_equal(&self.keys.admin_user, username)
             && self.keys.is_admin_key(&password);
         if with_key {
-            if let Some(old) = old {
-                self.sessions.remove(&old);
-            }
             tracing::info!(client = %ip, "admin logged in with the admin key");
-            return Ok(self.sessions.create(&self.keys.admin_user));
+            return Ok(self.fresh_session(old));
         }
         let attempt = match self.login_limiter.begin_attempt(ip, username) {
             Ok(attempt) => attempt,
@@ -111,11 +108,16 @@ impl Auth {
             ));
         }
         attempt.succeeded();
+        tracing::info!(client = %ip, "admin logged in");
+        Ok(self.fresh_session(old))
+    }
+
+    /// Drops the browser's old session (no session fixation) and issues a new one.
+    fn fresh_session(&self, old: Option<String>) -> (String, crate::session::Session) {
         if let Some(old) = old {
             self.sessions.remove(&old);
         }
-        tracing::info!(client = %ip, "admin logged in");
-        Ok(self.sessions.create(&self.keys.admin_user))
+        self.sessions.create(&self.keys.admin_user)
     }
 }
 

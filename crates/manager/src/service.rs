@@ -381,6 +381,12 @@ impl TokenService {
     /// transition out of rotation must be durable before it is acknowledged).
     pub(crate) async fn persist_state_now(&self, id: &TokenId) -> ServiceResult<()> {
         let _guard = self.state_writes().await;
+        self.save_state(id).await
+    }
+
+    /// Writes a token's current state to the store; the caller holds the state-write lock
+    /// (the event writer does, for a batch). A token removed meanwhile is not an error.
+    pub(crate) async fn save_state(&self, id: &TokenId) -> ServiceResult<()> {
         let Some(update) = self.persisted_state(id) else {
             return Ok(());
         };
@@ -390,8 +396,8 @@ impl TokenService {
         }
     }
 
-    /// The token's current state as the store should keep it (for the event writer).
-    pub(crate) fn persisted_state(&self, id: &TokenId) -> Option<tokenlb_store::TokenUpdate> {
+    /// The token's current state as the store should keep it.
+    fn persisted_state(&self, id: &TokenId) -> Option<tokenlb_store::TokenUpdate> {
         let view = self.token_pool(id)?.view(id)?;
         Some(tokenlb_store::TokenUpdate {
             state: Some((view.state, view.state_reason, view.state_until)),

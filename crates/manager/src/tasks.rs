@@ -117,12 +117,8 @@ async fn write_events(state: &TokenService, records: Vec<EventRecord>, persist: 
     }
     let _guard = state.state_writes().await;
     for id in persist {
-        let Some(update) = state.persisted_state(&id) else {
-            continue;
-        };
-        match state.store().update_token(&id, &update).await {
-            Ok(()) | Err(tokenlb_store::StoreError::NotFound(_)) => {}
-            Err(e) => tracing::error!(token = %id, error = %e, "cannot store the token's state"),
+        if let Err(e) = state.save_state(&id).await {
+            tracing::error!(token = %id, error = %e, "cannot store the token's state");
         }
     }
 }
