@@ -43,7 +43,7 @@ use crate::ewma::PeakEwma;
 use crate::policy::Policy;
 use crate::state::{Ctx, Health, Transition};
 use crate::stats::MinuteRing;
-use crate::strategy::Eligible;
+use crate::strategy::{best, Eligible};
 use crate::types::{Millis, Strategy, TokenId, TokenState};
 use lease_book::LeaseBook;
 use std::collections::{BinaryHeap, HashMap};
@@ -70,6 +70,8 @@ pub struct Pool {
     loads: Vec<(u32, PeakEwma)>,
     /// Cooling ends and rpm-window rolls.
     recover: BinaryHeap<Timer>,
+    /// `best` rescore times of penalised tokens (not recoveries: never a `retry_at`).
+    rescore: BinaryHeap<Timer>,
     /// `expires_at` times.
     expiry: BinaryHeap<Timer>,
     /// Open leases by number, with their slots and deadlines.
@@ -108,7 +110,7 @@ impl Pool {
     /// ordered indexes are built on their first use (see [`crate::strategy`]).
     pub fn new(name: impl Into<String>, policy: Policy) -> Pool {
         let mut eligible = Eligible::default();
-        eligible.activate(policy.strategy, |_| (0.5, 0));
+        eligible.activate(policy.strategy, |_| (1.0, 0, false));
         Pool {
             name: name.into(),
             policy,
@@ -120,6 +122,7 @@ impl Pool {
             eligible,
             loads: Vec::new(),
             recover: BinaryHeap::new(),
+            rescore: BinaryHeap::new(),
             expiry: BinaryHeap::new(),
             leases: LeaseBook::new(1),
             counts: [0; 5],
@@ -161,7 +164,7 @@ impl Pool {
         let slots = &self.slots;
         self.eligible.activate(strategy, |s| {
             let t = slots[s as usize].as_ref().expect("member is live");
-            (f64::from(t.score), t.last_used)
+            (f64::from(t.score), t.last_used, t.health.half_open)
         });
     }
 
@@ -219,8 +222,20 @@ impl Pool {
             let t = self.tok_mut(slot);
             let score = t.score(now, window);
             t.score = score as f32;
-            let last_used = t.last_used;
-            self.eligible.set_best_key(slot, score, last_used);
+            let (last_used, probe) = (t.last_used, t.health.half_open);
+            // A penalised token is re-scored when its failures leave the window, even if
+            // nothing touches it (one timer per token at most).
+            let rescore = (best::weight(score) < 1.0 && t.rescore_at <= now)
+                .then(|| t.rescore_time(window))
+                .filter(|&at| at > now);
+            if let Some(at) = rescore {
+                t.rescore_at = at;
+            }
+            self.eligible.set_best_key(slot, score, last_used, probe);
+            if let Some(at) = rescore {
+                self.rescore
+                    .push(std::cmp::Reverse((at, slot, self.gens[slot as usize])));
+            }
         }
         if eligible {
             self.eligible.insert(slot);

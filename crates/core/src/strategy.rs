@@ -9,7 +9,7 @@
 //! | strategy | index | pick |
 //! |---|---|---|
 //! | `round_robin` | [`round_robin::RoundRobin`]: ordered map seq → slot + cursor | O(log n) |
-//! | `best` | [`best::Best`]: ordered set (score desc, last used asc, slot) | O(log n) |
+//! | `best` | [`best::Best`]: stride schedule weighted by score, ordered set (half-open first, pass, last used, slot) | O(log n) |
 //! | `weighted` | [`weighted::Weighted`]: stride scheduling, ordered set (pass, slot) | O(log n) |
 //! | `random` | [`random::RandomSet`]: dense vector with positions, swap-remove | O(1) |
 //! | `least_in_flight`, `latency` | [`p2c`] over `RandomSet` | O(1) |
@@ -92,8 +92,12 @@ impl Eligible {
     }
 
     /// Starts maintaining the index of `strategy`, building it from the current members.
-    /// `best_key` gives (score, last used) of a slot for `best`.
-    pub fn activate(&mut self, strategy: Strategy, mut best_key: impl FnMut(u32) -> (f64, u64)) {
+    /// `best_key` gives (score, last used, half-open) of a slot for `best`.
+    pub fn activate(
+        &mut self,
+        strategy: Strategy,
+        mut best_key: impl FnMut(u32) -> (f64, u64, bool),
+    ) {
         let Some(i) = ordered(strategy) else { return };
         if self.on[i] {
             return;
@@ -104,8 +108,8 @@ impl Eligible {
             match strategy {
                 Strategy::RoundRobin => self.rr.insert(slot),
                 Strategy::Best => {
-                    let (score, last_used) = best_key(slot);
-                    self.best.set_key(slot, score, last_used, false);
+                    let (score, last_used, probe) = best_key(slot);
+                    self.best.set_key(slot, score, last_used, probe, false);
                     self.best.insert(slot);
                 }
                 _ => self.weighted.insert(slot),
@@ -166,10 +170,10 @@ impl Eligible {
 
     /// Sets `best`'s key for `slot`, re-sorting it when it is a member (only while `best`'s
     /// index is active; activation computes every key afresh).
-    pub fn set_best_key(&mut self, slot: u32, score: f64, last_used: u64) {
+    pub fn set_best_key(&mut self, slot: u32, score: f64, last_used: u64, probe: bool) {
         if self.on[1] {
             let member = self.contains(slot);
-            self.best.set_key(slot, score, last_used, member);
+            self.best.set_key(slot, score, last_used, probe, member);
         }
     }
 }

@@ -79,7 +79,8 @@ impl Pool {
             best: Window::default(),
             delta: MinuteDelta::default(),
             dirty: false,
-            score: 0.5,
+            score: 1.0,
+            rescore_at: 0,
             blocked: false,
         };
         let slot = match self.free.pop() {

@@ -29,9 +29,13 @@ impl Pool {
         let Some(slot) = self.choose(strategy, now, rng) else {
             return Err(self.unavailable());
         };
-        if strategy == Strategy::Weighted {
-            let w = self.tok(slot).weight;
-            self.eligible.weighted.charge(slot, w);
+        match strategy {
+            Strategy::Weighted => {
+                let w = self.tok(slot).weight;
+                self.eligible.weighted.charge(slot, w);
+            }
+            Strategy::Best => self.eligible.best.charge(slot),
+            _ => {}
         }
         let deadline = now.saturating_add(self.policy.lease_ttl_ms());
         let m = minute_of(now);

@@ -1,6 +1,7 @@
 //! Time in the pool: what happens when, processed by `tick` (and by every other call before
 //! it acts). Lease deadlines come from the lease book (`lease_book`); cooling ends, rpm-window
-//! rolls and `expires_at` from two min-heaps here.
+//! rolls, `expires_at` and `best`'s rescoring of penalised tokens (their failures leaving the
+//! window) from three min-heaps here.
 //!
 //! Heaps use lazy deletion: an entry is never removed when its reason goes away (a cooling
 //! token that an admin re-enables, an expiry moved by a patch); instead every popped entry is
@@ -66,6 +67,16 @@ impl Pool {
                 if let Some(c) = self.with_health(slot, now, |h, _| h.end_cooling(now)) {
                     self.pending.push(c);
                 }
+                self.refresh(slot, now);
+            }
+        }
+        while let Some(&Reverse((at, slot, gen))) = self.rescore.peek() {
+            if at > now {
+                break;
+            }
+            self.rescore.pop();
+            if self.live(slot, gen) && self.tok(slot).rescore_at == at {
+                self.tok_mut(slot).rescore_at = 0;
                 self.refresh(slot, now);
             }
         }
@@ -158,6 +169,15 @@ impl Pool {
                 })
                 .collect();
             self.expiry = keep.into();
+        }
+        if self.rescore.len() > 2 * live {
+            let keep: Vec<_> = std::mem::take(&mut self.rescore)
+                .into_iter()
+                .filter(|r| {
+                    self.live(r.0 .1, r.0 .2) && self.tok(r.0 .1).rescore_at == r.0 .0
+                })
+                .collect();
+            self.rescore = keep.into();
         }
         self.leases.compact();
     }

@@ -35,6 +35,9 @@ pub(crate) struct Token {
     pub weight: u32,
     /// `best`'s score as of the last touch.
     pub score: f32,
+    /// When `best`'s score next rises on its own (its failures leave the window); 0 = no
+    /// rescore timer pending.
+    pub rescore_at: Millis,
     /// In the pool's dirty list (counters changed since the last `take_dirty`).
     pub dirty: bool,
     /// Counted in the pool's `in_flight_blocked` (serviceable, at its in-flight limit).
@@ -82,9 +85,23 @@ impl Token {
         self.health.serviceable() && !self.rpm_full(now) && !self.in_flight_full()
     }
 
-    /// `best`'s score at `now`.
+    /// `best`'s score at `now`. The halving per consecutive failure lasts as long as the
+    /// last failure is in the window: a token nobody picked since is not held down for ever.
     pub fn score(&self, now: Millis, window_s: u64) -> f64 {
-        let (ok, fail) = self.best.totals(now, window_s.max(1).saturating_mul(1000));
-        best::score(ok, fail, self.health.consec_fail)
+        let span = window_s.max(1).saturating_mul(1000);
+        let (ok, fail) = self.best.totals(now, span);
+        let recent = self.counters.last_error_at.saturating_add(span) > now;
+        let consec = if recent { self.health.consec_fail } else { 0 };
+        best::score(ok, fail, consec)
+    }
+
+    /// When a score below full weight rises by itself: once the last failure has left the
+    /// window (one bucket's rounding included).
+    pub fn rescore_time(&self, window_s: u64) -> Millis {
+        let span = window_s.max(1).saturating_mul(1000);
+        self.counters
+            .last_error_at
+            .saturating_add(span)
+            .saturating_add(span / BEST_BUCKETS as u64 + 1)
     }
 }

@@ -6,7 +6,7 @@ use crate::common::*;
 use proptest::prelude::*;
 use std::collections::HashMap;
 use tokenlb_core::Strategy as LbStrategy;
-use tokenlb_core::{Outcome, Policy, Pool, TokenId, TokenPatch};
+use tokenlb_core::{Outcome, OutcomeClass, Policy, Pool, TokenId, TokenPatch};
 
 fn pick_n(p: &mut Pool, s: LbStrategy, n: u64) -> HashMap<TokenId, u64> {
     let mut r = rng();
@@ -62,6 +62,51 @@ proptest! {
                 prop_assert_eq!(got.len() as u64, eligible);
                 prop_assert!(got.values().all(|&c| c == 1));
             }
+        }
+    }
+
+    #[test]
+    fn best_leaves_no_token_stuck(
+        n in 2..8usize,
+        history in proptest::collection::vec((0..8usize, 0..4u8), 0..300),
+    ) {
+        // Any mix of outcomes (successes, transient failures, rate limits, client errors)
+        // reported against `best`'s picks and straight to tokens; then the upstream heals.
+        // Within the window plus the longest cooling every token is active again and back
+        // to an even share: no score, schedule or half-open flag is left stuck.
+        let mut p = pool(n);
+        let mut r = rng();
+        let mut now = T0;
+        for (t, c) in history {
+            let class = match c {
+                0 => OutcomeClass::Success,
+                1 => OutcomeClass::Transient,
+                2 => OutcomeClass::RateLimited,
+                _ => OutcomeClass::ClientError,
+            };
+            now += 100;
+            if t < n {
+                p.report_token(&id(t), &Outcome::new(class), now, &mut r).unwrap();
+            } else if let Ok(l) = p.pick(LbStrategy::Best, now, &mut r) {
+                p.report(l.id, &Outcome::new(class), now, &mut r).unwrap();
+            }
+        }
+        let heal = now + 1000 * (Policy::default().cooling_cap_s * 2 + Policy::default().best_window_s);
+        let mut last = HashMap::<TokenId, u64>::new();
+        let total = 400 * n as u64;
+        for k in 0..total * 2 {
+            now = (now + 1000).max(if k == total { heal } else { 0 });
+            if let Ok(l) = p.pick(LbStrategy::Best, now, &mut r) {
+                p.report(l.id, &Outcome::success(), now, &mut r).unwrap();
+                if k >= total {
+                    *last.entry(l.token_id).or_default() += 1;
+                }
+            }
+        }
+        for i in 0..n {
+            prop_assert_eq!(p.get(&id(i)).unwrap().state, tokenlb_core::TokenState::Active);
+            let have = last.get(&id(i)).copied().unwrap_or(0);
+            prop_assert!(have * 2 * n as u64 >= total, "token {}: {:?}", i, last);
         }
     }
 }

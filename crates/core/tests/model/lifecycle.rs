@@ -184,7 +184,7 @@ fn views_mask_secrets_and_show_limits_and_scores() {
     let v = p.get(&id(0)).unwrap();
     assert_eq!(v.masked, "secr…efgh");
     assert!(!format!("{v:?}").contains("00000-abcd"));
-    assert_eq!((v.weight, v.score, v.success_rate), (100, 0.5, 1.0));
+    assert_eq!((v.weight, v.score, v.success_rate), (100, 1.0, 1.0));
     let mut o = Outcome::success();
     o.latency_ms = Some(100);
     p.report_token(&id(0), &o, T0, &mut rng()).unwrap();
@@ -192,7 +192,7 @@ fn views_mask_secrets_and_show_limits_and_scores() {
     p.report_token(&id(0), &o, T0, &mut rng()).unwrap();
     let v = p.get(&id(0)).unwrap();
     assert_eq!(v.counters.latency_ewma_ms, Some(120.0));
-    assert!((v.score - 0.75).abs() < 1e-6);
+    assert_eq!(v.score, 1.0);
     assert_eq!(p.views().len(), 1);
 }
 
