@@ -98,6 +98,11 @@ pub struct Config {
     pub notify: Vec<NotifyConfig>,
     /// Pools by name, `[pools.NAME]`; `default` always exists after loading.
     pub pools: BTreeMap<String, PoolConfig>,
+    /// The health check of every pool without a `[pools.NAME.health]` table of its own
+    /// (configured or created at run time). Not a file setting: `tokenlb up` sets the Wopan
+    /// check (with refresh) here because it knows the Wopan base URL; otherwise none.
+    #[serde(skip)]
+    pub default_health: Option<HealthConfig>,
 }
 
 impl Default for Config {
@@ -125,6 +130,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             notify: Vec::new(),
             pools,
+            default_health: None,
         }
     }
 }
@@ -154,6 +160,15 @@ impl Config {
     /// A configured pool by name (`default` always exists after loading).
     pub fn pool(&self, name: &str) -> Option<&PoolConfig> {
         self.pools.get(name)
+    }
+
+    /// The health check pool `name` runs: its own `[pools.NAME.health]`, else
+    /// [`Config::default_health`], else none.
+    pub fn health_of(&self, name: &str) -> HealthConfig {
+        match self.pools.get(name) {
+            Some(pc) if pc.health_set => pc.health.clone(),
+            _ => self.default_health.clone().unwrap_or_default(),
+        }
     }
 }
 

@@ -107,6 +107,13 @@ impl Manager {
             .local_addr()
             .context("reading the listening address")?;
         tracing::info!(%addr, "token manager listening on http://{addr}");
+        // `tokenlb token …` finds the manager it should call here (after `--listen` or
+        // `up --manager-listen`), as it finds the admin key.
+        let url = format!("http://{}\n", reachable(addr));
+        let url_file = self.state.service().config().data_dir.join(MANAGER_URL_FILE);
+        if let Err(e) = std::fs::write(&url_file, url) {
+            tracing::warn!(path = %url_file.display(), "cannot record the manager URL: {e}");
+        }
         let app = wrap(crate::app::app(self.state.clone()));
         let svc = self.state.service().clone();
         let shutdown = async move {
@@ -236,4 +243,21 @@ async fn import_tokens_file(svc: &TokenService) -> anyhow::Result<()> {
         summary.errors.len()
     );
     Ok(())
+}
+
+/// The file in the data dir that holds the running manager's URL (for the CLI).
+pub const MANAGER_URL_FILE: &str = "manager-url";
+
+/// The address a local client connects to: loopback for a wildcard bind.
+pub fn reachable(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
+        _ => addr,
+    }
 }

@@ -189,7 +189,7 @@ impl Config {
             .entry(DEFAULT_POOL.to_string())
             .or_insert_with(|| super::PoolConfig {
                 policy: policy_with(strategy),
-                health: Default::default(),
+                ..Default::default()
             });
     }
 

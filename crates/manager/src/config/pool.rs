@@ -18,6 +18,9 @@ pub struct PoolConfig {
     pub policy: Policy,
     /// How tokens of this pool are probed.
     pub health: HealthConfig,
+    /// The file has a `[pools.NAME.health]` table for it. Without one the pool takes
+    /// [`Config::default_health`](super::Config::default_health) (`tokenlb up`: Wopan).
+    pub health_set: bool,
 }
 
 /// What kind of probe checks a token.
@@ -120,6 +123,7 @@ impl<'de> Visitor<'de> for PoolVisitor {
             .map_err(|e| de::Error::custom(e.message().trim_end()))?;
         Ok(PoolConfig {
             policy,
+            health_set: health.is_some(),
             health: health.unwrap_or_default(),
         })
     }

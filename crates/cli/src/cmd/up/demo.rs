@@ -1,14 +1,16 @@
 //! The demo of `tokenlb up --demo`: the built-in Wopan emulator and its demo tokens.
 //!
-//! The demo tokens go to their own pool, `demo` (unless --pool names another), not to
-//! `default`: a data dir that also
-//! holds real tokens keeps them apart, so the web API never sends a real token to the
-//! emulator (which would reject it and get it marked invalid) and a later run without --demo
-//! never leases a demo token. They are imported like `tokens.json` — merged by value in one
-//! store transaction — so starting again on the same data dir adds nothing twice. The
-//! emulator starts fresh each time, so demo tokens an earlier demo left `invalid` or
-//! `cooling` (fault injection) work again: [`reactivate`] enables them through the admin API
-//! like an admin would (with an event); tokens an admin disabled stay disabled.
+//! The demo keeps its own data dir (`./data/demo` unless --data-dir, `TOKENLB_DATA_DIR` or
+//! the config file names one) and puts its tokens in pool `default` there, so every command
+//! of the seed works verbatim against it (`curl …/api/token/get?strategy=best` names no
+//! pool) while real tokens in `./data` stay apart: the web API never sends a real token to
+//! the emulator (which would reject it and get it marked invalid), and a later run without
+//! --demo never leases a demo token. A data dir whose demo pool already holds other tokens
+//! is refused ([`foreign_tokens`]). The demo tokens are imported like `tokens.json`, merged
+//! by value in one store transaction, so starting again adds nothing twice. The emulator
+//! starts fresh each time, so demo tokens an earlier demo left `invalid` or `cooling` (fault
+//! injection) work again: [`reactivate`] enables them through the admin API as the
+//! launcher (its event says so); tokens an admin disabled stay disabled.
 
 use anyhow::Context;
 use serde_json::Value;
@@ -21,8 +23,19 @@ use tokenlb_wopan::emulator::{self, EmulatorConfig, DEMO_TOKENS};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-/// The pool the demo tokens are added to and the demo web API leases from.
-pub const DEMO_POOL: &str = "demo";
+/// The demo's data dir under the default one.
+pub const DEMO_DIR: &str = "demo";
+
+/// How many tokens of `pool` are not demo tokens.
+pub fn foreign_tokens(svc: &TokenService, pool: &str) -> usize {
+    let demo: Vec<String> = DEMO_TOKENS.iter().map(|t| mask(t.access_token)).collect();
+    svc.pool_by_name(pool).map_or(0, |p| {
+        p.views()
+            .iter()
+            .filter(|v| !demo.contains(&v.masked))
+            .count()
+    })
+}
 
 /// Adds the demo tokens (with their refresh tokens) to `pool`; known ones are skipped.
 pub async fn add_tokens(svc: &TokenService, pool: &str) -> anyhow::Result<ImportSummary> {

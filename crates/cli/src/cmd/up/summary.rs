@@ -8,7 +8,7 @@ use super::demo;
 use super::selftest::{Report, Step};
 use super::services::reachable;
 use std::net::SocketAddr;
-use tokenlb_manager::config::Config;
+use tokenlb_manager::config::{Config, HealthKind};
 use tokenlb_manager::import::ImportSummary;
 
 /// The running services.
@@ -35,6 +35,7 @@ pub fn started(s: &Services, config: &Config, pool: &str) {
         None => println!("tokenlb up: token manager and web API"),
     }
     println!("  data dir: {}", config.data_dir.display());
+    println!("  health checks: {}", health_line(config, pool));
     if let Some(added) = &s.demo_added {
         println!(
             "  demo tokens: {} in pool {pool:?} ({} added now, {} already there)",
@@ -49,6 +50,32 @@ pub fn started(s: &Services, config: &Config, pool: &str) {
             );
         }
     }
+}
+
+/// Which pools are checked, and how: the web API's pool and every configured one.
+fn health_line(config: &Config, web_pool: &str) -> String {
+    let mut names: Vec<&str> = config.pools.keys().map(String::as_str).collect();
+    if !names.contains(&web_pool) {
+        names.push(web_pool);
+    }
+    names
+        .iter()
+        .map(|name| {
+            let h = config.health_of(name);
+            let how = match h.kind {
+                HealthKind::None => "none".to_string(),
+                HealthKind::Http => format!("http {}", h.url.as_deref().unwrap_or("")),
+                HealthKind::Wopan => format!(
+                    "wopan at {} (failing tokens probed every {} s, refresh {} h before expiry)",
+                    h.wopan_base_url,
+                    h.probe_interval_s,
+                    h.refresh_before_s / 3600
+                ),
+            };
+            format!("pool {name:?}: {how}")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The verdict line, and what to do when it failed.
