@@ -188,7 +188,7 @@ fn parse_lines(text: &str) -> Parsed {
 }
 
 /// What an import did.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportSummary {
     pub added: usize,
     pub skipped: usize,

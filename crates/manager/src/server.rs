@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 pub struct Manager {
     state: AppState,
     tasks: Tasks,
+    tokens_file: Option<import::ImportSummary>,
 }
 
 /// Opens the manager with `coordinator` and serves it on `listener` until `shutdown`
@@ -73,13 +74,22 @@ impl Manager {
                 .map_err(|e| anyhow::anyhow!("pool {name}: {e}"))?;
         }
         load_tokens(&svc).await?;
-        import_tokens_file(&svc).await?;
+        let tokens_file = import_tokens_file(&svc).await?;
         let probes = Arc::new(Probes::default());
         let refresher = Arc::new(Refresher::new(svc.clone()));
         let tasks = Tasks::spawn(&svc, &probes, &refresher);
         let auth = Auth::new(&config, keys);
         let state = AppState::new(svc, auth, probes, refresher, metrics);
-        Ok(Manager { state, tasks })
+        Ok(Manager {
+            state,
+            tasks,
+            tokens_file,
+        })
+    }
+
+    /// What importing `tokens_file` at open did (`None`: there was no such file).
+    pub fn tokens_file_import(&self) -> Option<&import::ImportSummary> {
+        self.tokens_file.as_ref()
     }
 
     /// The shared state (the launcher adds its demo tokens through its service).
@@ -110,7 +120,12 @@ impl Manager {
         // `tokenlb token …` finds the manager it should call here (after `--listen` or
         // `up --manager-listen`), as it finds the admin key.
         let url = format!("http://{}\n", reachable(addr));
-        let url_file = self.state.service().config().data_dir.join(MANAGER_URL_FILE);
+        let url_file = self
+            .state
+            .service()
+            .config()
+            .data_dir
+            .join(MANAGER_URL_FILE);
         if let Err(e) = std::fs::write(&url_file, url) {
             tracing::warn!(path = %url_file.display(), "cannot record the manager URL: {e}");
         }
@@ -213,11 +228,11 @@ async fn load_tokens(svc: &TokenService) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn import_tokens_file(svc: &TokenService) -> anyhow::Result<()> {
+async fn import_tokens_file(svc: &TokenService) -> anyhow::Result<Option<import::ImportSummary>> {
     let path = &svc.config().tokens_file;
-    if !path.exists() {
+    if path.as_os_str().is_empty() || !path.exists() {
         tracing::debug!("no tokens file at {}", path.display());
-        return Ok(());
+        return Ok(None);
     }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the tokens file {}", path.display()))?;
@@ -242,7 +257,7 @@ async fn import_tokens_file(svc: &TokenService) -> anyhow::Result<()> {
         summary.skipped,
         summary.errors.len()
     );
-    Ok(())
+    Ok(Some(summary))
 }
 
 /// The file in the data dir that holds the running manager's URL (for the CLI).

@@ -56,8 +56,8 @@ pub struct Args {
     /// Manager configuration file. [default: ./tokenlb.toml if present]
     #[arg(long, value_name = "PATH", env = "TOKENLB_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Seed-format tokens.json imported at start when present. [default: ./tokens.json]
-    /// [env: TOKENLB_TOKENS_FILE]
+    /// Seed-format tokens.json imported at start when present. [default: ./tokens.json;
+    /// none with --demo] [env: TOKENLB_TOKENS_FILE]
     #[arg(long, value_name = "PATH")]
     pub tokens_file: Option<PathBuf>,
     /// Pool the web API leases Wopan tokens from (and --demo adds its tokens to).
@@ -101,6 +101,10 @@ pub fn run(args: Args, global: &Global) -> Result<(), CliError> {
     let mut config = Config::load(&file, &ProcessEnv, &overrides).map_err(CliError::usage)?;
     if args.demo && data_dir_is_default(&args, &config) {
         config.data_dir = config.data_dir.join(demo::DEMO_DIR);
+    }
+    if args.demo && args.tokens_file.is_none() {
+        // The demo's pool holds demo tokens only; real ones in ./tokens.json stay out of it.
+        config.tokens_file = PathBuf::new();
     }
     // The launcher's own lines are the output; service logs show warnings unless asked, and
     // not the per-request failure lines (the self-test reports those in its own words).

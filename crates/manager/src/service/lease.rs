@@ -318,7 +318,9 @@ impl TokenService {
             })
             .collect();
         if others.is_empty() {
-            format!("{reason}; no pool has tokens yet: add one with POST /api/token/add or tokens.json")
+            format!(
+                "{reason}; no pool has tokens yet: add one with POST /api/token/add or tokens.json"
+            )
         } else {
             format!(
                 "{reason}; pools with tokens: {} (choose one with ?pool=NAME)",

@@ -69,23 +69,17 @@ pub async fn up(args: Args, mut config: Config) -> Result<(), CliError> {
     let access = client_access(&config, manager_addr);
     let coordinator = tokenlb_cluster::coordinator(&config).await?;
     let manager = Manager::open_with(config.clone(), coordinator).await?;
+    let mut demo_reset = 0;
     let demo_added = match args.demo {
         true => {
             let svc = manager.state().service();
-            let foreign = demo::foreign_tokens(svc, &pool(&args));
-            if foreign > 0 {
-                return Err(CliError::usage(format!(
-                    "pool {:?} in {} holds {foreign} token(s) that are not demo tokens; the demo \
-                     would send them to its emulator. Start the demo with another --data-dir \
-                     or --pool",
-                    pool(&args),
-                    data_dir.display()
-                )));
-            }
+            demo::claim(svc, &data_dir).map_err(|e| CliError::usage(format!("{e:#}")))?;
+            demo_reset = demo::reset_refreshed(svc, &pool(&args)).await?;
             Some(demo::add_tokens(svc, &pool(&args)).await?)
         }
         false => None,
     };
+    let tokens_file = manager.tokens_file_import().cloned();
     let manager_task: Task = tokio::spawn(manager.serve(manager_listener, stopped(core_rx)));
 
     let key = match access {
@@ -121,6 +115,8 @@ pub async fn up(args: Args, mut config: Config) -> Result<(), CliError> {
         emulator: emulator_addr,
         demo_added,
         demo_enabled,
+        demo_reset,
+        tokens_file,
     };
     summary::started(&services, &config, &wargs.pool);
     let plan = selftest::Plan {

@@ -20,6 +20,10 @@ pub struct Services {
     pub demo_added: Option<ImportSummary>,
     /// With --demo: demo tokens made active again (left invalid or cooling by an earlier run).
     pub demo_enabled: usize,
+    /// With --demo: demo tokens an earlier run's emulator had refreshed, reset to the originals.
+    pub demo_reset: usize,
+    /// What importing the tokens file did (`None`: no file).
+    pub tokens_file: Option<ImportSummary>,
 }
 
 fn url(addr: SocketAddr) -> String {
@@ -36,6 +40,20 @@ pub fn started(s: &Services, config: &Config, pool: &str) {
     }
     println!("  data dir: {}", config.data_dir.display());
     println!("  health checks: {}", health_line(config, pool));
+    if s.emulator.is_none() {
+        let path = config.tokens_file.display();
+        match &s.tokens_file {
+            Some(t) => println!(
+                "  tokens file {path}: {} added, {} already there, {} refused (see the log)",
+                t.added,
+                t.skipped,
+                t.errors.len()
+            ),
+            None => println!(
+                "  tokens file {path}: none (add tokens with `tokenlb token add` or the admin UI)"
+            ),
+        }
+    }
     if let Some(added) = &s.demo_added {
         println!(
             "  demo tokens: {} in pool {pool:?} ({} added now, {} already there)",
@@ -43,6 +61,12 @@ pub fn started(s: &Services, config: &Config, pool: &str) {
             added.added,
             added.skipped
         );
+        if s.demo_reset > 0 {
+            println!(
+                "  demo tokens reset to their originals: {} (an earlier demo's emulator had refreshed them)",
+                s.demo_reset
+            );
+        }
         if s.demo_enabled > 0 {
             println!(
                 "  demo tokens made active again: {} (an earlier demo left them invalid or cooling)",
