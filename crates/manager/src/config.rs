@@ -166,7 +166,7 @@ impl Config {
     /// [`Config::default_health`], else none.
     pub fn health_of(&self, name: &str) -> HealthConfig {
         match self.pools.get(name) {
-            Some(pc) if pc.health_set => pc.health.clone(),
+            Some(pc) if pc.health_set || pc.health.kind != HealthKind::None => pc.health.clone(),
             _ => self.default_health.clone().unwrap_or_default(),
         }
     }

@@ -222,6 +222,26 @@ fn import_100k_tokens() {
         err.trim()
     );
     assert_eq!(list_json(&m, &["--state", "active"]).len(), 100_000);
+
+    // Issue 14: `tokenlb token export | head` panicked on the broken pipe. Read a little of
+    // a long output, hang up, and the command ends quietly with success.
+    for args in [&["export"][..], &["list"][..]] {
+        let mut child = m
+            .token()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut head = [0u8; 100];
+        std::io::Read::read_exact(child.stdout.as_mut().expect("stdout"), &mut head)
+            .expect("some output");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::fmt;
 use tokenlb_core::Policy;
 
 /// One pool: its policy and its health check.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct PoolConfig {
     /// Strategy, failure thresholds, cooling, leases (tokenlb_core::Policy).
     pub policy: Policy,
@@ -21,6 +21,13 @@ pub struct PoolConfig {
     /// The file has a `[pools.NAME.health]` table for it. Without one the pool takes
     /// [`Config::default_health`](super::Config::default_health) (`tokenlb up`: Wopan).
     pub health_set: bool,
+}
+
+/// Equal settings are equal configurations, however they were written.
+impl PartialEq for PoolConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.policy == other.policy && self.health == other.health
+    }
 }
 
 /// What kind of probe checks a token.
