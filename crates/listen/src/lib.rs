@@ -29,9 +29,11 @@
 //! same loop (the baseline must be served exactly as the manager is). Tested by this crate's
 //! `tests/listen.rs` (short limits) and end to end by `crates/cli/tests/reliability/limits.rs`.
 
+mod addr;
 mod hosts;
 mod watch;
 
+pub use addr::parse_addr;
 pub use hosts::Hosts;
 
 use axum::body::Body;

@@ -44,6 +44,8 @@ pub const DEFAULT_POOL: &str = "default";
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address of the HTTP API and admin UI. 127.0.0.1:8000, `TOKENLB_LISTEN`, `--listen`.
+    /// A host name (`localhost:8000`) is resolved at start.
+    #[serde(deserialize_with = "addr_from")]
     pub listen: SocketAddr,
     /// Directory for the SQLite store, generated secrets and key files. `./data`,
     /// `TOKENLB_DATA_DIR`, `--data-dir`.
@@ -240,6 +242,12 @@ impl Serialize for ClientKey {
         }
         .serialize(s)
     }
+}
+
+/// A listen address from `IP:PORT` or `HOST:PORT`.
+fn addr_from<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    tokenlb_listen::parse_addr(&text).map_err(serde::de::Error::custom)
 }
 
 /// Networks from strings: CIDRs or single addresses.

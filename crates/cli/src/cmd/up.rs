@@ -36,10 +36,11 @@ pub struct Args {
     pub demo: bool,
     /// Address of the token manager (API and admin UI). [default: 127.0.0.1:8000]
     /// [env: TOKENLB_LISTEN]
-    #[arg(long, value_name = "ADDR")]
+    #[arg(value_parser = tokenlb_listen::parse_addr, long, value_name = "ADDR")]
     pub manager_listen: Option<SocketAddr>,
     /// Address of the web API.
     #[arg(
+        value_parser = tokenlb_listen::parse_addr,
         long,
         value_name = "ADDR",
         env = "TOKENLB_WEBAPI_LISTEN",
@@ -47,7 +48,7 @@ pub struct Args {
     )]
     pub webapi_listen: SocketAddr,
     /// Address of the Wopan emulator (with --demo).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8900")]
+    #[arg(value_parser = tokenlb_listen::parse_addr, long, value_name = "ADDR", default_value = "127.0.0.1:8900")]
     pub emulator_listen: SocketAddr,
     /// Directory for the store, generated secrets and the web API's cache. [default: ./data]
     /// [env: TOKENLB_DATA_DIR]

@@ -126,8 +126,17 @@ impl<'de> Visitor<'de> for PoolVisitor {
                 policy.insert(key, value);
             }
         }
-        let policy = Policy::deserialize(toml::Value::Table(policy))
-            .map_err(|e| de::Error::custom(e.message().trim_end()))?;
+        let policy = Policy::deserialize(toml::Value::Table(policy.clone())).map_err(|e| {
+            // Name the key at fault (the loader then points at its line, not the table's).
+            let culprit = policy.iter().find(|(k, v)| {
+                let one = toml::Table::from_iter([((*k).clone(), (*v).clone())]);
+                Policy::deserialize(toml::Value::Table(one)).is_err()
+            });
+            match culprit {
+                Some((k, _)) => de::Error::custom(format!("`{k}`: {}", e.message().trim_end())),
+                None => de::Error::custom(e.message().trim_end()),
+            }
+        })?;
         Ok(PoolConfig {
             policy,
             health_set: health.is_some(),

@@ -103,10 +103,7 @@ fn looks_like_json(reader: &mut Box<dyn BufRead>, label: &str) -> Result<bool, C
 impl Import<'_> {
     async fn json(&mut self, text: &str, batch: usize) -> Result<(), CliError> {
         let doc: Value = serde_json::from_str(text).map_err(|e| {
-            let message = e.to_string();
-            let message = message
-                .rsplit_once(" at line ")
-                .map_or(message.as_str(), |(m, _)| m);
+            let message = tokenlb_manager::import::json_reason(&e);
             CliError::runtime(format!(
                 "{} is not valid JSON: line {}, column {}: {message}",
                 self.label,
