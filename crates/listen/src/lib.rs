@@ -30,10 +30,12 @@
 //! `tests/listen.rs` (short limits) and end to end by `crates/cli/tests/reliability/limits.rs`.
 
 mod addr;
+mod answer_log;
 mod hosts;
 mod watch;
 
 pub use addr::parse_addr;
+pub use answer_log::{log_answer, ErrorNote};
 pub use hosts::Hosts;
 
 use axum::body::Body;

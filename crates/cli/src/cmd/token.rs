@@ -181,7 +181,7 @@ async fn list(api: &Api, a: ListArgs) -> Result<(), CliError> {
     if a.json {
         crate::cmd::print_out(&format!("{}\n", pretty(&Value::Array(rows))));
     } else {
-        crate::cmd::print_out(&format!("{}", table::render(&rows)));
+        crate::cmd::print_out(&table::render(&rows));
     }
     Ok(())
 }
@@ -193,7 +193,7 @@ async fn export(api: &Api, a: ExportArgs) -> Result<(), CliError> {
     let count = doc["tokens"].as_array().map_or(0, Vec::len);
     let text = format!("{}\n", pretty(&doc));
     match a.out {
-        None => crate::cmd::print_out(&format!("{text}")),
+        None => crate::cmd::print_out(&text),
         Some(path) => {
             write_private(&path, text.as_bytes())
                 .map_err(|e| CliError::runtime(format!("cannot write {}: {e}", path.display())))?;

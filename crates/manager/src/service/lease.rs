@@ -276,7 +276,7 @@ impl TokenService {
                 _ => {
                     self.metrics().unavailable();
                     return Err(ServiceError::NoTokenAvailable {
-                        reason: self.with_other_pools(&handle, &req.scope, unavailable.reason),
+                        reason: self.with_other_pools(&handle, req.scope, unavailable.reason),
                         retry_after_s: retry_in.map_or(5, |ms| ms.div_ceil(1000)).max(1),
                     });
                 }

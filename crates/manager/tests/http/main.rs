@@ -10,6 +10,7 @@ mod behaviour;
 mod common;
 mod health;
 mod import_scale;
+mod log_levels;
 mod session;
 mod startup;
 mod trust;
