@@ -200,9 +200,13 @@ fn parse_lines(text: &str) -> Parsed {
 /// What an import did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportSummary {
+    /// Tokens added (with `dry_run`: that would be added).
     pub added: usize,
     pub skipped: usize,
     pub errors: Vec<ItemError>,
+    /// Nothing was written: the counts say what the import would do.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// Turns items into store records with fresh ids; drops repeats inside the input (counted).

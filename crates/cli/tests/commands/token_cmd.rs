@@ -153,6 +153,38 @@ fn import_maps_rejected_lines_back_to_the_file() {
 }
 
 #[test]
+fn import_dry_runs_and_names_the_line_of_each_refused_json_entry() {
+    // Issue 14, point 7: junk imported as tokens; refusals must name lines; a dry run.
+    let m = Manager::start();
+    let path = m.dir.path().join("tokens.json");
+    std::fs::write(
+        &path,
+        "{\"tokens\": [\n  {\"token\": \"json-token-0000-abcdefgh\"},\n  {\"token\": \"short\"},\n\n  {\"token\": \"has space in it 1234567890\"}\n]}\n",
+    )
+    .expect("write");
+    let (code, _, err) = run(m.token().args(["import", "--dry-run"]).arg(&path));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("dry run of"), "{err}");
+    assert!(err.contains("1 would be added"), "{err}");
+    assert!(
+        err.contains("tokens.json line 3 (entry 2): token has 5 characters"),
+        "{err}"
+    );
+    assert!(
+        err.contains("tokens.json line 5 (entry 3): token contains whitespace"),
+        "{err}"
+    );
+    assert!(err.contains("2 entries of"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert!(list_json(&m, &[]).is_empty(), "a dry run writes nothing");
+    // Without a terminal the progress lines carry a percentage.
+    let (code, _, err) = run(m.token().args(["import"]).arg(&path));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("import: 100% 3 tokens sent"), "{err}");
+    assert_eq!(list_json(&m, &[]).len(), 1);
+}
+
+#[test]
 fn a_malformed_tokens_json_is_refused_before_sending() {
     let m = Manager::start();
     let path = m.dir.path().join("tokens.json");
