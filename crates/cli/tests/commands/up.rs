@@ -274,6 +274,17 @@ async fn demo_starts_self_tests_answers_the_seed_commands_and_restarts() {
     assert!(out.contains("curl \"http://127.0.0.1:"), "{out}");
     seed_commands(&up.url_of("Web API")).await;
     expired_demo_tokens_are_refreshed(&up).await;
+    // A token the emulator does not know, never used yet: the next self-test meets it.
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    for i in 0..1 {
+        let r = http
+            .post(format!("{}/api/token/add", up.url_of("Manager UI")))
+            .json(&serde_json::json!({"token": format!("unknown-to-wopan-{i}-0123456789"), "name": format!("stale-{i}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
     let (code, output) = up.terminate();
     assert_eq!(code, 0, "{output}");
     assert!(output.contains("Stopped (stats flushed)."), "{output}");

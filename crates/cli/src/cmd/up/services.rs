@@ -122,6 +122,7 @@ pub async fn up(args: Args, mut config: Config) -> Result<(), CliError> {
     let plan = selftest::Plan {
         manager_url: manager_url.clone(),
         key,
+        admin_key: admin_key(&config).ok(),
         pool: wargs.pool.clone(),
         webapi_url: format!("http://{}", reachable(webapi_addr)),
     };

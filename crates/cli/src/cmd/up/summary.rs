@@ -111,9 +111,14 @@ pub fn self_test_result(r: &Report, demo: bool, config: &Config, manager_url: &s
         r.count(Step::Skipped),
     );
     if r.passed() {
+        let left = match r.left_rotation.len() {
+            0 => String::new(),
+            1 => ", but 1 token left rotation during it (above)".to_string(),
+            n => format!(", but {n} tokens left rotation during it (above)"),
+        };
         match skipped {
-            0 => println!("self-test passed ({passed} of {total} steps)"),
-            n => println!("self-test passed ({passed} of {total} steps, {n} skipped)"),
+            0 => println!("self-test passed ({passed} of {total} steps){left}"),
+            n => println!("self-test passed ({passed} of {total} steps, {n} skipped){left}"),
         }
         return;
     }
