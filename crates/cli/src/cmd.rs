@@ -118,3 +118,8 @@ pub fn print_out(text: &str) {
         std::process::exit(74);
     }
 }
+
+/// `n` with the noun in the right number ("1 token", "2 tokens").
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}

@@ -224,7 +224,8 @@ async fn load_tokens(svc: &TokenService) -> anyhow::Result<()> {
     }
     svc.insert_many(tokens)
         .map_err(|e| anyhow::anyhow!("loading tokens: {e}"))?;
-    tracing::info!("loaded {n} tokens from {}", svc.store().describe());
+    let noun = if n == 1 { "token" } else { "tokens" };
+    tracing::info!("loaded {n} {noun} from {}", svc.store().describe());
     Ok(())
 }
 

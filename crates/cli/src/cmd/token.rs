@@ -197,7 +197,11 @@ async fn export(api: &Api, a: ExportArgs) -> Result<(), CliError> {
         Some(path) => {
             write_private(&path, text.as_bytes())
                 .map_err(|e| CliError::runtime(format!("cannot write {}: {e}", path.display())))?;
-            eprintln!("exported {count} tokens to {} (mode 0600)", path.display());
+            eprintln!(
+                "exported {} to {} (mode 0600)",
+                crate::cmd::plural(count, "token", "tokens"),
+                path.display()
+            );
         }
     }
     Ok(())

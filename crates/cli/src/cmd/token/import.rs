@@ -9,7 +9,7 @@
 //! already there and an interrupted import can simply be repeated.
 
 use super::api::{Api, Body};
-use crate::cmd::CliError;
+use crate::cmd::{plural, CliError};
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -244,10 +244,10 @@ impl Import<'_> {
             ("imported", "added")
         };
         eprintln!(
-            "{verb} {}: {} tokens sent, {} {added}, {} skipped (already known or repeated), \
+            "{verb} {}: {} sent, {} {added}, {} skipped (already known or repeated), \
              {} refused, in {secs:.2} s ({rate:.0} tokens/s)",
             self.label,
-            self.sent,
+            plural(self.sent as usize, "token", "tokens"),
             self.added,
             self.skipped,
             self.rejected.len()
@@ -273,11 +273,6 @@ impl Import<'_> {
             )))
         }
     }
-}
-
-/// `n` with the noun in the right number ("1 entry", "2 entries").
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `{"entry": n}` / `{"line": n}` of a batch → the position in the whole input: a line of
@@ -390,7 +385,10 @@ impl Progress {
 
     /// Progress `at` (in the bar's unit), and the running counts.
     fn set(&self, at: u64, sent: u64, added: u64, skipped: u64) {
-        let message = format!("{sent} tokens sent, {added} added, {skipped} skipped");
+        let message = format!(
+            "{} sent, {added} added, {skipped} skipped",
+            plural(sent as usize, "token", "tokens")
+        );
         match &self.bar {
             Some(bar) => {
                 bar.set_position(at);
