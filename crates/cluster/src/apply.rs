@@ -149,6 +149,7 @@ async fn token_changed(svc: &TokenService, c: &Cluster, id: &TokenId, what: &str
                 expires_at: Some(t.expires_at),
                 limits: Some(t.limits),
                 enabled: None,
+                by: None,
             };
             svc.apply_peer_change(&handle, |pool| {
                 if let Err(e) = pool.patch(id, patch, now) {

@@ -194,7 +194,13 @@ impl Pool {
             }
         }
         if let Some(en) = patch.enabled {
-            if let Some(c) = self.with_health(slot, now, |h, _| h.set_enabled(en, now)) {
+            if let Some(mut c) = self.with_health(slot, now, |h, _| h.set_enabled(en, now)) {
+                if let Some(by) = &patch.by {
+                    c.reason = format!("{} by {by}", if en { "enabled" } else { "disabled" });
+                    if let Some(r) = self.tok_mut(slot).health.reason.as_mut() {
+                        r.clone_from(&c.reason);
+                    }
+                }
                 self.pending.push(c);
             }
         }

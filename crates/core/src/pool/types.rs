@@ -64,6 +64,8 @@ pub struct TokenPatch {
     /// `false` → disabled (admin); `true` → active from disabled / invalid / expired / cooling
     /// (an expired token needs an `expires_at` in the future too).
     pub enabled: Option<bool>,
+    /// Who changes `enabled`, when not the admin ("the launcher"): the event's reason says so.
+    pub by: Option<String>,
 }
 
 /// Identifies a lease; sequential per pool.

@@ -50,9 +50,13 @@ fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 /// What a patch changes (`PATCH /api/tokens/{id}`); absent fields stay.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenChanges {
+    /// Who asks, when not the admin (not part of the API: the launcher sets it), for the
+    /// event: "enabled by the launcher".
+    #[serde(skip)]
+    pub by: Option<String>,
     pub name: Option<String>,
     pub weight: Option<u32>,
     pub enabled: Option<bool>,
@@ -129,6 +133,7 @@ impl TokenChanges {
             expires_at,
             limits: self.limits.clone(),
             enabled: self.enabled,
+            by: self.by.clone(),
         })
     }
 }
@@ -235,18 +240,20 @@ impl TokenService {
                 expires_at: Some(old.expires_at),
                 limits: Some(old.limits.clone()),
                 enabled: None,
+                by: None,
             };
             let _ = handle.lock().patch(id, undo, now_ms());
             return Err(e.into());
         }
         drop(writes);
-        tracing::info!(token = %id, "token patched: {} ({id})", new.name);
+        let by = changes.by.as_deref().unwrap_or("the admin");
+        tracing::info!("token {} ({id}) changed by {by}", new.name);
         let event = admin_event(
             "patched",
             id,
             &new.name,
             &handle.name,
-            "changed by the admin".into(),
+            format!("changed by {by}"),
         );
         self.record_admin(event);
         if !self.record(&handle, events) {

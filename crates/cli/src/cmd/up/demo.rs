@@ -14,13 +14,13 @@
 //! launcher (its event says so); tokens an admin disabled stay disabled.
 
 use anyhow::Context;
-use serde_json::Value;
 use std::future::Future;
 use std::path::Path;
 use tokenlb_core::secret::mask;
 use tokenlb_core::Secret;
+use tokenlb_core::TokenState;
 use tokenlb_manager::import::{ImportItem, ImportSummary, Parsed, Position};
-use tokenlb_manager::service::{TokenRef, TokenService};
+use tokenlb_manager::service::{TokenChanges, TokenRef, TokenService};
 use tokenlb_wopan::emulator::{self, EmulatorConfig, DEMO_TOKENS};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -104,43 +104,30 @@ pub async fn add_tokens(svc: &TokenService, pool: &str) -> anyhow::Result<Import
         .map_err(|e| anyhow::anyhow!("adding the demo tokens: {e}"))
 }
 
-/// Enables the demo tokens of `pool` that are `invalid` or `cooling`; how many.
-pub async fn reactivate(
-    manager_url: &str,
-    admin_key: &Secret,
-    pool: &str,
-) -> anyhow::Result<usize> {
-    let http = reqwest::Client::builder().no_proxy().build()?;
-    let list: Value = http
-        .get(format!("{manager_url}/api/tokens"))
-        .query(&[("pool", pool)])
-        .bearer_auth(admin_key.expose())
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .context("listing the demo tokens")?
-        .json()
-        .await
-        .context("reading the token list")?;
+/// Enables the demo tokens of `pool` that are `invalid` or `cooling`; how many. The events
+/// say the launcher did it ("enabled by the launcher (tokenlb up --demo)"), not the admin.
+pub async fn reactivate(svc: &TokenService, pool: &str) -> anyhow::Result<usize> {
+    let Some(handle) = svc.pool_by_name(pool) else {
+        return Ok(0);
+    };
     let demo: Vec<String> = DEMO_TOKENS.iter().map(|t| mask(t.access_token)).collect();
-    let mut enabled = 0;
-    for row in list["tokens"].as_array().into_iter().flatten() {
-        let shown = row["token"].as_str().unwrap_or("");
-        let stuck = matches!(row["state"].as_str(), Some("invalid" | "cooling"));
-        let (Some(id), true, true) = (row["id"].as_str(), stuck, demo.iter().any(|m| m == shown))
-        else {
-            continue;
+    let stuck: Vec<_> = handle
+        .views()
+        .into_iter()
+        .filter(|v| matches!(v.state, TokenState::Invalid | TokenState::Cooling))
+        .filter(|v| demo.contains(&v.masked))
+        .collect();
+    for v in &stuck {
+        let changes = TokenChanges {
+            enabled: Some(true),
+            by: Some("the launcher (tokenlb up --demo)".to_string()),
+            ..TokenChanges::default()
         };
-        http.patch(format!("{manager_url}/api/tokens/{id}"))
-            .bearer_auth(admin_key.expose())
-            .json(&serde_json::json!({"enabled": true}))
-            .send()
+        svc.patch(&v.id, &changes)
             .await
-            .and_then(reqwest::Response::error_for_status)
-            .with_context(|| format!("enabling the demo token {id}"))?;
-        enabled += 1;
+            .map_err(|e| anyhow::anyhow!("enabling the demo token {}: {e}", v.name))?;
     }
-    Ok(enabled)
+    Ok(stuck.len())
 }
 
 /// Runs the emulator with the built-in demo data on `listener` until `stop` resolves.

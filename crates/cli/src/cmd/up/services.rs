@@ -80,6 +80,7 @@ pub async fn up(args: Args, mut config: Config) -> Result<(), CliError> {
         false => None,
     };
     let tokens_file = manager.tokens_file_import().cloned();
+    let svc_for_demo = manager.state().service().clone();
     let manager_task: Task = tokio::spawn(manager.serve(manager_listener, stopped(core_rx)));
 
     let key = match access {
@@ -100,11 +101,7 @@ pub async fn up(args: Args, mut config: Config) -> Result<(), CliError> {
 
     let mut demo_enabled = 0;
     if args.demo {
-        let reactivated = match admin_key(&config) {
-            Ok(k) => demo::reactivate(&manager_url, &k, &wargs.pool).await,
-            Err(e) => Err(anyhow::anyhow!("{}", error_text(e))),
-        };
-        match reactivated {
+        match demo::reactivate(&svc_for_demo, &wargs.pool).await {
             Ok(n) => demo_enabled = n,
             Err(e) => println!("warning: demo tokens left invalid or cooling stay so: {e:#}"),
         }
@@ -268,13 +265,6 @@ fn client_access(config: &Config, manager: SocketAddr) -> Access {
         Access::Loopback
     } else {
         Access::AdminKey
-    }
-}
-
-fn error_text(e: CliError) -> String {
-    match e {
-        CliError::Usage(m) => m,
-        CliError::Runtime(e) => format!("{e:#}"),
     }
 }
 
