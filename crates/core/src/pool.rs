@@ -35,6 +35,7 @@ mod types;
 mod view;
 
 pub use dirty::DirtyTake;
+pub use view::TokenKey;
 pub use types::{
     Lease, LeaseId, PoolError, StateChange, TokenPatch, TokenSpec, TokenView, Unavailable,
 };
