@@ -35,10 +35,10 @@ mod types;
 mod view;
 
 pub use dirty::DirtyTake;
-pub use view::TokenKey;
 pub use types::{
     Lease, LeaseId, PoolError, StateChange, TokenPatch, TokenSpec, TokenView, Unavailable,
 };
+pub use view::TokenKey;
 
 use crate::ewma::PeakEwma;
 use crate::policy::Policy;

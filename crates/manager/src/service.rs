@@ -26,8 +26,8 @@ mod stats;
 pub use admin::{NewToken, TokenChanges, TokenRef};
 pub use coordinator::{Coordinator, CounterMap, Local, Picked};
 pub use error::{ServiceError, ServiceResult};
-pub use listing::{TokenPage, TokenQuery};
 pub use lease::{LeaseRequest, ReportAck, ReportRequest, MAX_BATCH, MAX_LEASE_S};
+pub use listing::{TokenPage, TokenQuery};
 pub use scope::Scope;
 pub use stats::{EventsFilter, PoolSummary};
 

@@ -173,9 +173,7 @@ impl Pool {
         if self.rescore.len() > 2 * live {
             let keep: Vec<_> = std::mem::take(&mut self.rescore)
                 .into_iter()
-                .filter(|r| {
-                    self.live(r.0 .1, r.0 .2) && self.tok(r.0 .1).rescore_at == r.0 .0
-                })
+                .filter(|r| self.live(r.0 .1, r.0 .2) && self.tok(r.0 .1).rescore_at == r.0 .0)
                 .collect();
             self.rescore = keep.into();
         }

@@ -95,9 +95,7 @@ pub fn score(ok: u64, fail: u64, consec: u32) -> f64 {
 /// The share weight of a token with `score` (1 within [`MARGIN`] of perfect).
 pub fn weight(score: f64) -> f64 {
     let score = if score.is_finite() { score } else { 0.0 };
-    (score / (1.0 - MARGIN))
-        .powi(4)
-        .clamp(MIN_WEIGHT, 1.0)
+    (score / (1.0 - MARGIN)).powi(4).clamp(MIN_WEIGHT, 1.0)
 }
 
 fn stride(score: f64) -> u64 {
@@ -278,7 +276,10 @@ mod tests {
         assert!(count[0].abs_diff(count[1]) <= 1, "{count:?}");
         // Score 6/11 → weight (0.606)^4 ≈ 0.135 of a full share.
         let want = 2100.0 * weight(score(5, 5, 0)) / (2.0 + weight(score(5, 5, 0)));
-        assert!((f64::from(count[2]) - want).abs() < 3.0, "{count:?} want {want}");
+        assert!(
+            (f64::from(count[2]) - want).abs() < 3.0,
+            "{count:?} want {want}"
+        );
     }
 
     #[test]

@@ -116,7 +116,11 @@ fn best_gives_a_failing_token_less_than_five_percent() {
             }
         });
         assert!(got[3] * 20 < 1000, "{policy:?}: {got:?}");
-        let healthy = &got[..3].iter().chain(&got[4..]).copied().collect::<Vec<_>>();
+        let healthy = &got[..3]
+            .iter()
+            .chain(&got[4..])
+            .copied()
+            .collect::<Vec<_>>();
         assert!(healthy.iter().all(|&n| n >= 80), "{got:?}");
     }
 }
@@ -129,7 +133,11 @@ fn best_probes_a_half_open_token_at_its_next_pick() {
         report(&mut p, 2, OutcomeClass::Transient, now);
         now += 1;
     }
-    let until = p.get(&id(2)).unwrap().state_until.expect("cooling deadline");
+    let until = p
+        .get(&id(2))
+        .unwrap()
+        .state_until
+        .expect("cooling deadline");
     // Busy traffic on the others until the cooling ends; the first pick after it is the probe.
     best_shares(&mut p, 50, now, |_| OutcomeClass::Success);
     let l = p.pick(Strategy::Best, until + 1, &mut rng()).unwrap();

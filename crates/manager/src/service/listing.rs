@@ -163,7 +163,11 @@ impl Needle {
     fn found_in(&self, hay: &str) -> bool {
         let n = self.0.as_bytes();
         if self.0.is_ascii() {
-            n.is_empty() || hay.as_bytes().windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+            n.is_empty()
+                || hay
+                    .as_bytes()
+                    .windows(n.len())
+                    .any(|w| w.eq_ignore_ascii_case(n))
         } else {
             hay.to_lowercase().contains(&self.0)
         }
@@ -239,7 +243,11 @@ fn compare(sort: Sort, pools: &[&str], a: &Entry, b: &Entry) -> Ordering {
             (Some(x), Some(y)) => x.total_cmp(&y),
         },
     };
-    let primary = if sort.desc { primary.reverse() } else { primary };
+    let primary = if sort.desc {
+        primary.reverse()
+    } else {
+        primary
+    };
     primary
         .then_with(by_name)
         .then_with(|| a.id.cmp(&b.id))
@@ -279,10 +287,22 @@ mod tests {
         let items: Vec<u32> = (0..500).map(|i| (i * 7919) % 500).collect();
         let mut all = items.clone();
         all.sort();
-        for (offset, limit) in [(0, 10), (10, 10), (490, 100), (499, 1), (500, 5), (0, 0), (0, 1000)] {
+        for (offset, limit) in [
+            (0, 10),
+            (10, 10),
+            (490, 100),
+            (499, 1),
+            (500, 5),
+            (0, 0),
+            (0, 1000),
+        ] {
             let page = select_page(items.clone(), offset, limit, |a, b| a.cmp(b));
             let end = (offset + limit).min(all.len());
-            let want = if offset < end { &all[offset..end] } else { &[][..] };
+            let want = if offset < end {
+                &all[offset..end]
+            } else {
+                &[][..]
+            };
             assert_eq!(page, want, "offset {offset} limit {limit}");
         }
     }

@@ -92,7 +92,10 @@ mod tests {
 
     #[test]
     fn case_is_ignored_except_to_break_ties() {
-        assert_eq!(sorted(&["beta", "Alpha", "alpha"]), ["Alpha", "alpha", "beta"]);
+        assert_eq!(
+            sorted(&["beta", "Alpha", "alpha"]),
+            ["Alpha", "alpha", "beta"]
+        );
         assert_eq!(compare("Tok2", "tok10"), Ordering::Less);
     }
 
@@ -105,7 +108,9 @@ mod tests {
 
     #[test]
     fn the_order_is_total_and_consistent() {
-        let names = ["x1", "X1", "x01", "x1a", "x", "", "é1", "e1", "x1 ", "10", "9"];
+        let names = [
+            "x1", "X1", "x01", "x1a", "x", "", "é1", "e1", "x1 ", "10", "9",
+        ];
         for a in names {
             assert_eq!(compare(a, a), Ordering::Equal);
             for b in names {
