@@ -42,7 +42,7 @@ async function timeUntil(start, fn, what, timeout) {
 }
 
 before(async () => {
-  figures.binary = binaryPath();
+  figures.binary = /[\\/]release[\\/]/.test(binaryPath()) ? "release" : "debug";
   mgr = await startManager({ password: PASSWORD, adminKey: ADMIN_KEY });
   const started = performance.now();
   for (let from = 1; from <= TOKENS; from += BATCH) {

@@ -73,7 +73,23 @@ impl Pool {
 
     /// Every token's [`TokenKey`], in slot order: O(tokens), no allocation per token.
     pub fn keys(&self) -> impl Iterator<Item = TokenKey<'_>> + '_ {
-        self.slots.iter().flatten().map(|t| TokenKey {
+        self.keys_in(0..self.slots.len())
+    }
+
+    /// Slots (occupied or free) a [`Pool::keys_in`] walk covers: a caller that must not hold
+    /// the pool's lock for 100,000 tokens at once walks `0..slot_count()` in chunks.
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The [`TokenKey`]s of the tokens in these slots (clamped to the slots there are).
+    pub fn keys_in(
+        &self,
+        slots: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = TokenKey<'_>> + '_ {
+        let end = slots.end.min(self.slots.len());
+        let start = slots.start.min(end);
+        self.slots[start..end].iter().flatten().map(|t| TokenKey {
             id: &t.id,
             name: &t.name,
             state: t.health.state,
