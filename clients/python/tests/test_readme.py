@@ -16,11 +16,10 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def test_worked_example_runs(manager: Manager, emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
     example = blocks[0]
-    assert 'pool="demo"' in example and "http://127.0.0.1:8000" in example
+    assert 'pool="default"' in example and "http://127.0.0.1:8000" in example
     code = (
         example.replace("http://127.0.0.1:8000", manager.url)
         .replace("http://127.0.0.1:8900", emulator.url)
-        .replace('pool="demo"', 'pool="default"')
     )
     namespace: Dict[str, Any] = {"__name__": "readme_example"}
     exec(compile(code, str(README), "exec"), namespace)
@@ -30,7 +29,7 @@ def test_worked_example_runs(manager: Manager, emulator: Emulator, capsys: pytes
     assert sum(int(r["success"]) for r in manager.rows().values()) == 3
 
     # The asyncio example continues in the same namespace (it runs its own event loop).
-    async_code = blocks[1].replace("http://127.0.0.1:8000", manager.url).replace('pool="demo"', 'pool="default"')
+    async_code = blocks[1].replace("http://127.0.0.1:8000", manager.url)
     exec(compile(async_code, str(README), "exec"), namespace)
     assert capsys.readouterr().out.split() == ["10"]
     assert sum(int(r["success"]) for r in manager.rows().values()) == 3 + 11

@@ -104,3 +104,22 @@ pub fn client_runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .build()
         .map_err(|e| CliError::runtime(format!("cannot start the async runtime: {e}")))
 }
+
+/// Writes `text` to stdout. A reader that went away (`tokenlb token export | head`) ends the
+/// command quietly with success, as Unix tools do, instead of the panic `print!` gives.
+pub fn print_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(74);
+    }
+}
+
+/// `n` with the noun in the right number ("1 token", "2 tokens").
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}

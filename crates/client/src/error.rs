@@ -23,7 +23,7 @@ pub enum ClientError {
         message: String,
     },
     /// The manager has no eligible token in the pool right now.
-    #[error("no eligible token in pool {pool:?}: {message}{}", retry_hint(*retry_after))]
+    #[error("{}{}", no_token_text(pool, message), retry_hint(*retry_after))]
     NoToken {
         /// The pool that was asked, so a service using several can tell which one ran dry.
         pool: String,
@@ -58,6 +58,16 @@ pub enum ClientError {
     /// The manager's answer could not be understood.
     #[error("unexpected answer from the manager: {0}")]
     Protocol(String),
+}
+
+/// The manager's own words when they already say which pool ran dry, else ours around them
+/// (never "no eligible token …: no eligible token …").
+fn no_token_text(pool: &str, message: &str) -> String {
+    if message.contains(&format!("pool {pool:?}")) {
+        message.to_string()
+    } else {
+        format!("no eligible token in pool {pool:?}: {message}")
+    }
 }
 
 fn retry_hint(retry_after: Option<Duration>) -> String {
@@ -183,5 +193,31 @@ impl<E: std::error::Error + 'static> std::error::Error for CallError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.last_error()
             .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod no_token_tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_is_named_once() {
+        let e = ClientError::NoToken {
+            pool: "default".into(),
+            message: "no eligible token in pool \"default\": 0 active, 3 cooling".into(),
+            retry_after: Some(Duration::from_secs(4)),
+        };
+        let text = e.to_string();
+        assert_eq!(text.matches("no eligible token").count(), 1, "{text}");
+        assert!(text.ends_with("(retry after 4 s)"), "{text}");
+        let e = ClientError::NoToken {
+            pool: "p".into(),
+            message: "every token was tried".into(),
+            retry_after: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "no eligible token in pool \"p\": every token was tried"
+        );
     }
 }

@@ -102,3 +102,8 @@ pub use drive::{DriveClient, DriveEntry, DriveError};
 pub use error::{CallError, ClientError, GiveUp};
 pub use lease::{Lease, LeaseSource, LeasedToken};
 pub use tokenlb_core::{Outcome, OutcomeClass, Secret};
+
+/// The README's Rust snippets, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

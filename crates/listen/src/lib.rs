@@ -29,9 +29,13 @@
 //! same loop (the baseline must be served exactly as the manager is). Tested by this crate's
 //! `tests/listen.rs` (short limits) and end to end by `crates/cli/tests/reliability/limits.rs`.
 
+mod addr;
+mod answer_log;
 mod hosts;
 mod watch;
 
+pub use addr::parse_addr;
+pub use answer_log::{log_answer, ErrorNote};
 pub use hosts::Hosts;
 
 use axum::body::Body;

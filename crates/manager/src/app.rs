@@ -224,9 +224,12 @@ where
         this.metrics.http(route, method, status.as_u16());
         this.metrics
             .http_duration(route, method, status.as_u16(), this.started.elapsed());
-        if status.is_server_error() {
-            tracing::error!(method = %this.method, route, status = status.as_u16(), "response failed");
-        }
+        tokenlb_listen::log_answer(
+            this.method.as_str(),
+            route,
+            status,
+            response.extensions().get::<tokenlb_listen::ErrorNote>(),
+        );
         security_headers(&mut response, this.api);
         Poll::Ready(Ok(response))
     }

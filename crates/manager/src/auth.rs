@@ -484,6 +484,7 @@ where
         }
         let client = client_of(parts, &auth.trusted_proxies);
         if client.is_local() {
+            refuse_browser(parts)?;
             return Ok(ClientAuth(Scope::loopback()));
         }
         Err(ApiError::unauthorized(if client.direct {
@@ -492,6 +493,52 @@ where
             "this request was forwarded by a proxy that is not in trusted_proxies, so it counts as remote: present a client key, or add the proxy to trusted_proxies"
         }))
     }
+}
+
+/// The seed's `add` and `remove`: the admin (key or session), or, with no client keys
+/// configured, a service under the loopback rule (the seed's "`/api/*` needs no
+/// authentication for service calls", DESIGN §9). A client key does not grant them.
+#[derive(Debug, Clone)]
+pub struct SeedAdminAuth;
+
+impl<S: Send + Sync> FromRequestParts<S> for SeedAdminAuth
+where
+    Arc<Auth>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let auth = Arc::<Auth>::from_ref(state);
+        let open = !auth.keys.has_client_keys()
+            && bearer(parts)?.is_none()
+            && session_cookie(parts).is_none()
+            && client_of(parts, &auth.trusted_proxies).is_local();
+        if open {
+            refuse_browser(parts)?;
+            return Ok(SeedAdminAuth);
+        }
+        AdminAuth::from_request_parts(parts, state)
+            .await
+            .map(|_| SeedAdminAuth)
+    }
+}
+
+/// The loopback rule is for services on this machine, not for web pages in the operator's
+/// browser: a request a browser marks as coming from a page (`Origin`, or `Sec-Fetch-Site`
+/// other than `none`) must sign in like the admin UI does. curl, the clients and the web API
+/// send neither header.
+fn refuse_browser(parts: &Parts) -> Result<(), ApiError> {
+    let site = parts
+        .headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok());
+    if parts.headers.contains_key(header::ORIGIN) || site.is_some_and(|s| s != "none") {
+        return Err(ApiError::forbidden(
+            "browser_origin",
+            "a web page may not use the loopback rule: sign in to the admin UI, or send a key",
+        ));
+    }
+    Ok(())
 }
 
 /// The client's address, for the login limiter and logs (`None` when unknown): the peer,

@@ -44,6 +44,8 @@ pub const DEFAULT_POOL: &str = "default";
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address of the HTTP API and admin UI. 127.0.0.1:8000, `TOKENLB_LISTEN`, `--listen`.
+    /// A host name (`localhost:8000`) is resolved at start.
+    #[serde(deserialize_with = "addr_from")]
     pub listen: SocketAddr,
     /// Directory for the SQLite store, generated secrets and key files. `./data`,
     /// `TOKENLB_DATA_DIR`, `--data-dir`.
@@ -98,6 +100,11 @@ pub struct Config {
     pub notify: Vec<NotifyConfig>,
     /// Pools by name, `[pools.NAME]`; `default` always exists after loading.
     pub pools: BTreeMap<String, PoolConfig>,
+    /// The health check of every pool without a `[pools.NAME.health]` table of its own
+    /// (configured or created at run time). Not a file setting: `tokenlb up` sets the Wopan
+    /// check (with refresh) here because it knows the Wopan base URL; otherwise none.
+    #[serde(skip)]
+    pub default_health: Option<HealthConfig>,
 }
 
 impl Default for Config {
@@ -125,6 +132,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             notify: Vec::new(),
             pools,
+            default_health: None,
         }
     }
 }
@@ -154,6 +162,15 @@ impl Config {
     /// A configured pool by name (`default` always exists after loading).
     pub fn pool(&self, name: &str) -> Option<&PoolConfig> {
         self.pools.get(name)
+    }
+
+    /// The health check pool `name` runs: its own `[pools.NAME.health]`, else
+    /// [`Config::default_health`], else none.
+    pub fn health_of(&self, name: &str) -> HealthConfig {
+        match self.pools.get(name) {
+            Some(pc) if pc.health_set || pc.health.kind != HealthKind::None => pc.health.clone(),
+            _ => self.default_health.clone().unwrap_or_default(),
+        }
     }
 }
 
@@ -225,6 +242,12 @@ impl Serialize for ClientKey {
         }
         .serialize(s)
     }
+}
+
+/// A listen address from `IP:PORT` or `HOST:PORT`.
+fn addr_from<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    tokenlb_listen::parse_addr(&text).map_err(serde::de::Error::custom)
 }
 
 /// Networks from strings: CIDRs or single addresses.

@@ -90,7 +90,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let note = tokenlb_listen::ErrorNote {
+            code: self.code,
+            message: self.message,
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
+        response.extensions_mut().insert(note);
         let headers = response.headers_mut();
         if let Some(s) = self.retry_after_s {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(s));

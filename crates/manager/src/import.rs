@@ -93,11 +93,21 @@ pub fn parse(text: &str) -> Result<Parsed, MalformedJson> {
     }
 }
 
+/// serde_json's reason without its own " at line L column C" (callers name the position
+/// once, in their own words).
+pub fn json_reason(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    match message.rsplit_once(" at line ") {
+        Some((reason, _)) => reason.to_string(),
+        None => message,
+    }
+}
+
 fn parse_json(text: &str) -> Result<Parsed, MalformedJson> {
     let doc: Document = serde_json::from_str(text).map_err(|e| MalformedJson {
         line: e.line(),
         column: e.column(),
-        message: e.to_string(),
+        message: json_reason(&e),
     })?;
     let mut parsed = Parsed::default();
     for (i, value) in doc.tokens.into_iter().enumerate() {
@@ -188,11 +198,15 @@ fn parse_lines(text: &str) -> Parsed {
 }
 
 /// What an import did.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportSummary {
+    /// Tokens added (with `dry_run`: that would be added).
     pub added: usize,
     pub skipped: usize,
     pub errors: Vec<ItemError>,
+    /// Nothing was written: the counts say what the import would do.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// Turns items into store records with fresh ids; drops repeats inside the input (counted).
@@ -305,5 +319,7 @@ mod tests {
         let e = parse("{\"tokens\": [\n  {\"token\": \"x\",}\n]}").unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.column > 1);
+        // The position is said once (issue 14: "line 3, column 36 … at line 3 column 36").
+        assert_eq!(e.to_string().matches("line").count(), 1, "{e}");
     }
 }

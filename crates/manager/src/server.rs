@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 pub struct Manager {
     state: AppState,
     tasks: Tasks,
+    tokens_file: Option<import::ImportSummary>,
 }
 
 /// Opens the manager with `coordinator` and serves it on `listener` until `shutdown`
@@ -73,13 +74,22 @@ impl Manager {
                 .map_err(|e| anyhow::anyhow!("pool {name}: {e}"))?;
         }
         load_tokens(&svc).await?;
-        import_tokens_file(&svc).await?;
+        let tokens_file = import_tokens_file(&svc).await?;
         let probes = Arc::new(Probes::default());
         let refresher = Arc::new(Refresher::new(svc.clone()));
         let tasks = Tasks::spawn(&svc, &probes, &refresher);
         let auth = Auth::new(&config, keys);
         let state = AppState::new(svc, auth, probes, refresher, metrics);
-        Ok(Manager { state, tasks })
+        Ok(Manager {
+            state,
+            tasks,
+            tokens_file,
+        })
+    }
+
+    /// What importing `tokens_file` at open did (`None`: there was no such file).
+    pub fn tokens_file_import(&self) -> Option<&import::ImportSummary> {
+        self.tokens_file.as_ref()
     }
 
     /// The shared state (the launcher adds its demo tokens through its service).
@@ -107,6 +117,18 @@ impl Manager {
             .local_addr()
             .context("reading the listening address")?;
         tracing::info!(%addr, "token manager listening on http://{addr}");
+        // `tokenlb token …` finds the manager it should call here (after `--listen` or
+        // `up --manager-listen`), as it finds the admin key.
+        let url = format!("http://{}\n", reachable(addr));
+        let url_file = self
+            .state
+            .service()
+            .config()
+            .data_dir
+            .join(MANAGER_URL_FILE);
+        if let Err(e) = std::fs::write(&url_file, url) {
+            tracing::warn!(path = %url_file.display(), "cannot record the manager URL: {e}");
+        }
         let app = wrap(crate::app::app(self.state.clone()));
         let svc = self.state.service().clone();
         let shutdown = async move {
@@ -202,15 +224,16 @@ async fn load_tokens(svc: &TokenService) -> anyhow::Result<()> {
     }
     svc.insert_many(tokens)
         .map_err(|e| anyhow::anyhow!("loading tokens: {e}"))?;
-    tracing::info!("loaded {n} tokens from {}", svc.store().describe());
+    let noun = if n == 1 { "token" } else { "tokens" };
+    tracing::info!("loaded {n} {noun} from {}", svc.store().describe());
     Ok(())
 }
 
-async fn import_tokens_file(svc: &TokenService) -> anyhow::Result<()> {
+async fn import_tokens_file(svc: &TokenService) -> anyhow::Result<Option<import::ImportSummary>> {
     let path = &svc.config().tokens_file;
-    if !path.exists() {
+    if path.as_os_str().is_empty() || !path.exists() {
         tracing::debug!("no tokens file at {}", path.display());
-        return Ok(());
+        return Ok(None);
     }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the tokens file {}", path.display()))?;
@@ -235,5 +258,22 @@ async fn import_tokens_file(svc: &TokenService) -> anyhow::Result<()> {
         summary.skipped,
         summary.errors.len()
     );
-    Ok(())
+    Ok(Some(summary))
+}
+
+/// The file in the data dir that holds the running manager's URL (for the CLI).
+pub const MANAGER_URL_FILE: &str = "manager-url";
+
+/// The address a local client connects to: loopback for a wildcard bind.
+pub fn reachable(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
+        _ => addr,
+    }
 }

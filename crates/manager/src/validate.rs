@@ -50,6 +50,66 @@ pub fn secret(value: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// What an imported token must look like in its pool, so a bulk import cannot slip junk
+/// into rotation (issue 14: `short`, `has space in it 1234567890` and `{"token":"x"}`
+/// imported as tokens). Refusals name the rule, never the value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenRules {
+    /// 16 to 4,096 characters, none of them whitespace or control characters.
+    Generic,
+    /// Wopan's shape: UUID text such as `c3f0362b-0000-4997-a9c2-0478702a5fea`.
+    Wopan,
+}
+
+/// Shortest token the generic rule accepts.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+impl TokenRules {
+    /// The rules of a pool checked with `kind`: Wopan pools take Wopan tokens.
+    pub fn for_health(kind: crate::config::HealthKind) -> TokenRules {
+        match kind {
+            crate::config::HealthKind::Wopan => TokenRules::Wopan,
+            _ => TokenRules::Generic,
+        }
+    }
+
+    /// Checks `value` (already through [`secret`]).
+    pub fn check(self, value: &str) -> Result<(), String> {
+        match self {
+            TokenRules::Generic => {
+                let n = value.chars().count();
+                if n < MIN_TOKEN_CHARS {
+                    return Err(format!(
+                        "token has {n} characters; tokens have at least {MIN_TOKEN_CHARS}"
+                    ));
+                }
+                if value.chars().any(char::is_whitespace) {
+                    return Err("token contains whitespace".to_string());
+                }
+                if value.starts_with('{') || value.starts_with('[') {
+                    return Err(
+                        "this looks like JSON, not a token (a tokens.json file must start with {)"
+                            .to_string(),
+                    );
+                }
+                Ok(())
+            }
+            TokenRules::Wopan => {
+                let uuid = value.len() == 36
+                    && value.char_indices().all(|(i, c)| match i {
+                        8 | 13 | 18 | 23 => c == '-',
+                        _ => c.is_ascii_hexdigit(),
+                    });
+                if uuid {
+                    Ok(())
+                } else {
+                    Err("not a Wopan token: Wopan tokens are UUID text such as c3f0362b-0000-4997-a9c2-0478702a5fea".to_string())
+                }
+            }
+        }
+    }
+}
+
 pub fn name(value: &str) -> Result<(), Invalid> {
     if value.trim().is_empty() {
         return Err("name must not be empty".into());

@@ -89,7 +89,7 @@ impl Service {
             Err(Failure::NotFound(m)) => Err(ApiError::not_found(m)),
             Err(f) => match self.links.get(&key, Instant::now()) {
                 Some(l) => {
-                    tracing::warn!(file = %key, "realtime failed; falling back to cached link");
+                    tracing::warn!(file = %key, "Wopan failed for file {key}; answering with the cached link: {}", f.cause());
                     self.metrics.cache("stale");
                     Ok(Answer {
                         cached_at: l.fetched_at,

@@ -48,7 +48,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
+        let note = crate::listen::ErrorNote {
+            code: self.code,
+            message: self.message,
+        };
         let mut resp = (self.status, body).into_response();
+        resp.extensions_mut().insert(note);
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

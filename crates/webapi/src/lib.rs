@@ -190,9 +190,28 @@ pub fn app(state: AppState) -> Router {
         .route("/api/openapi.json", get(routes::openapi))
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
+        .route_layer(axum::middleware::from_fn(log_answer))
         .fallback(routes::not_found)
-        .layer(TraceLayer::new_for_http())
+        // Spans per request; the failure line is `log_answer`'s (route, status and cause).
+        .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(state)
+}
+
+/// Logs a failed answer with its route and cause ([`listen::log_answer`]).
+async fn log_answer(
+    route: axum::extract::MatchedPath,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = req.method().clone();
+    let resp = next.run(req).await;
+    listen::log_answer(
+        method.as_str(),
+        route.as_str(),
+        resp.status(),
+        resp.extensions().get::<listen::ErrorNote>(),
+    );
+    resp
 }
 
 /// Serves the web API on `listener` until `shutdown` completes.

@@ -132,7 +132,7 @@ impl Service {
             Err(Failure::NotFound(m)) => Err(ApiError::not_found(m)),
             Err(f) => match self.cache.get(path) {
                 Some(l) => {
-                    tracing::warn!(folder = %path, "realtime failed; falling back to cache for {:?}", path.to_string());
+                    tracing::warn!(folder = %shown(path), "Wopan failed for folder {}; answering from the cache: {}", shown(path), f.cause());
                     self.metrics.cache("stale");
                     Ok(from_cache(l, true))
                 }
@@ -293,6 +293,16 @@ pub(crate) fn internal_failure() -> Failure {
 
 /// The answer when realtime failed and nothing was cached: 503 when no token could be had or
 /// Wopan is rate limiting, 502 when Wopan itself failed.
+/// A folder path for people: the root is `/`, not `""`.
+pub(crate) fn shown(path: &impl std::fmt::Display) -> String {
+    let p = path.to_string();
+    if p.is_empty() {
+        "/ (root)".to_string()
+    } else {
+        p
+    }
+}
+
 pub(crate) fn upstream_error(f: &Failure, what: &str) -> ApiError {
     failure_answer(f, |m| {
         format!("could not get {what} from Wopan and nothing is cached: {m}")

@@ -60,6 +60,16 @@ pub enum Failure {
     },
 }
 
+impl Failure {
+    /// The cause in a few words, for logs.
+    pub fn cause(&self) -> String {
+        match self {
+            Failure::NotFound(m) => m.clone(),
+            Failure::Upstream { class, message, .. } => format!("{class}: {message}"),
+        }
+    }
+}
+
 /// The realtime side: a token client and a Wopan client for one space.
 pub struct Realtime {
     pub client: Client,

@@ -41,7 +41,7 @@ pub fn run(args: Args, global: &Global) -> Result<(), CliError> {
     logging::init_for_client(global)?;
     match args.command {
         ConfigCommand::Example => {
-            print!("{}", Config::example_toml());
+            crate::cmd::print_out(Config::example_toml());
             Ok(())
         }
         ConfigCommand::Check(check) => {
@@ -54,8 +54,8 @@ pub fn run(args: Args, global: &Global) -> Result<(), CliError> {
                 _ => "defaults (no config file)".to_string(),
             };
             eprintln!("configuration OK: {source} + TOKENLB_* environment");
-            println!("# effective configuration, secrets masked");
-            print!("{}", config.to_masked_toml());
+            crate::cmd::print_out("# effective configuration, secrets masked\n");
+            crate::cmd::print_out(&config.to_masked_toml());
             Ok(())
         }
     }

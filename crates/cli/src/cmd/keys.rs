@@ -97,12 +97,12 @@ fn run_rotate(args: RotateArgs) -> Result<(), CliError> {
             ))
         })
     })?;
-    println!(
-        "re-encrypted {} secrets under key {} ({})",
+    crate::cmd::print_out(&format!(
+        "re-encrypted {} secrets under key {} ({})\n",
         rotation.reencrypted,
         rotation.key_id,
         rotation.path.display()
-    );
+    ));
     Ok(())
 }
 

@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Address to listen on. [default: 127.0.0.1:8000] [env: TOKENLB_LISTEN]
-    #[arg(long, value_name = "ADDR")]
+    #[arg(value_parser = tokenlb_listen::parse_addr, long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
     /// Directory for the SQLite store, key files and generated secrets. [default: ./data]
     /// [env: TOKENLB_DATA_DIR]

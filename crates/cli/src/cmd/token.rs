@@ -136,13 +136,13 @@ async fn add(api: &Api, a: AddArgs) -> Result<(), CliError> {
     let row = api
         .call(Method::POST, "api/token/add", &[], Some(Body::Json(body)))
         .await?;
-    println!(
-        "added token {} ({}) to pool {}: {}",
+    crate::cmd::print_out(&format!(
+        "added token {} ({}) to pool {}: {}\n",
         text(&row["name"]),
         text(&row["id"]),
         text(&row["pool"]),
         text(&row["token"])
-    );
+    ));
     Ok(())
 }
 
@@ -160,11 +160,11 @@ async fn remove(api: &Api, a: RemoveArgs) -> Result<(), CliError> {
             Some(Body::Json(body)),
         )
         .await?;
-    println!(
-        "removed token {} ({})",
+    crate::cmd::print_out(&format!(
+        "removed token {} ({})\n",
         text(&answer["name"]),
         text(&answer["id"])
-    );
+    ));
     Ok(())
 }
 
@@ -179,9 +179,9 @@ async fn list(api: &Api, a: ListArgs) -> Result<(), CliError> {
     let answer = api.call(Method::GET, "api/tokens", &query, None).await?;
     let rows = answer["tokens"].as_array().cloned().unwrap_or_default();
     if a.json {
-        println!("{}", pretty(&Value::Array(rows)));
+        crate::cmd::print_out(&format!("{}\n", pretty(&Value::Array(rows))));
     } else {
-        print!("{}", table::render(&rows));
+        crate::cmd::print_out(&table::render(&rows));
     }
     Ok(())
 }
@@ -193,11 +193,15 @@ async fn export(api: &Api, a: ExportArgs) -> Result<(), CliError> {
     let count = doc["tokens"].as_array().map_or(0, Vec::len);
     let text = format!("{}\n", pretty(&doc));
     match a.out {
-        None => print!("{text}"),
+        None => crate::cmd::print_out(&text),
         Some(path) => {
             write_private(&path, text.as_bytes())
                 .map_err(|e| CliError::runtime(format!("cannot write {}: {e}", path.display())))?;
-            eprintln!("exported {count} tokens to {} (mode 0600)", path.display());
+            eprintln!(
+                "exported {} to {} (mode 0600)",
+                crate::cmd::plural(count, "token", "tokens"),
+                path.display()
+            );
         }
     }
     Ok(())

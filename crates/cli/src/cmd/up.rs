@@ -23,21 +23,24 @@ use tokenlb_manager::config::{Config, ConfigFile, Overrides, ProcessEnv};
 /// Start the manager and the web API in one process, self-test them, print the addresses.
 ///
 /// The seed's one-command launcher. With --demo it also runs the Wopan emulator with demo data
-/// and adds demo tokens (pool "demo"), so the whole system works without a Wopan account:
-/// `tokenlb up --demo`. Stops cleanly (stats flushed) on Ctrl-C or SIGTERM. A failing
+/// and adds demo tokens (pool "default" of its own data dir, ./data/demo), so the whole system
+/// and the seed's curl commands work without a Wopan account: `tokenlb up --demo`. Every pool
+/// without a [pools.NAME.health] table gets the Wopan health check and token refresh. Stops cleanly (stats flushed) on Ctrl-C or SIGTERM. A failing
 /// self-test is an error with --demo and a warning otherwise (the services keep running).
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Also run the built-in Wopan emulator with demo data, point the web API at it and add
-    /// the demo tokens to pool "demo" or --pool (merged by value: a restart adds none twice).
+    /// the demo tokens to pool "default" (or --pool) of the demo's own data dir, ./data/demo
+    /// unless --data-dir is given (merged by value: a restart adds none twice).
     #[arg(long)]
     pub demo: bool,
     /// Address of the token manager (API and admin UI). [default: 127.0.0.1:8000]
     /// [env: TOKENLB_LISTEN]
-    #[arg(long, value_name = "ADDR")]
+    #[arg(value_parser = tokenlb_listen::parse_addr, long, value_name = "ADDR")]
     pub manager_listen: Option<SocketAddr>,
     /// Address of the web API.
     #[arg(
+        value_parser = tokenlb_listen::parse_addr,
         long,
         value_name = "ADDR",
         env = "TOKENLB_WEBAPI_LISTEN",
@@ -45,7 +48,7 @@ pub struct Args {
     )]
     pub webapi_listen: SocketAddr,
     /// Address of the Wopan emulator (with --demo).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8900")]
+    #[arg(value_parser = tokenlb_listen::parse_addr, long, value_name = "ADDR", default_value = "127.0.0.1:8900")]
     pub emulator_listen: SocketAddr,
     /// Directory for the store, generated secrets and the web API's cache. [default: ./data]
     /// [env: TOKENLB_DATA_DIR]
@@ -54,12 +57,12 @@ pub struct Args {
     /// Manager configuration file. [default: ./tokenlb.toml if present]
     #[arg(long, value_name = "PATH", env = "TOKENLB_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Seed-format tokens.json imported at start when present. [default: ./tokens.json]
-    /// [env: TOKENLB_TOKENS_FILE]
+    /// Seed-format tokens.json imported at start when present. [default: ./tokens.json;
+    /// none with --demo] [env: TOKENLB_TOKENS_FILE]
     #[arg(long, value_name = "PATH")]
     pub tokens_file: Option<PathBuf>,
     /// Pool the web API leases Wopan tokens from (and --demo adds its tokens to).
-    /// [default: default, or demo with --demo]
+    /// [default: default]
     #[arg(long, value_name = "NAME", env = "TOKENLB_POOL")]
     pub pool: Option<String>,
     /// Wopan space: personal or family (family needs --family-id).
@@ -96,7 +99,14 @@ pub fn run(args: Args, global: &Global) -> Result<(), CliError> {
         log_level: global.log_level.clone(),
     };
     let file = ConfigFile::from_flag(args.config.clone());
-    let config = Config::load(&file, &ProcessEnv, &overrides).map_err(CliError::usage)?;
+    let mut config = Config::load(&file, &ProcessEnv, &overrides).map_err(CliError::usage)?;
+    if args.demo && data_dir_is_default(&args, &config) {
+        config.data_dir = config.data_dir.join(demo::DEMO_DIR);
+    }
+    if args.demo && args.tokens_file.is_none() {
+        // The demo's pool holds demo tokens only; real ones in ./tokens.json stay out of it.
+        config.tokens_file = PathBuf::new();
+    }
     // The launcher's own lines are the output; service logs show warnings unless asked, and
     // not the per-request failure lines (the self-test reports those in its own words).
     let level = std::env::var("TOKENLB_LOG_LEVEL")
@@ -126,13 +136,17 @@ pub fn run(args: Args, global: &Global) -> Result<(), CliError> {
 
 /// The pool the web API leases from (and, with --demo, the demo tokens go to).
 fn pool(args: &Args) -> String {
-    args.pool.clone().unwrap_or_else(|| {
-        if args.demo {
-            demo::DEMO_POOL.to_string()
-        } else {
-            tokenlb_manager::config::DEFAULT_POOL.to_string()
-        }
-    })
+    args.pool
+        .clone()
+        .unwrap_or_else(|| tokenlb_manager::config::DEFAULT_POOL.to_string())
+}
+
+/// Nobody chose the data dir (no flag, no variable, not in the config file): the demo then
+/// uses its own under it, so it never mixes with real tokens.
+fn data_dir_is_default(args: &Args, config: &Config) -> bool {
+    args.data_dir.is_none()
+        && std::env::var_os("TOKENLB_DATA_DIR").is_none_or(|v| v.is_empty())
+        && config.data_dir == Config::default().data_dir
 }
 
 /// The web API's flags as `tokenlb webapi` would see them, so both commands check them alike.

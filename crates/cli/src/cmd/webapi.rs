@@ -29,6 +29,7 @@ use tokio::net::TcpListener;
 pub struct Args {
     /// Address to listen on.
     #[arg(
+        value_parser = tokenlb_listen::parse_addr,
         long,
         value_name = "ADDR",
         env = "TOKENLB_WEBAPI_LISTEN",

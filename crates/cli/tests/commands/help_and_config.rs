@@ -127,6 +127,37 @@ fn a_bad_config_file_exits_64_naming_file_and_key() {
 }
 
 #[test]
+fn errors_point_at_the_key_and_host_names_are_addresses() {
+    // Issue 14: a bad strategy in a pool was reported at the table's line, and
+    // `--listen localhost:18110` was refused.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "listen = \"localhost:18110\"\n\n[pools.default]\nlease_ttl_s = 30\nstrategy = \"bestest\"\n",
+    )
+    .expect("write");
+    let (code, _, err) = run(tokenlb(dir.path())
+        .args(["config", "check", "--config"])
+        .arg(&path));
+    assert_eq!(code, 64, "{err}");
+    assert!(
+        err.contains("line 5, column 1, key `pools.default.strategy`"),
+        "{err}"
+    );
+    assert_eq!(err.matches("bestest").count(), 1, "{err}");
+    std::fs::write(&path, "listen = \"localhost:18110\"\n").expect("write");
+    let (code, out, err) = run(tokenlb(dir.path())
+        .args(["config", "check", "--config"])
+        .arg(&path));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("listen = \"127.0.0.1:18110\""), "{out}");
+    let (code, _, err) = run(tokenlb(dir.path()).args(["manager", "--listen", "localhost"]));
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("HOST:PORT"), "{err}");
+}
+
+#[test]
 fn environment_values_are_checked_and_secrets_stay_masked() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (code, _, err) = run(tokenlb(dir.path())

@@ -153,6 +153,38 @@ fn import_maps_rejected_lines_back_to_the_file() {
 }
 
 #[test]
+fn import_dry_runs_and_names_the_line_of_each_refused_json_entry() {
+    // Issue 14, point 7: junk imported as tokens; refusals must name lines; a dry run.
+    let m = Manager::start();
+    let path = m.dir.path().join("tokens.json");
+    std::fs::write(
+        &path,
+        "{\"tokens\": [\n  {\"token\": \"json-token-0000-abcdefgh\"},\n  {\"token\": \"short\"},\n\n  {\"token\": \"has space in it 1234567890\"}\n]}\n",
+    )
+    .expect("write");
+    let (code, _, err) = run(m.token().args(["import", "--dry-run"]).arg(&path));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("dry run of"), "{err}");
+    assert!(err.contains("1 would be added"), "{err}");
+    assert!(
+        err.contains("tokens.json line 3 (entry 2): token has 5 characters"),
+        "{err}"
+    );
+    assert!(
+        err.contains("tokens.json line 5 (entry 3): token contains whitespace"),
+        "{err}"
+    );
+    assert!(err.contains("2 entries of"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert!(list_json(&m, &[]).is_empty(), "a dry run writes nothing");
+    // Without a terminal the progress lines carry a percentage.
+    let (code, _, err) = run(m.token().args(["import"]).arg(&path));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("import: 100% 3 tokens sent"), "{err}");
+    assert_eq!(list_json(&m, &[]).len(), 1);
+}
+
+#[test]
 fn a_malformed_tokens_json_is_refused_before_sending() {
     let m = Manager::start();
     let path = m.dir.path().join("tokens.json");
@@ -222,6 +254,26 @@ fn import_100k_tokens() {
         err.trim()
     );
     assert_eq!(list_json(&m, &["--state", "active"]).len(), 100_000);
+
+    // Issue 14: `tokenlb token export | head` panicked on the broken pipe. Read a little of
+    // a long output, hang up, and the command ends quietly with success.
+    for args in [&["export"][..], &["list"][..]] {
+        let mut child = m
+            .token()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut head = [0u8; 100];
+        std::io::Read::read_exact(child.stdout.as_mut().expect("stdout"), &mut head)
+            .expect("some output");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
 }
 
 #[test]

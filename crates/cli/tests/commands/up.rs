@@ -213,9 +213,10 @@ async fn seed_commands(webapi: &str) {
     assert_eq!(resp.bytes().await.expect("bytes").len(), 100);
 }
 
-/// Fault injection: the emulator calls every demo token expired; web API requests get each
-/// reported as `auth`, so the manager marks all of them invalid (and keeps that on disk).
-async fn expire_every_demo_token(up: &Up) {
+/// Fault injection: the emulator calls every demo token expired. Issue 14: with no health
+/// check or refresh the tokens went `invalid` and stayed so; under `up` the pool has the
+/// Wopan check and refresh by default, so each is refreshed (a new secret) and stays active.
+async fn expired_demo_tokens_are_refreshed(up: &Up) {
     let http = reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -232,20 +233,29 @@ async fn expire_every_demo_token(up: &Up) {
         .await
         .expect("control");
     assert!(resp.status().is_success());
-    let stats = format!("{}/api/token/stats?pool=demo", up.url_of("Manager UI"));
+    let stats = format!("{}/api/token/stats", up.url_of("Manager UI"));
     let folders = format!(
         "{}/api/folders?realtime=true&folder=Docs",
         up.url_of("Web API")
     );
-    for _ in 0..10 {
+    let originals: Vec<String> = DEMO_TOKENS
+        .iter()
+        .map(|t| tokenlb_core::secret::mask(t.access_token))
+        .collect();
+    let mut last = Value::Null;
+    for _ in 0..50 {
         let _ = http.get(&folders).send().await.expect("folders");
-        let s = get_json(&http, &stats).await;
-        let rows = s["tokens"].as_array().expect("tokens");
-        if rows.iter().all(|t| t["state"] == "invalid") {
+        last = get_json(&http, &stats).await;
+        let rows = last["tokens"].as_array().expect("tokens");
+        let refreshed = rows
+            .iter()
+            .all(|t| t["state"] == "active" && !originals.iter().any(|m| t["token"] == m.as_str()));
+        if rows.len() == 3 && refreshed {
             return;
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("the demo tokens did not all become invalid");
+    panic!("the demo tokens were not all refreshed: {last}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -263,7 +273,18 @@ async fn demo_starts_self_tests_answers_the_seed_commands_and_restarts() {
     assert!(out.contains("password in data/admin-password"), "{out}");
     assert!(out.contains("curl \"http://127.0.0.1:"), "{out}");
     seed_commands(&up.url_of("Web API")).await;
-    expire_every_demo_token(&up).await;
+    expired_demo_tokens_are_refreshed(&up).await;
+    // A token the emulator does not know, never used yet: the next self-test meets it.
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    for i in 0..1 {
+        let r = http
+            .post(format!("{}/api/token/add", up.url_of("Manager UI")))
+            .json(&serde_json::json!({"token": format!("unknown-to-wopan-{i}-0123456789"), "name": format!("stale-{i}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
     let (code, output) = up.terminate();
     assert_eq!(code, 0, "{output}");
     assert!(output.contains("Stopped (stats flushed)."), "{output}");
@@ -279,13 +300,109 @@ async fn demo_starts_self_tests_answers_the_seed_commands_and_restarts() {
     up.wait_for("self-test passed (4 of 4 steps)");
     up.wait_for("Press Ctrl-C to stop.");
     let out = up.stdout();
-    assert!(out.contains("(0 added now, 3 already there)"), "{out}");
-    // The fresh emulator knows the demo tokens again, so the demo made them active again.
-    assert!(out.contains("demo tokens made active again: 3"), "{out}");
+    // The fresh emulator knows only the original demo tokens: the refreshed ones are reset.
+    assert!(out.contains("(3 added now, 0 already there)"), "{out}");
+    assert!(
+        out.contains("demo tokens reset to their originals: 3"),
+        "{out}"
+    );
     seed_commands(&up.url_of("Web API")).await;
     let (code, output) = up.terminate();
     assert_eq!(code, 0, "{output}");
     assert_no_demo_secret(&output);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_seeds_curl_commands_work_verbatim_on_the_demo_and_best_shares() {
+    // Issue 14: `curl …/api/token/get?strategy=best` answered 503 (the demo tokens were in
+    // pool "demo"), the seed's add answered 401, and `best` sent every request to one token.
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A real tokens.json next to it stays out of the demo.
+    std::fs::write(
+        dir.path().join("tokens.json"),
+        r#"{"tokens":[{"token":"a-real-token-0123456789abcdef","name":"real"}]}"#,
+    )
+    .unwrap();
+    let mut args = vec!["--demo"];
+    args.extend_from_slice(&FREE_PORTS);
+    let up = Up::spawn(dir.path(), &args);
+    up.wait_for("Press Ctrl-C to stop.");
+    let out = up.stdout();
+    assert!(out.contains("data dir: ./data/demo"), "{out}");
+    assert!(
+        out.contains(r#"health checks: pool "default": wopan at http://127.0.0.1:"#),
+        "{out}"
+    );
+    assert!(dir.path().join("data/demo/tokenlb.db").exists());
+    let manager = up.url_of("Manager UI");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let mut per_token = std::collections::BTreeMap::<String, u32>::new();
+    for _ in 0..60 {
+        let lease = get_json(&http, &format!("{manager}/api/token/get?strategy=best")).await;
+        *per_token
+            .entry(lease["name"].as_str().unwrap().to_string())
+            .or_default() += 1;
+        let r = http
+            .post(format!("{manager}/api/token/report"))
+            .json(&serde_json::json!({"lease": lease["lease"], "outcome": "success"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(per_token.len(), 3, "{per_token:?}");
+    assert!(per_token.values().all(|&n| n >= 15), "{per_token:?}");
+    let r = http
+        .post(format!("{manager}/api/token/add"))
+        .header("Content-Type", "application/json")
+        .body(r#"{"token": "your-new-token", "name": "新Token"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = http
+        .delete(format!("{manager}/api/token/remove"))
+        .header("Content-Type", "application/json")
+        .body(r#"{"token": "your-new-token"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let stats = get_json(&http, &format!("{manager}/api/token/stats")).await;
+    assert_eq!(stats["total_tokens"], 3, "{stats}");
+    // The CLI finds this manager (its URL and key are in the demo's data dir).
+    let list = crate::common::run(tokenlb(dir.path()).args(["token", "list"]));
+    assert_eq!(list.0, 0, "{list:?}");
+    assert!(list.1.contains("demo-1"), "{list:?}");
+    let (code, output) = up.terminate();
+    assert_eq!(code, 0, "{output}");
+    assert!(!output.contains("a-real-token"), "{output}");
+}
+
+#[test]
+fn a_data_dir_with_other_tokens_is_refused_by_the_demo() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("tokens.json"),
+        r#"{"tokens":[{"token":"a-real-token-0123456789abcdef","name":"real"}]}"#,
+    )
+    .unwrap();
+    let mut args = vec![
+        "--demo",
+        "--data-dir",
+        "real",
+        "--tokens-file",
+        "tokens.json",
+    ];
+    args.extend_from_slice(&FREE_PORTS);
+    let mut up = Up::spawn(dir.path(), &args);
+    let code = up.wait_exit();
+    let output = up.all_output();
+    assert_eq!(code, 64, "{output}");
+    assert!(output.contains("is not a demo's data dir"), "{output}");
 }
 
 #[test]
@@ -348,7 +465,7 @@ async fn a_failing_demo_self_test_stops_with_an_error() {
         .build()
         .expect("client");
     let list = http
-        .get(format!("{manager}/api/tokens?pool=demo"))
+        .get(format!("{manager}/api/tokens"))
         .bearer_auth(key.trim())
         .send()
         .await

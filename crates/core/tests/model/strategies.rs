@@ -91,6 +91,7 @@ fn best_spreads_over_equally_healthy_tokens() {
         report(&mut p, 0, OutcomeClass::Success, T0);
     }
     let got = best_shares(&mut p, 1000, T0 + 1, |_| OutcomeClass::Success);
+    println!("best over 1,000 picks, 10 healthy tokens: {got:?}");
     let fair = 1000 / 10;
     for (i, &n) in got.iter().enumerate() {
         assert!(n <= 2 * fair && n >= fair / 2, "token {i}: {got:?}");
@@ -115,6 +116,7 @@ fn best_gives_a_failing_token_less_than_five_percent() {
                 OutcomeClass::Success
             }
         });
+        println!("best over 1,000 picks, token 3 always failing: {got:?}");
         assert!(got[3] * 20 < 1000, "{policy:?}: {got:?}");
         let healthy = &got[..3]
             .iter()

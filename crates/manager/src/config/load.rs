@@ -189,14 +189,14 @@ impl Config {
             .entry(DEFAULT_POOL.to_string())
             .or_insert_with(|| super::PoolConfig {
                 policy: policy_with(strategy),
-                health: Default::default(),
+                ..Default::default()
             });
     }
 
     /// Sets one key from its string form (the environment layer).
     fn set_key(&mut self, key: &str, v: &str) -> Result<(), String> {
         match key {
-            "listen" => self.listen = parse(v, "an address like 127.0.0.1:8000")?,
+            "listen" => self.listen = tokenlb_listen::parse_addr(v)?,
             "data_dir" => self.data_dir = PathBuf::from(v),
             "tokens_file" => self.tokens_file = PathBuf::from(v),
             "store" => self.store = Some(v.trim().to_string()),
@@ -296,10 +296,25 @@ fn parse_file(text: &str, path: &Path) -> Result<(Config, BTreeSet<String>), Con
 }
 
 fn parse_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
+    let mut reason = e.message().trim_end().replace('\n', " ");
     let (line, column, key) = match e.span() {
         Some(span) => {
-            let (l, c) = line_col(text, span.start);
-            (Some(l), Some(c), key_at(text, span.start))
+            let mut at = span.start;
+            let mut key = key_at(text, span.start);
+            // A pool table's error that names its key (`strategy`: …) points at that key.
+            if let Some((name, rest)) = reason
+                .strip_prefix('`')
+                .and_then(|r| r.split_once("`: "))
+                .map(|(n, r)| (n.to_string(), r.to_string()))
+            {
+                if let Some(off) = key_line(&text[span.start..span.end.max(span.start)], &name) {
+                    at = span.start + off;
+                    key = key.map(|k| format!("{k}.{name}"));
+                    reason = rest;
+                }
+            }
+            let (l, c) = line_col(text, at);
+            (Some(l), Some(c), key)
         }
         None => (None, None, None),
     };
@@ -308,8 +323,23 @@ fn parse_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
         line,
         column,
         key,
-        reason: e.message().trim_end().replace('\n', " "),
+        reason,
     }
+}
+
+/// Byte offset of the line `name = …` inside a table's text.
+fn key_line(table: &str, name: &str) -> Option<usize> {
+    let mut off = 0;
+    for line in table.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.strip_prefix(name)
+            .is_some_and(|r| r.trim_start().starts_with('='))
+        {
+            return Some(off + (line.len() - t.len()));
+        }
+        off += line.len();
+    }
+    None
 }
 
 /// 1-based line and column (in characters) of a byte offset.

@@ -12,12 +12,22 @@ use std::fmt;
 use tokenlb_core::Policy;
 
 /// One pool: its policy and its health check.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct PoolConfig {
     /// Strategy, failure thresholds, cooling, leases (tokenlb_core::Policy).
     pub policy: Policy,
     /// How tokens of this pool are probed.
     pub health: HealthConfig,
+    /// The file has a `[pools.NAME.health]` table for it. Without one the pool takes
+    /// [`Config::default_health`](super::Config::default_health) (`tokenlb up`: Wopan).
+    pub health_set: bool,
+}
+
+/// Equal settings are equal configurations, however they were written.
+impl PartialEq for PoolConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.policy == other.policy && self.health == other.health
+    }
 }
 
 /// What kind of probe checks a token.
@@ -116,10 +126,20 @@ impl<'de> Visitor<'de> for PoolVisitor {
                 policy.insert(key, value);
             }
         }
-        let policy = Policy::deserialize(toml::Value::Table(policy))
-            .map_err(|e| de::Error::custom(e.message().trim_end()))?;
+        let policy = Policy::deserialize(toml::Value::Table(policy.clone())).map_err(|e| {
+            // Name the key at fault (the loader then points at its line, not the table's).
+            let culprit = policy.iter().find(|(k, v)| {
+                let one = toml::Table::from_iter([((*k).clone(), (*v).clone())]);
+                Policy::deserialize(toml::Value::Table(one)).is_err()
+            });
+            match culprit {
+                Some((k, _)) => de::Error::custom(format!("`{k}`: {}", e.message().trim_end())),
+                None => de::Error::custom(e.message().trim_end()),
+            }
+        })?;
         Ok(PoolConfig {
             policy,
+            health_set: health.is_some(),
             health: health.unwrap_or_default(),
         })
     }

@@ -226,11 +226,18 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
                 summary: "Import tokens.json or a list (one token per line), merged by value",
                 tag: "admin",
                 access: Access::AdminWrite,
-                params: vec![q(
-                    "pool",
-                    "Pool of imported tokens that name none.",
-                    json!({ "type": "string" }),
-                )],
+                params: vec![
+                    q(
+                        "pool",
+                        "Pool of imported tokens that name none.",
+                        json!({ "type": "string" }),
+                    ),
+                    q(
+                        "dry_run",
+                        "Check and count only (added = would be added); nothing is written.",
+                        json!({ "type": "boolean" }),
+                    ),
+                ],
                 body: Some(json!({ "required": true, "content": {
                 "application/json": { "schema": s("TokensFile") },
                 "text/plain": { "schema": { "type": "string" } } } })),

@@ -135,6 +135,7 @@ fn schemas() -> Value {
                 "expires_at": { "type": "string", "format": "date-time" }, "refresh_token": { "type": "string" } } } } } },
         "ImportSummary": { "type": "object", "required": ["added", "skipped", "errors"], "properties": {
             "added": { "type": "integer" }, "skipped": { "type": "integer" },
+            "dry_run": { "type": "boolean", "description": "Present (true) when nothing was written." },
             "errors": { "type": "array", "items": { "type": "object", "properties": {
                 "line": { "type": "integer" }, "entry": { "type": "integer" }, "message": { "type": "string" } } } } } },
         "Event": { "type": "object", "required": ["id", "at", "token_id", "kind", "reason"], "properties": {

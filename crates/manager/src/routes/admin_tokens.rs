@@ -55,6 +55,9 @@ pub async fn check(
 #[serde(deny_unknown_fields)]
 pub struct ImportQuery {
     pub pool: Option<String>,
+    /// Check and count only; nothing is written.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// Largest import body (a 100,000-token tokens.json is about 12 MB).
@@ -69,10 +72,11 @@ pub async fn import(
     let body = body?;
     let pool = q.pool.as_deref().unwrap_or(crate::config::DEFAULT_POOL);
     let started = std::time::Instant::now();
-    let summary = svc.import_bytes(body, pool).await?;
+    let summary = svc.import_bytes(body, pool, q.dry_run).await?;
     tracing::info!(
         pool = %pool,
-        "imported {} tokens ({} skipped, {} errors) in {} ms",
+        dry_run = q.dry_run,
+        "imported {} tokens ({} skipped, {} refused) in {} ms",
         summary.added,
         summary.skipped,
         summary.errors.len(),

@@ -3,10 +3,12 @@
 //! Shapes are the seed's: `add` answers 201 with the masked record, 409 for a duplicate;
 //! `remove` takes `{"token"}` or `{"id"}`; `stats` answers `{"total_tokens",
 //! "active_tokens","total_requests","success_rate","tokens":[…]}` (with `offset`/`limit`, one
-//! page of the rows and the same totals). Add and remove are
-//! durable in the store before they answer (the service sees to it).
+//! page of the rows and the same totals). Add and remove are durable in the store before they
+//! answer (the service sees to it). Add and remove follow the seed's "`/api/*` needs no
+//! authentication for service calls" through the loopback rule ([`SeedAdminAuth`]); otherwise
+//! they need the admin.
 
-use crate::auth::{AdminAuth, ClientAuth};
+use crate::auth::{ClientAuth, SeedAdminAuth};
 use crate::error::{ApiJson, ApiQuery, ApiResult};
 use crate::service::listing::{page_bounds, DEFAULT_LIMIT};
 use crate::service::{NewToken, TokenRef, TokenService};
@@ -18,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 pub async fn add(
-    _: AdminAuth,
+    _: SeedAdminAuth,
     State(svc): State<TokenService>,
     ApiJson(new): ApiJson<NewToken>,
 ) -> ApiResult<(StatusCode, Json<TokenRow>)> {
@@ -29,7 +31,7 @@ pub async fn add(
 }
 
 pub async fn remove(
-    _: AdminAuth,
+    _: SeedAdminAuth,
     State(svc): State<TokenService>,
     ApiJson(by): ApiJson<TokenRef>,
 ) -> ApiResult<Json<Value>> {

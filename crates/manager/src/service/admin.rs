@@ -262,6 +262,7 @@ impl TokenService {
         &self,
         body: bytes::Bytes,
         default_pool: &str,
+        dry_run: bool,
     ) -> ServiceResult<ImportSummary> {
         validate::pool_name(default_pool)?;
         let text = String::from_utf8(body.to_vec())
@@ -270,20 +271,57 @@ impl TokenService {
             .await
             .map_err(ServiceError::internal)?
             .map_err(|e| ServiceError::MalformedImport(format!("tokens.json: {e}")))?;
-        self.import(parsed, default_pool).await
+        self.import_with(parsed, default_pool, dry_run).await
     }
 
     /// Stores the new tokens of an import in one transaction and puts them into their
     /// pools; tokens already present are skipped (merge by value).
     pub async fn import(&self, parsed: Parsed, default_pool: &str) -> ServiceResult<ImportSummary> {
+        self.import_with(parsed, default_pool, false).await
+    }
+
+    /// [`TokenService::import`]; with `dry_run` nothing is written and the summary says what
+    /// would happen. Each item must pass its pool's [`validate::TokenRules`].
+    pub async fn import_with(
+        &self,
+        parsed: Parsed,
+        default_pool: &str,
+        dry_run: bool,
+    ) -> ServiceResult<ImportSummary> {
         validate::pool_name(default_pool)?;
         let mut summary = ImportSummary {
             errors: parsed.errors,
+            dry_run,
             ..ImportSummary::default()
         };
-        let (records, duplicates) = import::build_records(parsed.items, default_pool);
+        let config = self.config();
+        let mut items = Vec::with_capacity(parsed.items.len());
+        for item in parsed.items {
+            let pool = item.pool.as_deref().unwrap_or(default_pool);
+            let rules = validate::TokenRules::for_health(config.health_of(pool).kind);
+            match rules.check(item.secret.expose()) {
+                Ok(()) => items.push(item),
+                Err(message) => summary.errors.push(import::ItemError {
+                    at: item.at,
+                    message,
+                }),
+            }
+        }
+        summary.errors.sort_by_key(|e| match e.at {
+            import::Position::Line(n) | import::Position::Entry(n) => n,
+        });
+        let (records, duplicates) = import::build_records(items, default_pool);
         summary.skipped += duplicates;
         if records.is_empty() {
+            return Ok(summary);
+        }
+        if dry_run {
+            let known = self.known_secrets();
+            let (old, new): (Vec<_>, Vec<_>) = records
+                .iter()
+                .partition(|r| known.contains(r.secret.expose()));
+            summary.skipped += old.len();
+            summary.added = new.len();
             return Ok(summary);
         }
         let skipped: std::collections::HashSet<TokenId> = self
@@ -303,6 +341,20 @@ impl TokenService {
             self.coordinator().publish_resync();
         }
         Ok(summary)
+    }
+
+    /// Every secret the pools hold (a dry run's "already there"; cluster peers' tokens are
+    /// in the pools too).
+    fn known_secrets(&self) -> std::collections::HashSet<String> {
+        let mut known = std::collections::HashSet::new();
+        for handle in self.pools() {
+            for v in handle.views() {
+                if let Some(secret) = handle.secret(&v.id) {
+                    known.insert(secret.expose().to_string());
+                }
+            }
+        }
+        known
     }
 
     /// Every token in the seed's tokens.json format, secrets included (the only way out for

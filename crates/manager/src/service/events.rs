@@ -227,25 +227,27 @@ pub fn admin_event(
     }
 }
 
-/// One log line per state change, at the level its meaning deserves.
+/// One log line per state change, at the level its meaning deserves: a token leaving
+/// rotation is a WARN, one coming back (half-open probation included) or an admin's change
+/// INFO. The token is named once, by name and public id (never its secret).
 pub(crate) fn log_change(e: &EventRecord) {
     let (name, id, reason) = (&e.token_name, &e.token_id, &e.reason);
+    let recovering = e.from == Some(TokenState::Cooling)
+        && e.to == Some(TokenState::Cooling)
+        && reason.starts_with("cooling ended");
     match e.to {
+        Some(TokenState::Cooling) if recovering => {
+            tracing::info!("token {name} ({id}) on probation: {reason}")
+        }
         Some(TokenState::Cooling) => {
-            tracing::warn!(token = %id, "token {name} ({id}) cooled: {reason}")
+            tracing::warn!("token {name} ({id}) temporarily disabled: {reason}")
         }
-        Some(TokenState::Invalid) => {
-            tracing::warn!(token = %id, "token {name} ({id}) invalid: {reason}")
-        }
-        Some(TokenState::Expired) => {
-            tracing::warn!(token = %id, "token {name} ({id}) expired: {reason}")
-        }
-        Some(TokenState::Disabled) => {
-            tracing::info!(token = %id, "token {name} ({id}) disabled: {reason}")
-        }
+        Some(TokenState::Invalid) => tracing::warn!("token {name} ({id}) invalid: {reason}"),
+        Some(TokenState::Expired) => tracing::warn!("token {name} ({id}) expired: {reason}"),
+        Some(TokenState::Disabled) => tracing::info!("token {name} ({id}) disabled: {reason}"),
         Some(TokenState::Active) => {
-            tracing::info!(token = %id, "token {name} ({id}) active: {reason}")
+            tracing::info!("token {name} ({id}) back in rotation: {reason}")
         }
-        None => tracing::info!(token = %id, "token {name} ({id}) {}: {reason}", e.kind),
+        None => tracing::info!("token {name} ({id}) {}: {reason}", e.kind),
     }
 }

@@ -276,7 +276,7 @@ impl TokenService {
                 _ => {
                     self.metrics().unavailable();
                     return Err(ServiceError::NoTokenAvailable {
-                        reason: unavailable.reason,
+                        reason: self.with_other_pools(&handle, req.scope, unavailable.reason),
                         retry_after_s: retry_in.map_or(5, |ms| ms.div_ceil(1000)).max(1),
                     });
                 }
@@ -299,6 +299,33 @@ impl TokenService {
                 }
                 _ = closing.wait_for(|c| *c) => return Err(ServiceError::ShuttingDown),
             }
+        }
+    }
+
+    /// An empty pool's 503 names the pools (the caller may use) that do hold tokens: the
+    /// usual cause is a request for `default` while the tokens went to another pool.
+    fn with_other_pools(&self, handle: &PoolHandle, scope: &Scope, reason: String) -> String {
+        if !handle.lock().is_empty() {
+            return reason;
+        }
+        let others: Vec<String> = self
+            .pools()
+            .iter()
+            .filter(|p| p.name != handle.name && scope.allows(&p.name))
+            .filter_map(|p| {
+                let n = p.lock().len();
+                (n > 0).then(|| format!("{} ({n})", p.name))
+            })
+            .collect();
+        if others.is_empty() {
+            format!(
+                "{reason}; no pool has tokens yet: add one with POST /api/token/add or tokens.json"
+            )
+        } else {
+            format!(
+                "{reason}; pools with tokens: {} (choose one with ?pool=NAME)",
+                others.join(", ")
+            )
         }
     }
 

@@ -148,18 +148,16 @@ impl Registry {
         if let Some(p) = self.pool_by_name(name) {
             return Ok(p);
         }
-        let (policy, health) = match self.config.pools.get(name) {
-            Some(pc) => (pc.policy.clone(), pc.health.clone()),
-            None => {
-                let policy = self
-                    .config
-                    .pools
-                    .get(DEFAULT_POOL)
-                    .map(|pc| pc.policy.clone())
-                    .unwrap_or_default();
-                (policy, HealthConfig::default())
-            }
+        let policy = match self.config.pools.get(name) {
+            Some(pc) => pc.policy.clone(),
+            None => self
+                .config
+                .pools
+                .get(DEFAULT_POOL)
+                .map(|pc| pc.policy.clone())
+                .unwrap_or_default(),
         };
+        let health = self.config.health_of(name);
         let probe = probe::probe_for(name, &health)?;
         let mut set = self.pools.write();
         if let Some(&i) = set.by_name.get(name) {

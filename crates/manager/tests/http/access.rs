@@ -41,7 +41,15 @@ async fn management_needs_the_admin_key() {
     let s = TestServer::start().await;
     let id = s.add(T1, "one").await;
     for (method, path, body) in management(&id) {
-        for key in [None, Some("wrong-key"), Some("")] {
+        // The seed's add and remove are open to loopback services (the next test); a
+        // wrong key is still refused.
+        let seed = path.starts_with("/api/token/");
+        let keys: &[Option<&str>] = if seed {
+            &[Some("wrong-key"), Some("")]
+        } else {
+            &[None, Some("wrong-key"), Some("")]
+        };
+        for &key in keys {
             let mut rb = s.http.request(method.clone(), s.u(&path));
             if let Some(k) = key {
                 rb = rb.bearer_auth(k);
@@ -59,6 +67,81 @@ async fn management_needs_the_admin_key() {
     assert_eq!(s.stats().await["total_tokens"], 1);
     let r = s.admin(s.get("/api/tokens")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_seeds_add_and_remove_follow_the_loopback_rule() {
+    // Issue 14: the seed's own `curl -X POST …/api/token/add` answered 401, while the seed
+    // says `/api/*` needs no authentication for service calls.
+    let s = TestServer::start().await;
+    let add = |token: &str| {
+        s.post("/api/token/add")
+            .json(&json!({"token": token, "name": "新Token"}))
+    };
+    let r = add("seed-curl-token-0123456789").send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let r = s
+        .http
+        .delete(s.u("/api/token/remove"))
+        .json(&json!({"token": "seed-curl-token-0123456789"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // A page in the operator's browser is not a loopback service.
+    for (name, value) in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let r = add("browser-token-0123456789")
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{name}");
+        assert_eq!(error_code(r).await, "browser_origin");
+        let r = s.lease("").await;
+        assert_eq!(r.status(), 503, "no token, but not refused");
+        let r = s
+            .get("/api/token/get")
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{name} on get");
+    }
+    // Remote peers need the admin key.
+    s.set_peer_override(Some("203.0.113.7".parse::<IpAddr>().unwrap()));
+    let r = add("remote-token-0123456789").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    s.set_peer_override(None);
+    assert_eq!(s.stats().await["total_tokens"], 0);
+    s.stop().await;
+
+    // With client keys configured, neither no key nor a client key may add.
+    let s = TestServer::start_with(|c| {
+        c.client_keys = vec![ClientKey::bare("client-key-one-123456", 1)]
+    })
+    .await;
+    let body = json!({"token": "keyed-token-0123456789", "name": "k"});
+    let r = s.post("/api/token/add").json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = s
+        .post("/api/token/add")
+        .bearer_auth("client-key-one-123456")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = s
+        .admin(s.post("/api/token/add"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
     s.stop().await;
 }
 

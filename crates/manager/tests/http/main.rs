@@ -10,6 +10,7 @@ mod behaviour;
 mod common;
 mod health;
 mod import_scale;
+mod log_levels;
 mod paging;
 mod session;
 mod startup;

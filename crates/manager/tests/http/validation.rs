@@ -211,3 +211,106 @@ async fn a_misspelt_limit_is_refused_not_dropped() {
         "{row}"
     );
 }
+
+/// Issue 14, point 7: `short`, `has space in it 1234567890` and `{"token":"x"}` imported as
+/// tokens. Each pool's token rules refuse them, by position; a dry run writes nothing; a
+/// Wopan pool takes Wopan-shaped tokens only.
+#[tokio::test]
+async fn import_refuses_junk_by_position_and_a_dry_run_writes_nothing() {
+    use tokenlb_manager::config::{HealthConfig, HealthKind, PoolConfig};
+    let s = TestServer::start_with(|c| {
+        c.pools.insert(
+            "wopan".into(),
+            PoolConfig {
+                health: HealthConfig {
+                    kind: HealthKind::Wopan,
+                    wopan_base_url: "http://127.0.0.1:9".into(),
+                    ..HealthConfig::default()
+                },
+                ..PoolConfig::default()
+            },
+        );
+    })
+    .await;
+    let import = |query: &str, body: &str| {
+        s.admin(s.post(&format!("/api/tokens/import{query}")))
+            .header("content-type", "text/plain")
+            .body(body.to_string())
+    };
+    let junk =
+        "short\nhas space in it 1234567890\n{\"token\":\"x\"}\ngood-token-0123456789abcdef\n";
+    let r = import("?dry_run=true", junk).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["added"].as_u64(), v["dry_run"].as_bool()),
+        (Some(1), Some(true)),
+        "{v}"
+    );
+    assert_eq!(
+        s.stats().await["total_tokens"],
+        0,
+        "a dry run writes nothing"
+    );
+
+    let v: serde_json::Value = import("", junk).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["added"], 1, "{v}");
+    assert!(v.get("dry_run").is_none(), "{v}");
+    let errors = v["errors"].as_array().unwrap();
+    let lines: Vec<u64> = errors.iter().map(|e| e["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, vec![1, 2, 3], "{v}");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at least 16"),
+        "{v}"
+    );
+    assert!(
+        errors[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("whitespace"),
+        "{v}"
+    );
+    for e in errors {
+        let m = e["message"].as_str().unwrap();
+        assert!(
+            !m.contains("short") && !m.contains("has space"),
+            "no value echoed: {m}"
+        );
+    }
+    // Again as a dry run: the good one is now "already there".
+    let v: serde_json::Value = import("?dry_run=true", "good-token-0123456789abcdef\n")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (v["added"].as_u64(), v["skipped"].as_u64()),
+        (Some(0), Some(1)),
+        "{v}"
+    );
+
+    let v: serde_json::Value = import(
+        "?pool=wopan",
+        "another-token-0123456789abcdef\nc3f0362b-0000-4997-a9c2-0478702a5fea\n",
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(v["added"], 1, "{v}");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a Wopan token"),
+        "{v}"
+    );
+    s.stop().await;
+}

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokenlb_core::Secret;
 use tokenlb_manager::config::{Config, ConfigFile, Overrides, ProcessEnv};
+use tokenlb_manager::server::MANAGER_URL_FILE;
 
 /// How to reach the manager; shared by every `tokenlb token` command.
 ///
@@ -54,7 +55,17 @@ impl Conn {
             })
             .flatten()
             .unwrap_or_default();
-        let url = self.manager_url.clone().unwrap_or_else(|| {
+        // No data dir chosen: the default one, or the demo's under it when the demo's
+        // manager started last (`tokenlb up --demo` keeps its own).
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| latest_data_dir(config.data_dir.clone()));
+        let recorded = std::fs::read_to_string(data_dir.join(MANAGER_URL_FILE))
+            .ok()
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty());
+        let url = self.manager_url.clone().or(recorded).unwrap_or_else(|| {
             let mut addr = config.listen;
             if addr.ip().is_unspecified() {
                 addr.set_ip(match addr {
@@ -64,12 +75,26 @@ impl Conn {
             }
             format!("http://{addr}")
         });
-        let data_dir = self.data_dir.clone().unwrap_or(config.data_dir);
         let key = match self.admin_key.as_deref().map(str::trim) {
             Some(k) if !k.is_empty() => Some(Secret::new(k)),
             _ => config.admin.key,
         };
         (url, data_dir, key)
+    }
+}
+
+/// `dir`, or `dir/demo` when the demo's manager recorded its URL there after `dir`'s did.
+fn latest_data_dir(dir: PathBuf) -> PathBuf {
+    let stamp = |d: &std::path::Path| {
+        std::fs::metadata(d.join(MANAGER_URL_FILE))
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    let demo = dir.join("demo");
+    match (stamp(&dir), stamp(&demo)) {
+        (None, Some(_)) => demo,
+        (Some(a), Some(b)) if b > a => demo,
+        _ => dir,
     }
 }
 

@@ -9,7 +9,7 @@
 //! already there and an interrupted import can simply be repeated.
 
 use super::api::{Api, Body};
-use crate::cmd::CliError;
+use crate::cmd::{plural, CliError};
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -28,6 +28,10 @@ pub struct ImportArgs {
     /// Tokens per request.
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=50_000))]
     batch: u32,
+    /// Check every token against its pool's rules and count what would be added or skipped;
+    /// nothing is written.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Running totals, and where we are for messages.
@@ -40,6 +44,9 @@ struct Import<'a> {
     added: u64,
     skipped: u64,
     rejected: Vec<String>,
+    dry_run: bool,
+    /// tokens.json only: the line each entry starts on (refusals name lines, not entries).
+    entry_lines: Vec<usize>,
 }
 
 pub async fn run(api: &Api, a: ImportArgs) -> Result<(), CliError> {
@@ -57,9 +64,21 @@ pub async fn run(api: &Api, a: ImportArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::runtime(format!("cannot open {label}: {e}")))?;
         Box::new(BufReader::with_capacity(1 << 16, file))
     };
+    let mut query: Vec<(&'static str, String)> =
+        a.pool.iter().map(|p| ("pool", p.clone())).collect();
+    if a.dry_run {
+        query.push(("dry_run", "true".to_string()));
+    }
+    let total_bytes = if stdin {
+        None
+    } else {
+        std::fs::metadata(&a.file).ok().map(|m| m.len())
+    };
     let mut imp = Import {
         api,
-        query: a.pool.iter().map(|p| ("pool", p.clone())).collect(),
+        query,
+        dry_run: a.dry_run,
+        entry_lines: Vec::new(),
         progress: Progress::new(),
         label,
         sent: 0,
@@ -72,9 +91,10 @@ pub async fn run(api: &Api, a: ImportArgs) -> Result<(), CliError> {
         reader
             .read_to_string(&mut text)
             .map_err(|e| CliError::runtime(format!("cannot read {}: {e}", imp.label)))?;
+        imp.entry_lines = entry_lines(&text);
         imp.json(&text, a.batch as usize).await?;
     } else {
-        imp.lines(reader, a.batch as usize).await?;
+        imp.lines(reader, a.batch as usize, total_bytes).await?;
     }
     imp.finish(started)
 }
@@ -103,10 +123,7 @@ fn looks_like_json(reader: &mut Box<dyn BufRead>, label: &str) -> Result<bool, C
 impl Import<'_> {
     async fn json(&mut self, text: &str, batch: usize) -> Result<(), CliError> {
         let doc: Value = serde_json::from_str(text).map_err(|e| {
-            let message = e.to_string();
-            let message = message
-                .rsplit_once(" at line ")
-                .map_or(message.as_str(), |(m, _)| m);
+            let message = tokenlb_manager::import::json_reason(&e);
             CliError::runtime(format!(
                 "{} is not valid JSON: line {}, column {}: {message}",
                 self.label,
@@ -121,20 +138,34 @@ impl Import<'_> {
                 self.label
             ))
         })?;
-        self.progress.start(Some(entries.len() as u64));
+        self.progress.start(Some(entries.len() as u64), "tokens");
         for (i, chunk) in entries.chunks(batch).enumerate() {
             let body = Body::Json(json!({ "tokens": chunk }));
             let offset = i * batch;
-            self.send(body, chunk.len() as u64, |at| position(at, offset, 0))
-                .await?;
-            self.progress.set(self.sent, self.added, self.skipped);
+            let lines = std::mem::take(&mut self.entry_lines);
+            let sent = self
+                .send(body, chunk.len() as u64, |at| {
+                    position(at, offset, 0, &lines)
+                })
+                .await;
+            self.entry_lines = lines;
+            sent?;
+            self.progress
+                .set(self.sent, self.sent, self.added, self.skipped);
         }
         Ok(())
     }
 
-    async fn lines(&mut self, reader: Box<dyn BufRead>, batch: usize) -> Result<(), CliError> {
-        self.progress.start(None);
+    async fn lines(
+        &mut self,
+        reader: Box<dyn BufRead>,
+        batch: usize,
+        total_bytes: Option<u64>,
+    ) -> Result<(), CliError> {
+        // A file's progress is its bytes (known up front); stdin's only a count.
+        self.progress.start(total_bytes, "bytes");
         let (mut text, mut count, mut first_line) = (String::new(), 0usize, 1usize);
+        let mut read = 0u64;
         for (i, line) in reader.lines().enumerate() {
             let line = line.map_err(|e| {
                 CliError::runtime(format!("cannot read {} line {}: {e}", self.label, i + 1))
@@ -143,16 +174,17 @@ impl Import<'_> {
             if !t.is_empty() && !t.starts_with('#') {
                 count += 1;
             }
+            read += line.len() as u64 + 1;
             text.push_str(&line);
             text.push('\n');
             if count == batch {
-                self.send_lines(std::mem::take(&mut text), count, first_line)
+                self.send_lines(std::mem::take(&mut text), count, first_line, read)
                     .await?;
                 (count, first_line) = (0, i + 2);
             }
         }
         if count > 0 {
-            self.send_lines(text, count, first_line).await?;
+            self.send_lines(text, count, first_line, read).await?;
         }
         Ok(())
     }
@@ -162,14 +194,15 @@ impl Import<'_> {
         text: String,
         count: usize,
         first: usize,
+        read: u64,
     ) -> Result<(), CliError> {
         let body = Body::Raw {
             content_type: "text/plain; charset=utf-8",
             data: text.into_bytes(),
         };
-        self.send(body, count as u64, |at| position(at, 0, first - 1))
+        self.send(body, count as u64, |at| position(at, 0, first - 1, &[]))
             .await?;
-        self.progress.set(self.sent, self.added, self.skipped);
+        self.progress.set(read, self.sent, self.added, self.skipped);
         Ok(())
     }
 
@@ -205,11 +238,16 @@ impl Import<'_> {
         } else {
             0.0
         };
+        let (verb, added) = if self.dry_run {
+            ("dry run of", "would be added")
+        } else {
+            ("imported", "added")
+        };
         eprintln!(
-            "imported {}: {} tokens sent, {} added, {} skipped (already known or repeated), \
-             {} rejected, in {secs:.2} s ({rate:.0} tokens/s)",
+            "{verb} {}: {} sent, {} {added}, {} skipped (already known or repeated), \
+             {} refused, in {secs:.2} s ({rate:.0} tokens/s)",
             self.label,
-            self.sent,
+            plural(self.sent as usize, "token", "tokens"),
             self.added,
             self.skipped,
             self.rejected.len()
@@ -224,18 +262,28 @@ impl Import<'_> {
             Ok(())
         } else {
             Err(CliError::runtime(format!(
-                "{} entries of {} were rejected (the others were imported)",
-                self.rejected.len(),
-                self.label
+                "{} of {} refused ({})",
+                plural(self.rejected.len(), "entry", "entries"),
+                self.label,
+                if self.dry_run {
+                    "dry run: nothing was written"
+                } else {
+                    "the others were imported"
+                }
             )))
         }
     }
 }
 
-/// `{"entry": n}` / `{"line": n}` of a batch → the position in the whole input.
-fn position(err: &Value, entry_offset: usize, line_offset: usize) -> String {
+/// `{"entry": n}` / `{"line": n}` of a batch → the position in the whole input: a line of
+/// the file (an entry of tokens.json by the line it starts on, when known).
+fn position(err: &Value, entry_offset: usize, line_offset: usize, entry_lines: &[usize]) -> String {
     if let Some(n) = err["entry"].as_u64() {
-        format!("entry {}", n as usize + entry_offset)
+        let entry = n as usize + entry_offset;
+        match entry.checked_sub(1).and_then(|i| entry_lines.get(i)) {
+            Some(line) => format!("line {line} (entry {entry})"),
+            None => format!("entry {entry}"),
+        }
     } else if let Some(n) = err["line"].as_u64() {
         format!("line {}", n as usize + line_offset)
     } else {
@@ -243,17 +291,78 @@ fn position(err: &Value, entry_offset: usize, line_offset: usize) -> String {
     }
 }
 
+/// The 1-based line on which each element of the `"tokens"` array starts (a small scanner
+/// over the JSON text, which has already parsed: strings and nesting are tracked, nothing
+/// else is checked).
+fn entry_lines(text: &str) -> Vec<usize> {
+    let mut lines = Vec::new();
+    let (mut line, mut depth, mut in_string, mut escaped) = (1usize, 0usize, false, false);
+    let mut array_depth = None;
+    let mut key = String::new();
+    let mut last_key = String::new();
+    let mut expecting = false;
+    for c in text.chars() {
+        if c == '\n' {
+            line += 1;
+        }
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => {
+                    in_string = false;
+                    last_key = std::mem::take(&mut key);
+                }
+                (false, ch) => key.push(ch),
+            }
+            continue;
+        }
+        if expecting && !c.is_whitespace() && c != ',' && c != ']' {
+            lines.push(line);
+            expecting = false;
+        }
+        match c {
+            '"' => in_string = true,
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            '[' => {
+                depth += 1;
+                if array_depth.is_none() && depth == 2 && last_key == "tokens" {
+                    array_depth = Some(depth);
+                    expecting = true;
+                }
+            }
+            ']' => {
+                if array_depth == Some(depth) {
+                    array_depth = None;
+                    expecting = false;
+                }
+                depth = depth.saturating_sub(1);
+            }
+            ',' if array_depth == Some(depth) => expecting = true,
+            _ => {}
+        }
+    }
+    lines
+}
+
 /// A progress bar on a terminal, a line per batch otherwise.
 struct Progress {
     bar: Option<ProgressBar>,
+    total: Option<u64>,
 }
 
 impl Progress {
     fn new() -> Self {
-        Progress { bar: None }
+        Progress {
+            bar: None,
+            total: None,
+        }
     }
 
-    fn start(&mut self, total: Option<u64>) {
+    /// `total` in `unit`s (tokens, or a file's bytes); `None` when unknown (stdin).
+    fn start(&mut self, total: Option<u64>, unit: &str) {
+        self.total = total;
         if !std::io::stderr().is_terminal() {
             return;
         }
@@ -261,9 +370,12 @@ impl Progress {
             Some(n) => ProgressBar::new(n),
             None => ProgressBar::new_spinner(),
         };
-        let template = match total {
-            Some(_) => "{elapsed_precise} [{wide_bar}] {pos}/{len} {msg}",
-            None => "{spinner} {elapsed_precise} {pos} tokens {msg}",
+        let template = match (total, unit) {
+            (Some(_), "bytes") => {
+                "{elapsed_precise} [{wide_bar}] {percent:>3}% {binary_bytes_per_sec} ETA {eta} {msg}"
+            }
+            (Some(_), _) => "{elapsed_precise} [{wide_bar}] {percent:>3}% {per_sec} ETA {eta} {msg}",
+            (None, _) => "{spinner} {elapsed_precise} {msg}",
         };
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
@@ -271,13 +383,23 @@ impl Progress {
         self.bar = Some(bar);
     }
 
-    fn set(&self, sent: u64, added: u64, skipped: u64) {
+    /// Progress `at` (in the bar's unit), and the running counts.
+    fn set(&self, at: u64, sent: u64, added: u64, skipped: u64) {
+        let message = format!(
+            "{} sent, {added} added, {skipped} skipped",
+            plural(sent as usize, "token", "tokens")
+        );
         match &self.bar {
             Some(bar) => {
-                bar.set_position(sent);
-                bar.set_message(format!("{added} added, {skipped} skipped"));
+                bar.set_position(at);
+                bar.set_message(message);
             }
-            None => eprintln!("import: {sent} tokens sent, {added} added, {skipped} skipped"),
+            None => match self.total {
+                Some(t) if t > 0 => {
+                    eprintln!("import: {:>3}% {message}", at.min(t) * 100 / t)
+                }
+                _ => eprintln!("import: {message}"),
+            },
         }
     }
 
@@ -291,5 +413,18 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_found_by_their_first_line() {
+        let text = "{\"tokens\": [\n  {\"token\": \"a,[b]\\\"\"},\n\n  {\"token\": \"c\",\n   \"name\": \"x\"},\n  \"bare\"\n]}";
+        assert_eq!(entry_lines(text), vec![2, 4, 6]);
+        assert_eq!(plural(1, "entry", "entries"), "1 entry");
+        assert_eq!(plural(3, "entry", "entries"), "3 entries");
     }
 }

@@ -33,7 +33,10 @@ pub fn render(rows: &[Value]) -> String {
     for row in &cells {
         push_line(&mut out, row, &widths);
     }
-    out.push_str(&format!("{} tokens\n", rows.len()));
+    out.push_str(&format!(
+        "{}\n",
+        crate::cmd::plural(rows.len(), "token", "tokens")
+    ));
     out
 }
 

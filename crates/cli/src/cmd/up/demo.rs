@@ -1,28 +1,83 @@
 //! The demo of `tokenlb up --demo`: the built-in Wopan emulator and its demo tokens.
 //!
-//! The demo tokens go to their own pool, `demo` (unless --pool names another), not to
-//! `default`: a data dir that also
-//! holds real tokens keeps them apart, so the web API never sends a real token to the
-//! emulator (which would reject it and get it marked invalid) and a later run without --demo
-//! never leases a demo token. They are imported like `tokens.json` — merged by value in one
-//! store transaction — so starting again on the same data dir adds nothing twice. The
-//! emulator starts fresh each time, so demo tokens an earlier demo left `invalid` or
-//! `cooling` (fault injection) work again: [`reactivate`] enables them through the admin API
-//! like an admin would (with an event); tokens an admin disabled stay disabled.
+//! The demo keeps its own data dir (`./data/demo` unless --data-dir, `TOKENLB_DATA_DIR` or
+//! the config file names one) and puts its tokens in pool `default` there, so every command
+//! of the seed works verbatim against it (`curl …/api/token/get?strategy=best` names no
+//! pool) while real tokens in `./data` stay apart: the web API never sends a real token to
+//! the emulator (which would reject it and get it marked invalid), and a later run without
+//! --demo never leases a demo token. A data dir that holds tokens but was never a demo's is
+//! refused ([`claim`]). The demo tokens are imported like `tokens.json`, merged
+//! by value in one store transaction, so starting again adds nothing twice. The emulator
+//! starts fresh each time, so demo tokens an earlier demo refreshed are reset to the
+//! originals ([`reset_refreshed`]), and those it left `invalid` or `cooling` (fault
+//! injection) work again: [`reactivate`] enables them through the admin API as the
+//! launcher (its event says so); tokens an admin disabled stay disabled.
 
 use anyhow::Context;
 use serde_json::Value;
 use std::future::Future;
+use std::path::Path;
 use tokenlb_core::secret::mask;
 use tokenlb_core::Secret;
 use tokenlb_manager::import::{ImportItem, ImportSummary, Parsed, Position};
-use tokenlb_manager::service::TokenService;
+use tokenlb_manager::service::{TokenRef, TokenService};
 use tokenlb_wopan::emulator::{self, EmulatorConfig, DEMO_TOKENS};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-/// The pool the demo tokens are added to and the demo web API leases from.
-pub const DEMO_POOL: &str = "demo";
+/// The demo's data dir under the default one.
+pub const DEMO_DIR: &str = "demo";
+
+/// Marks a data dir as the demo's (its tokens are the demo's to manage).
+const MARKER: &str = "demo-data-dir";
+
+/// Refuses a data dir that holds tokens but was never a demo's: the demo would send them to
+/// its emulator. Marks the dir as the demo's otherwise.
+pub fn claim(svc: &TokenService, data_dir: &Path) -> anyhow::Result<()> {
+    let marker = data_dir.join(MARKER);
+    if marker.exists() {
+        return Ok(());
+    }
+    let n = svc.token_count();
+    if n > 0 {
+        anyhow::bail!(
+            "{} holds {n} token(s) and is not a demo's data dir; the demo would send them to \
+             its emulator. Start the demo without --data-dir (it uses ./data/demo) or with an \
+             empty one",
+            data_dir.display()
+        );
+    }
+    std::fs::write(&marker, "tokenlb up --demo keeps its tokens here\n")
+        .with_context(|| format!("writing {}", marker.display()))
+}
+
+/// Removes demo tokens of `pool` that an earlier demo's emulator refreshed (same name, new
+/// secret): this run's emulator starts fresh and knows only the originals, which
+/// [`add_tokens`] adds back. Returns how many.
+pub async fn reset_refreshed(svc: &TokenService, pool: &str) -> anyhow::Result<usize> {
+    let Some(handle) = svc.pool_by_name(pool) else {
+        return Ok(0);
+    };
+    let stale: Vec<_> = handle
+        .views()
+        .into_iter()
+        .filter(|v| {
+            DEMO_TOKENS
+                .iter()
+                .any(|t| t.name == v.name && mask(t.access_token) != v.masked)
+        })
+        .collect();
+    for v in &stale {
+        let by = TokenRef {
+            token: None,
+            id: Some(v.id.clone()),
+        };
+        svc.remove(&by)
+            .await
+            .map_err(|e| anyhow::anyhow!("resetting the demo token {}: {e}", v.name))?;
+    }
+    Ok(stale.len())
+}
 
 /// Adds the demo tokens (with their refresh tokens) to `pool`; known ones are skipped.
 pub async fn add_tokens(svc: &TokenService, pool: &str) -> anyhow::Result<ImportSummary> {

@@ -18,6 +18,8 @@ pub struct Plan {
     pub manager_url: String,
     /// Bearer key for the manager's client routes (`None`: loopback access).
     pub key: Option<Secret>,
+    /// The admin key, to name the tokens that left rotation during the test.
+    pub admin_key: Option<Secret>,
     pub pool: String,
     pub webapi_url: String,
 }
@@ -39,6 +41,8 @@ pub struct Report {
     /// The folder and file the listing and download steps used.
     pub folder: Option<String>,
     pub file: Option<String>,
+    /// Tokens of the pool that left rotation while the test ran ("name: state (reason)").
+    pub left_rotation: Vec<String>,
 }
 
 impl Report {
@@ -86,14 +90,30 @@ pub async fn run(plan: &Plan) -> Report {
             return report;
         }
     };
-    let token = get_token(&http, plan, &mut report).await;
+    let active_before = active_tokens(&http, plan).await;
+    steps(&http, plan, &mut report).await;
+    // A token that went invalid or cooling while the test ran is news, even when every step
+    // passed on another token (issue 14: the self-test said "passed" and nothing else).
+    if let (Some(before), Some(after)) = (active_before, active_tokens(&http, plan).await) {
+        if after < before {
+            report.left_rotation = out_of_rotation(&http, plan).await;
+            for line in &report.left_rotation {
+                println!("  ! during the self-test a token left rotation: {line}");
+            }
+        }
+    }
+    report
+}
+
+async fn steps(http: &Client, plan: &Plan, report: &mut Report) {
+    let token = get_token(http, plan, report).await;
     if !report.record("get a token", token) {
         for label in ["list folders", "list files", "download link"] {
             report.skip(label, "needs a token");
         }
-        return report;
+        return;
     }
-    let folders = list_folders(&http, plan).await;
+    let folders = list_folders(http, plan).await;
     let names = match &folders {
         Ok((_, names)) => names.clone(),
         Err(_) => Vec::new(),
@@ -101,28 +121,71 @@ pub async fn run(plan: &Plan) -> Report {
     if !report.record("list folders", folders.map(|(text, _)| text)) {
         report.skip("list files", "needs the folder list");
         report.skip("download link", "needs the folder list");
-        return report;
+        return;
     }
     let Some(folder) = pick_folder(&names) else {
         report.skip("list files", "the drive has no folders");
         report.skip("download link", "the drive has no folders");
-        return report;
+        return;
     };
     report.folder = Some(folder.clone());
-    let files = list_files(&http, plan, &folder).await;
+    let files = list_files(http, plan, &folder).await;
     let file = files.as_ref().ok().and_then(|(_, f)| f.clone());
     if !report.record("list files", files.map(|(text, _)| text)) {
         report.skip("download link", "needs the file list");
-        return report;
+        return;
     }
     let Some(file) = file else {
         report.skip("download link", &format!("{folder} holds no files"));
-        return report;
+        return;
     };
     report.file = Some(file.clone());
-    let link = download_link(&http, plan, &format!("{folder}/{file}")).await;
+    let link = download_link(http, plan, &format!("{folder}/{file}")).await;
     report.record("download link", link);
-    report
+}
+
+/// The pool's active token count (`None` when the manager does not say).
+async fn active_tokens(http: &Client, plan: &Plan) -> Option<u64> {
+    let mut req = http
+        .get(format!("{}/api/token/stats", plan.manager_url))
+        .query(&[("pool", plan.pool.as_str()), ("limit", "0")]);
+    if let Some(k) = &plan.key {
+        req = req.bearer_auth(k.expose());
+    }
+    let (status, body) = send(req).await.ok()?;
+    (status == StatusCode::OK)
+        .then(|| body.get("active_tokens").and_then(Value::as_u64))
+        .flatten()
+}
+
+/// "name: state (reason)" of the pool's tokens that are not active now.
+async fn out_of_rotation(http: &Client, plan: &Plan) -> Vec<String> {
+    let mut req = http
+        .get(format!("{}/api/tokens", plan.manager_url))
+        .query(&[("pool", plan.pool.as_str()), ("limit", "20")])
+        .query(&[("sort", "-last_used")]);
+    if let Some(k) = &plan.admin_key {
+        req = req.bearer_auth(k.expose());
+    }
+    let Ok((StatusCode::OK, body)) = send(req).await else {
+        return vec!["(the token list needs the admin key; see the admin UI)".to_string()];
+    };
+    body.get("tokens")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|t| t.get("state").and_then(Value::as_str) != Some("active"))
+        .map(|t| {
+            format!(
+                "{}: {} ({})",
+                text(t, "name"),
+                text(t, "state"),
+                t.get("state_reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no reason given")
+            )
+        })
+        .collect()
 }
 
 async fn get_token(http: &Client, plan: &Plan, report: &mut Report) -> Result<String, String> {

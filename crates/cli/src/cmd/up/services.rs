@@ -10,10 +10,10 @@ use super::{demo, pool, selftest, summary, webapi_args, Args};
 use crate::cmd::{manager::shutdown_signal, webapi, CliError};
 use anyhow::Context;
 use std::io::ErrorKind;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokenlb_core::Secret;
-use tokenlb_manager::config::Config;
+use tokenlb_manager::config::{Config, HealthConfig, HealthKind};
 use tokenlb_manager::Manager;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -24,7 +24,7 @@ const STOP_GRACE: Duration = Duration::from_secs(15);
 
 type Task = JoinHandle<anyhow::Result<()>>;
 
-pub async fn up(args: Args, config: Config) -> Result<(), CliError> {
+pub async fn up(args: Args, mut config: Config) -> Result<(), CliError> {
     let emulator = match args.demo {
         true => Some(bind(args.emulator_listen, "Wopan emulator", "--emulator-listen").await?),
         false => None,
@@ -50,13 +50,36 @@ pub async fn up(args: Args, config: Config) -> Result<(), CliError> {
     }
 
     let data_dir = config.data_dir.clone();
+    let (wopan_url, cache_dir) = match emulator_addr {
+        Some(a) => (format!("http://{}", reachable(a)), data_dir.clone()),
+        None => (
+            args.wopan_base_url
+                .clone()
+                .unwrap_or_else(|| tokenlb_wopan::client::DEFAULT_BASE_URL.to_string()),
+            data_dir.clone(),
+        ),
+    };
+    // The launcher knows the Wopan base URL, so pools without a health table of their own
+    // are checked (and their tokens refreshed) against it.
+    config.default_health = Some(HealthConfig {
+        kind: HealthKind::Wopan,
+        wopan_base_url: wopan_url.clone(),
+        ..HealthConfig::default()
+    });
     let access = client_access(&config, manager_addr);
     let coordinator = tokenlb_cluster::coordinator(&config).await?;
     let manager = Manager::open_with(config.clone(), coordinator).await?;
+    let mut demo_reset = 0;
     let demo_added = match args.demo {
-        true => Some(demo::add_tokens(manager.state().service(), &pool(&args)).await?),
+        true => {
+            let svc = manager.state().service();
+            demo::claim(svc, &data_dir).map_err(|e| CliError::usage(format!("{e:#}")))?;
+            demo_reset = demo::reset_refreshed(svc, &pool(&args)).await?;
+            Some(demo::add_tokens(svc, &pool(&args)).await?)
+        }
         false => None,
     };
+    let tokens_file = manager.tokens_file_import().cloned();
     let manager_task: Task = tokio::spawn(manager.serve(manager_listener, stopped(core_rx)));
 
     let key = match access {
@@ -65,15 +88,6 @@ pub async fn up(args: Args, config: Config) -> Result<(), CliError> {
         Access::AdminKey => Some(admin_key(&config)?),
     };
     let manager_url = format!("http://{}", reachable(manager_addr));
-    let (wopan_url, cache_dir) = match emulator_addr {
-        Some(a) => (format!("http://{}", reachable(a)), data_dir.join("demo")),
-        None => (
-            args.wopan_base_url
-                .clone()
-                .unwrap_or_else(|| tokenlb_wopan::client::DEFAULT_BASE_URL.to_string()),
-            data_dir.clone(),
-        ),
-    };
     let key_text = key.as_ref().map(|k| k.expose().to_string());
     let wargs = webapi_args(&args, manager_url.clone(), key_text, wopan_url, cache_dir);
     let webapi_cfg = webapi::config(&wargs)?;
@@ -101,11 +115,14 @@ pub async fn up(args: Args, config: Config) -> Result<(), CliError> {
         emulator: emulator_addr,
         demo_added,
         demo_enabled,
+        demo_reset,
+        tokens_file,
     };
     summary::started(&services, &config, &wargs.pool);
     let plan = selftest::Plan {
         manager_url: manager_url.clone(),
         key,
+        admin_key: admin_key(&config).ok(),
         pool: wargs.pool.clone(),
         webapi_url: format!("http://{}", reachable(webapi_addr)),
     };
@@ -231,18 +248,7 @@ fn local_addr(listener: &TcpListener) -> Result<SocketAddr, CliError> {
         .map_err(|e| CliError::runtime(format!("cannot read the listening address: {e}")))
 }
 
-/// The address a local client connects to: loopback for a wildcard bind.
-pub fn reachable(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
-        }
-        _ => addr,
-    }
-}
+pub use tokenlb_manager::server::reachable;
 
 /// How the in-process web API (and the self-test) may call the manager's client routes.
 enum Access {

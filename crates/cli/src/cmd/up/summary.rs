@@ -8,7 +8,7 @@ use super::demo;
 use super::selftest::{Report, Step};
 use super::services::reachable;
 use std::net::SocketAddr;
-use tokenlb_manager::config::Config;
+use tokenlb_manager::config::{Config, HealthKind};
 use tokenlb_manager::import::ImportSummary;
 
 /// The running services.
@@ -20,6 +20,10 @@ pub struct Services {
     pub demo_added: Option<ImportSummary>,
     /// With --demo: demo tokens made active again (left invalid or cooling by an earlier run).
     pub demo_enabled: usize,
+    /// With --demo: demo tokens an earlier run's emulator had refreshed, reset to the originals.
+    pub demo_reset: usize,
+    /// What importing the tokens file did (`None`: no file).
+    pub tokens_file: Option<ImportSummary>,
 }
 
 fn url(addr: SocketAddr) -> String {
@@ -35,6 +39,21 @@ pub fn started(s: &Services, config: &Config, pool: &str) {
         None => println!("tokenlb up: token manager and web API"),
     }
     println!("  data dir: {}", config.data_dir.display());
+    println!("  health checks: {}", health_line(config, pool));
+    if s.emulator.is_none() {
+        let path = config.tokens_file.display();
+        match &s.tokens_file {
+            Some(t) => println!(
+                "  tokens file {path}: {} added, {} already there, {} refused (see the log)",
+                t.added,
+                t.skipped,
+                t.errors.len()
+            ),
+            None => println!(
+                "  tokens file {path}: none (add tokens with `tokenlb token add` or the admin UI)"
+            ),
+        }
+    }
     if let Some(added) = &s.demo_added {
         println!(
             "  demo tokens: {} in pool {pool:?} ({} added now, {} already there)",
@@ -42,6 +61,12 @@ pub fn started(s: &Services, config: &Config, pool: &str) {
             added.added,
             added.skipped
         );
+        if s.demo_reset > 0 {
+            println!(
+                "  demo tokens reset to their originals: {} (an earlier demo's emulator had refreshed them)",
+                s.demo_reset
+            );
+        }
         if s.demo_enabled > 0 {
             println!(
                 "  demo tokens made active again: {} (an earlier demo left them invalid or cooling)",
@@ -49,6 +74,32 @@ pub fn started(s: &Services, config: &Config, pool: &str) {
             );
         }
     }
+}
+
+/// Which pools are checked, and how: the web API's pool and every configured one.
+fn health_line(config: &Config, web_pool: &str) -> String {
+    let mut names: Vec<&str> = config.pools.keys().map(String::as_str).collect();
+    if !names.contains(&web_pool) {
+        names.push(web_pool);
+    }
+    names
+        .iter()
+        .map(|name| {
+            let h = config.health_of(name);
+            let how = match h.kind {
+                HealthKind::None => "none".to_string(),
+                HealthKind::Http => format!("http {}", h.url.as_deref().unwrap_or("")),
+                HealthKind::Wopan => format!(
+                    "wopan at {} (failing tokens probed every {} s, refresh {} h before expiry)",
+                    h.wopan_base_url,
+                    h.probe_interval_s,
+                    h.refresh_before_s / 3600
+                ),
+            };
+            format!("pool {name:?}: {how}")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The verdict line, and what to do when it failed.
@@ -60,9 +111,14 @@ pub fn self_test_result(r: &Report, demo: bool, config: &Config, manager_url: &s
         r.count(Step::Skipped),
     );
     if r.passed() {
+        let left = match r.left_rotation.len() {
+            0 => String::new(),
+            1 => ", but 1 token left rotation during it (above)".to_string(),
+            n => format!(", but {n} tokens left rotation during it (above)"),
+        };
         match skipped {
-            0 => println!("self-test passed ({passed} of {total} steps)"),
-            n => println!("self-test passed ({passed} of {total} steps, {n} skipped)"),
+            0 => println!("self-test passed ({passed} of {total} steps){left}"),
+            n => println!("self-test passed ({passed} of {total} steps, {n} skipped){left}"),
         }
         return;
     }
