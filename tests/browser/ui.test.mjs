@@ -106,10 +106,11 @@ after(async () => {
 
 describe("admin UI", () => {
   test("the management API refuses requests without the session or the admin key", async () => {
-    for (const [method, route] of [["GET", "/api/tokens"], ["GET", "/api/events"], ["GET", "/api/tokens/export"], ["POST", "/api/token/add"]]) {
-      const anon = await api(mgr.base, method, route, { json: method === "POST" ? { token: "x".repeat(20), name: "x" } : undefined });
+    // (The seed's add and remove follow the loopback rule since 9851f6e, like `get`; not listed.)
+    for (const [method, route] of [["GET", "/api/tokens"], ["GET", "/api/events"], ["GET", "/api/tokens/export"], ["PATCH", "/api/tokens/none-such"]]) {
+      const anon = await api(mgr.base, method, route, { json: method === "PATCH" ? { weight: 5 } : undefined });
       assert.equal(anon.status, 401, `${method} ${route} without credentials`);
-      const wrong = await api(mgr.base, method, route, { key: "not-the-key", json: method === "POST" ? { token: "x".repeat(20), name: "x" } : undefined });
+      const wrong = await api(mgr.base, method, route, { key: "not-the-key", json: method === "PATCH" ? { weight: 5 } : undefined });
       assert.equal(wrong.status, 401, `${method} ${route} with a wrong key`);
     }
     const ok = await api(mgr.base, "GET", "/api/tokens", { key: ADMIN_KEY });
