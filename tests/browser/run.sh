@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the admin UI browser tests (ui.test.mjs) against a manager binary the caller built.
+# Runs the admin UI browser tests (ui.test.mjs; ui-scale.test.mjs, with 100,000 tokens, writes
+# its timings to results/ui-scale.json) against a manager binary the caller built.
 # Installs what is missing: Debian's chromium (never a browser download), a CJK font so
 # Chinese screenshots are legible, and the npm packages from package-lock.json. Exits
 # non-zero when a test fails.
@@ -45,4 +46,4 @@ if [ "${1:-}" = "--update-docs" ]; then
 fi
 
 log "browser tests with $TOKENLB_BIN"
-node --test --test-concurrency=1 ui.test.mjs
+node --test --test-concurrency=1 ui.test.mjs ui-scale.test.mjs

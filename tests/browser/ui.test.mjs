@@ -106,10 +106,11 @@ after(async () => {
 
 describe("admin UI", () => {
   test("the management API refuses requests without the session or the admin key", async () => {
-    for (const [method, route] of [["GET", "/api/tokens"], ["GET", "/api/events"], ["GET", "/api/tokens/export"], ["POST", "/api/token/add"]]) {
-      const anon = await api(mgr.base, method, route, { json: method === "POST" ? { token: "x".repeat(20), name: "x" } : undefined });
+    // (The seed's add and remove follow the loopback rule since 9851f6e, like `get`; not listed.)
+    for (const [method, route] of [["GET", "/api/tokens"], ["GET", "/api/events"], ["GET", "/api/tokens/export"], ["PATCH", "/api/tokens/none-such"]]) {
+      const anon = await api(mgr.base, method, route, { json: method === "PATCH" ? { weight: 5 } : undefined });
       assert.equal(anon.status, 401, `${method} ${route} without credentials`);
-      const wrong = await api(mgr.base, method, route, { key: "not-the-key", json: method === "POST" ? { token: "x".repeat(20), name: "x" } : undefined });
+      const wrong = await api(mgr.base, method, route, { key: "not-the-key", json: method === "PATCH" ? { weight: 5 } : undefined });
       assert.equal(wrong.status, 401, `${method} ${route} with a wrong key`);
     }
     const ok = await api(mgr.base, "GET", "/api/tokens", { key: ADMIN_KEY });
@@ -141,7 +142,8 @@ describe("admin UI", () => {
     await page.waitForURL(`${mgr.base}/`);
     await until(async () => (await page.textContent("#whoami")).includes("admin"), "the signed-in user");
     assert.equal(await page.textContent("#tokens-heading"), "Tokens");
-    assert.equal(await page.locator("#tokens-head th[aria-sort]").count(), 11);
+    // Every column but the masked token sorts (on the server); the actions column does not.
+    assert.equal(await page.locator("#tokens-head th[aria-sort]").count(), 10);
   });
 
   test("dialogs work from the keyboard: focus moves in, Tab wraps, Escape closes", async () => {
@@ -304,6 +306,8 @@ describe("admin UI", () => {
     await page.click("#tokens-head button[data-sort=name]"); // already by name: now descending
     assert.equal(await page.getAttribute("#tokens-head th:has(button[data-sort=name])", "aria-sort"), "descending");
     await page.fill("#f-search", "primary");
+    await until(async () => (await page.locator("#tokens-body tr").count()) === 1, "the server-side search (debounced)");
+    assert.equal(await page.textContent("#shown"), "1 of 1 token", "singular");
     const before = await page.textContent("#updated");
     await until(async () => (await page.textContent("#updated")) !== before, "a refresh", 10_000);
     assert.equal(await page.getAttribute("#tokens-head th:has(button[data-sort=name])", "aria-sort"), "descending");

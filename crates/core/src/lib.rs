@@ -33,8 +33,8 @@ pub mod window;
 pub use outcome::{Outcome, OutcomeClass};
 pub use policy::Policy;
 pub use pool::{
-    DirtyTake, Lease, LeaseId, Pool, PoolError, StateChange, TokenPatch, TokenSpec, TokenView,
-    Unavailable,
+    DirtyTake, Lease, LeaseId, Pool, PoolError, StateChange, TokenKey, TokenPatch, TokenSpec,
+    TokenView, Unavailable,
 };
 pub use secret::Secret;
 pub use state::ChangeCause;

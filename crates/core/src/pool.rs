@@ -38,6 +38,7 @@ pub use dirty::DirtyTake;
 pub use types::{
     Lease, LeaseId, PoolError, StateChange, TokenPatch, TokenSpec, TokenView, Unavailable,
 };
+pub use view::TokenKey;
 
 use crate::ewma::PeakEwma;
 use crate::policy::Policy;

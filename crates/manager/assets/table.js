@@ -1,10 +1,12 @@
-// table.js — the tokens table: search, filters, sortable columns, row actions.
+// table.js — the tokens table: one page of rows, server-side sort, row actions.
 //
-// Rows are keyed by token id and updated in place on every refresh, so the focused button,
-// the sort order and the filters survive the 2-second polling; a row is only moved when the
-// order really changed, and focus is put back if a move took it away. Sorting is done with
-// real <button>s in the headers (Enter/Space) and reported with aria-sort. Secrets never
-// reach this module: the API only returns masked tokens.
+// The server filters, searches, sorts and pages (GET /api/tokens?offset&limit&sort&state&pool&q),
+// so this module draws only the rows of the page it is given. Rows are keyed by token id and
+// updated in place on every refresh, so the focused button survives the 2-second polling; a
+// row is only moved when the order really changed, and focus is put back if a move took it
+// away. Sorting is done with real <button>s in the headers (Enter/Space), reported with
+// aria-sort, and asked of the server through onSort. Secrets never reach this module: the API
+// only returns masked tokens.
 
 import { h, replaceChildren } from "./dom.js";
 import { t } from "./i18n.js";
@@ -12,50 +14,53 @@ import { fmtAgo, fmtCountdown, fmtFullTime, fmtNumber, fmtPercent, fmtTime, pars
 
 export const STATES = ["active", "cooling", "invalid", "disabled", "expired"];
 
-const num = (v) => (typeof v === "number" && Number.isFinite(v) ? v : null);
-
+// `sort`: the server's sort field for the column (none: not sortable).
 const COLUMNS = [
-  { key: "name", label: "col.name", get: (r) => r.name || "" },
-  { key: "token", label: "col.token", get: (r) => r.token || "" },
-  { key: "pool", label: "col.pool", get: (r) => r.pool || "" },
-  { key: "state", label: "col.state", get: (r) => STATES.indexOf(r.state) },
-  { key: "success", label: "col.success", get: (r) => num(r.success), numeric: true },
-  { key: "failure", label: "col.failure", get: (r) => num(r.failure), numeric: true },
-  { key: "rate", label: "col.rate", get: (r) => ratePercent(r.success_rate, r.success, r.failure), numeric: true },
-  { key: "in_flight", label: "col.inFlight", get: (r) => num(r.in_flight), numeric: true },
-  { key: "last_used", label: "col.lastUsed", get: (r) => parseTime(r.last_used) },
-  { key: "last_error", label: "col.lastError", get: (r) => r.last_error || "" },
-  { key: "expires_at", label: "col.expires", get: (r) => parseTime(r.expires_at) },
+  { key: "name", label: "col.name", sort: "name" },
+  { key: "token", label: "col.token" },
+  { key: "pool", label: "col.pool", sort: "pool" },
+  { key: "state", label: "col.state", sort: "state" },
+  { key: "success", label: "col.success", sort: "success", numeric: true },
+  { key: "failure", label: "col.failure", sort: "failure", numeric: true },
+  { key: "rate", label: "col.rate", sort: "success_rate", numeric: true },
+  { key: "in_flight", label: "col.inFlight", sort: "in_flight", numeric: true },
+  { key: "last_used", label: "col.lastUsed", sort: "last_used" },
+  { key: "last_error", label: "col.lastError", sort: "last_error_at" },
+  { key: "expires_at", label: "col.expires", sort: "expires_at" },
 ];
 
+/** "name" / "-success_rate" for the server, from a column key and a direction. */
+export function sortParam(sort) {
+  const col = COLUMNS.find((c) => c.key === sort.key && c.sort) || COLUMNS[0];
+  return (sort.dir < 0 ? "-" : "") + col.sort;
+}
+
 export class TokenTable {
-  constructor({ head, body, empty, shown, onAction }) {
+  constructor({ head, body, empty, shown, onAction, onSort }) {
     this.head = head;
     this.body = body;
     this.empty = empty;
     this.shown = shown;
     this.onAction = onAction;
+    this.onSort = onSort || (() => {});
     this.rows = [];
+    this.page = { total: 0, offset: 0, limit: 0, anyTokens: false };
     this.trs = new Map();
     this.sort = { key: "name", dir: 1 };
-    this.filter = { search: "", state: "", pool: "" };
     this.renderHead();
   }
 
-  setRows(rows) {
+  /** One page of rows, in the server's order; page: {total, offset, limit, anyTokens}. */
+  setRows(rows, page) {
     this.rows = rows;
-    this.render();
-  }
-
-  setFilter(part) {
-    Object.assign(this.filter, part);
+    if (page) this.page = page;
     this.render();
   }
 
   toggleSort(key) {
     this.sort = this.sort.key === key ? { key, dir: -this.sort.dir } : { key, dir: 1 };
     this.renderHead(key);
-    this.render();
+    this.onSort(this.sort);
   }
 
   /** Rebuilds header and rows after a language switch. */
@@ -68,8 +73,9 @@ export class TokenTable {
 
   renderHead(focusKey) {
     const cells = COLUMNS.map((c) => {
-      const sorted = this.sort.key === c.key;
       const label = t(c.label);
+      if (!c.sort) return h("th", { scope: "col", class: c.numeric ? "num" : null }, label);
+      const sorted = this.sort.key === c.key;
       const btn = h("button", {
         type: "button",
         class: "sort",
@@ -84,33 +90,9 @@ export class TokenTable {
     if (focusKey) this.head.querySelector(`[data-sort="${focusKey}"]`)?.focus();
   }
 
-  visibleRows() {
-    const q = this.filter.search.trim().toLowerCase();
-    const out = this.rows.filter((r) => {
-      if (this.filter.state && r.state !== this.filter.state) return false;
-      if (this.filter.pool && r.pool !== this.filter.pool) return false;
-      if (!q) return true;
-      return [r.name, r.pool, r.id, r.token, r.state_reason, r.last_error, t(`state.${r.state}`)]
-        .some((v) => v && String(v).toLowerCase().includes(q));
-    });
-    const col = COLUMNS.find((c) => c.key === this.sort.key) || COLUMNS[0];
-    const dir = this.sort.dir;
-    out.sort((a, b) => {
-      const va = col.get(a);
-      const vb = col.get(b);
-      const na = va === null || va === "";
-      const nb = vb === null || vb === "";
-      if (na !== nb) return na ? 1 : -1; // empty values last, whatever the direction
-      let c = 0;
-      if (!na) c = typeof va === "number" && typeof vb === "number" ? va - vb : String(va).localeCompare(String(vb));
-      return c * dir || String(a.name).localeCompare(String(b.name)) || String(a.id).localeCompare(String(b.id));
-    });
-    return out;
-  }
-
   render() {
     const active = document.activeElement;
-    const rows = this.visibleRows();
+    const rows = this.rows;
     const keep = new Set(rows.map((r) => String(r.id)));
     for (const [id, tr] of this.trs) {
       if (!keep.has(id)) {
@@ -130,8 +112,8 @@ export class TokenTable {
     });
     if (active && active.isConnected && document.activeElement !== active) active.focus({ preventScroll: true });
     this.empty.hidden = rows.length > 0;
-    this.empty.textContent = this.rows.length ? t("tokens.noMatch") : t("tokens.empty");
-    this.shown.textContent = t("tokens.shown", { n: rows.length, total: this.rows.length });
+    this.empty.textContent = this.page.anyTokens ? t("tokens.noMatch") : t("tokens.empty");
+    this.shown.textContent = shownText(rows.length, this.page);
     this.tick();
   }
 
@@ -187,6 +169,16 @@ export class TokenTable {
         : t("state.coolingOver");
     }
   }
+}
+
+/** "1–50 of 1,234 tokens" / "1 of 1 token" / "no tokens" (English singular and plural). */
+function shownText(n, page) {
+  const total = page.total || 0;
+  if (n === 0) return t(total ? "tokens.rangePast" : "tokens.rangeNone", { total: fmtNumber(total) });
+  const from = page.offset + 1;
+  const to = page.offset + n;
+  const key = total === 1 ? "tokens.rangeOne" : "tokens.range";
+  return t(key, { from: fmtNumber(from), to: fmtNumber(to), total: fmtNumber(total) });
 }
 
 function setBtn(btn, text, aria) {

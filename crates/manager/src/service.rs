@@ -17,6 +17,8 @@ pub mod coordinator;
 mod error;
 pub mod events;
 mod lease;
+pub mod listing;
+pub mod natural;
 pub mod registry;
 mod scope;
 mod stats;
@@ -25,6 +27,7 @@ pub use admin::{NewToken, TokenChanges, TokenRef};
 pub use coordinator::{Coordinator, CounterMap, Local, Picked};
 pub use error::{ServiceError, ServiceResult};
 pub use lease::{LeaseRequest, ReportAck, ReportRequest, MAX_BATCH, MAX_LEASE_S};
+pub use listing::{TokenPage, TokenQuery};
 pub use scope::Scope;
 pub use stats::{EventsFilter, PoolSummary};
 

@@ -52,7 +52,8 @@ pub struct TokenRow {
     pub success: u64,
     pub failure: u64,
     pub failures_by_class: FailuresByClass,
-    pub success_rate: f64,
+    /// Successes over successes and token failures; `null` before the first of them.
+    pub success_rate: Option<f64>,
     pub in_flight: u32,
     pub last_used: Option<String>,
     pub last_error: Option<String>,
@@ -69,8 +70,14 @@ pub struct StatsBody {
     pub total_tokens: usize,
     pub active_tokens: usize,
     pub total_requests: u64,
-    pub success_rate: f64,
+    /// `null` while nothing has been counted (as a row's).
+    pub success_rate: Option<f64>,
     pub tokens: Vec<TokenRow>,
+    /// Present when the caller asked for a page (`offset`/`limit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
 }
 
 /// RFC 3339 (UTC, milliseconds) for an epoch-ms time, as a string (`None` stays `None`).
@@ -82,6 +89,7 @@ pub fn rfc3339(ms: Option<Millis>) -> Option<String> {
 /// One token row, from the core's view (consumed: no second copy of its strings).
 pub fn token_row(pool: &str, v: TokenView, meta: Option<&TokenMeta>) -> TokenRow {
     let c = v.counters;
+    let counted = c.success + c.failures() > 0;
     TokenRow {
         failure: c.failures(),
         failures_by_class: FailuresByClass {
@@ -107,7 +115,7 @@ pub fn token_row(pool: &str, v: TokenView, meta: Option<&TokenMeta>) -> TokenRow
         half_open: v.half_open,
         weight: v.weight,
         limits: v.limits,
-        success_rate: v.success_rate,
+        success_rate: counted.then_some(v.success_rate),
         in_flight: v.in_flight,
         expires_at: rfc3339(v.expires_at),
         has_refresh_token: meta.is_some_and(|m| m.has_refresh),

@@ -195,18 +195,28 @@ pub fn http() -> reqwest::Client {
         .expect("http client")
 }
 
-/// `GET /api/tokens` with the admin key: every token row.
+/// `GET /api/tokens` with the admin key: every token row (page by page: the route answers
+/// at most 1,000 rows at a time, with the matching `total`).
 pub async fn list_tokens(http: &reqwest::Client, url: &str) -> Vec<Value> {
-    let v: Value = http
-        .get(format!("{url}/api/tokens"))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .expect("list tokens")
-        .json()
-        .await
-        .expect("list json");
-    v["tokens"].as_array().cloned().unwrap_or_default()
+    let mut rows = Vec::new();
+    loop {
+        let v: Value = http
+            .get(format!("{url}/api/tokens?limit=1000&offset={}", rows.len()))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .expect("list tokens")
+            .json()
+            .await
+            .expect("list json");
+        let page = v["tokens"].as_array().cloned().unwrap_or_default();
+        let total = v["total"].as_u64().unwrap_or(0) as usize;
+        let done = page.is_empty() || rows.len() + page.len() >= total;
+        rows.extend(page);
+        if done {
+            return rows;
+        }
+    }
 }
 
 /// Every regular file under `dir`, recursively.

@@ -2,8 +2,46 @@
 //! (Dirty counters for the store: `dirty`.)
 
 use super::{Pool, TokenView};
+use crate::secret::Secret;
 use crate::stats::PoolStats;
 use crate::types::{Millis, TokenId, TokenState};
+
+/// A token's sortable facts, borrowed from the pool: what a paged list filters and orders
+/// 100,000 tokens by without building their views (no string is copied, nothing formatted).
+/// The secret stays private: only its masked form can be asked for.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenKey<'a> {
+    /// The token's public id.
+    pub id: &'a str,
+    /// Its label.
+    pub name: &'a str,
+    /// Its state now.
+    pub state: TokenState,
+    /// Successes.
+    pub success: u64,
+    /// Failures that count against the token (as [`crate::Counters::failures`]).
+    pub failures: u64,
+    /// Every counted outcome, client errors and unknowns included.
+    pub requests: u64,
+    /// Leases out now.
+    pub in_flight: u32,
+    /// Its weight under `weighted`.
+    pub weight: u32,
+    /// Last pick, if ever.
+    pub last_used: Option<Millis>,
+    /// Last counted error, if ever.
+    pub last_error_at: Option<Millis>,
+    /// When it expires, if ever.
+    pub expires_at: Option<Millis>,
+    secret: &'a Secret,
+}
+
+impl TokenKey<'_> {
+    /// The secret's masked form (`abcd…wxyz`), as a view shows it.
+    pub fn masked(&self) -> String {
+        self.secret.masked()
+    }
+}
 
 impl Pool {
     pub(super) fn view_of(&self, slot: u32) -> TokenView {
@@ -31,6 +69,40 @@ impl Pool {
     /// A view of one token, or `None` if the pool has no such id.
     pub fn get(&self, id: &TokenId) -> Option<TokenView> {
         self.by_id.get(id.as_str()).map(|&s| self.view_of(s))
+    }
+
+    /// Every token's [`TokenKey`], in slot order: O(tokens), no allocation per token.
+    pub fn keys(&self) -> impl Iterator<Item = TokenKey<'_>> + '_ {
+        self.keys_in(0..self.slots.len())
+    }
+
+    /// Slots (occupied or free) a [`Pool::keys_in`] walk covers: a caller that must not hold
+    /// the pool's lock for 100,000 tokens at once walks `0..slot_count()` in chunks.
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The [`TokenKey`]s of the tokens in these slots (clamped to the slots there are).
+    pub fn keys_in(
+        &self,
+        slots: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = TokenKey<'_>> + '_ {
+        let end = slots.end.min(self.slots.len());
+        let start = slots.start.min(end);
+        self.slots[start..end].iter().flatten().map(|t| TokenKey {
+            id: &t.id,
+            name: &t.name,
+            state: t.health.state,
+            success: t.counters.success(),
+            failures: t.counters.failures(),
+            requests: t.counters.requests(),
+            in_flight: t.in_flight,
+            weight: t.weight,
+            last_used: (t.last_used != 0).then_some(t.last_used),
+            last_error_at: (t.counters.last_error_at != 0).then_some(t.counters.last_error_at),
+            expires_at: t.expires_at,
+            secret: &t.secret,
+        })
     }
 
     /// Every token, in insertion order of their slots.

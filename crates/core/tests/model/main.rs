@@ -6,6 +6,7 @@
 mod common;
 mod dirty_chunks;
 mod fairness;
+mod keys;
 mod lifecycle;
 mod memory;
 mod properties;

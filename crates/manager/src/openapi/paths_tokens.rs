@@ -2,7 +2,7 @@
 //! `/api/tokens*` routes.
 
 use super::{json_body, ok, path_param, q, r, s, Access, Op};
-use serde_json::json;
+use serde_json::{json, Value};
 
 pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
     let pool_q = || {
@@ -133,10 +133,14 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
             "/api/token/stats",
             Op {
                 id: "tokenStats",
-                summary: "Totals and one row per token (seed route)",
+                summary: "Totals and one row per token (seed route); optionally one page of rows",
                 tag: "tokens",
                 access: Access::Client,
-                params: vec![pool_q()],
+                params: vec![
+                    pool_q(),
+                    q("offset", "Rows to skip (paging; without offset and limit every row is listed, as the seed did).", json!({ "type": "integer", "minimum": 0 })),
+                    q("limit", "Rows in the page (default 100 when only offset is given).", limit_schema()),
+                ],
                 body: None,
                 responses: vec![
                     ("200", ok("Statistics.", s("Stats"))),
@@ -150,20 +154,28 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
             "/api/tokens",
             Op {
                 id: "listTokens",
-                summary: "List tokens",
+                summary: "List tokens: one page, filtered, searched and sorted on the server",
                 tag: "admin",
                 access: Access::Admin,
                 params: vec![
                     pool_q(),
                     q("state", "Only tokens in this state.", s("TokenState")),
+                    q("q", "Case-insensitive substring of the name, the id or the masked token (never the secret).", json!({ "type": "string", "maxLength": 200 })),
+                    q("sort", "Field to sort by, `-` in front for descending; names sort naturally (tok2 before tok10); rows without a value last. Default `name`.", sort_schema()),
+                    q("offset", "Matching rows to skip (default 0).", json!({ "type": "integer", "minimum": 0 })),
+                    q("limit", "Rows in the page (default 100).", limit_schema()),
                 ],
                 body: None,
                 responses: vec![
                     (
                         "200",
                         ok(
-                            "Tokens.",
-                            json!({ "type": "object", "required": ["tokens"], "properties": { "tokens": { "type": "array", "items": s("TokenRow") } } }),
+                            "One page of tokens and the number of matching rows.",
+                            json!({ "type": "object", "required": ["tokens", "total", "offset", "limit"], "properties": {
+                                "tokens": { "type": "array", "items": s("TokenRow") },
+                                "total": { "type": "integer", "minimum": 0, "description": "Rows matching the filters, over all pages." },
+                                "offset": { "type": "integer", "minimum": 0 },
+                                "limit": { "type": "integer", "minimum": 0 } } }),
                         ),
                     ),
                     ("400", r("BadRequest")),
@@ -253,4 +265,15 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
             },
         ),
     ]
+}
+
+fn limit_schema() -> Value {
+    json!({ "type": "integer", "minimum": 0, "maximum": crate::service::listing::MAX_LIMIT })
+}
+
+fn sort_schema() -> Value {
+    let names: Vec<String> = crate::service::listing::sort_names()
+        .flat_map(|n| [n.to_string(), format!("-{n}")])
+        .collect();
+    json!({ "type": "string", "enum": names })
 }

@@ -37,7 +37,7 @@ fn token_row() -> Value {
             "success": { "type": "integer" },
             "failure": { "type": "integer" },
             "failures_by_class": { "type": "object", "additionalProperties": { "type": "integer" } },
-            "success_rate": { "type": "number", "minimum": 0, "maximum": 1 },
+            "success_rate": { "type": ["number", "null"], "minimum": 0, "maximum": 1, "description": "null before the first success or token failure." },
             "in_flight": { "type": "integer" },
             "last_used": time(),
             "last_error": { "type": ["string", "null"] },
@@ -110,8 +110,11 @@ fn schemas() -> Value {
         "TokenRow": token_row(),
         "Stats": { "type": "object", "required": ["total_tokens", "active_tokens", "total_requests", "success_rate", "tokens"], "properties": {
             "total_tokens": { "type": "integer" }, "active_tokens": { "type": "integer" },
-            "total_requests": { "type": "integer" }, "success_rate": { "type": "number" },
-            "tokens": { "type": "array", "items": { "$ref": "#/components/schemas/TokenRow" } } } },
+            "total_requests": { "type": "integer" },
+            "success_rate": { "type": ["number", "null"], "description": "null while nothing has been counted." },
+            "tokens": { "type": "array", "items": { "$ref": "#/components/schemas/TokenRow" } },
+            "offset": { "type": "integer", "description": "Present when a page was asked for." },
+            "limit": { "type": "integer", "description": "Present when a page was asked for." } } },
         "Patch": { "type": "object", "additionalProperties": false, "properties": {
             "name": { "type": "string", "minLength": 1, "maxLength": 200 },
             "weight": { "type": "integer", "minimum": 1, "maximum": 1000 },

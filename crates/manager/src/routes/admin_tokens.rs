@@ -1,4 +1,4 @@
-//! Token management routes: list, patch, check now, import, export (DESIGN §3).
+//! Token management routes: list (paged), patch, check now, import, export (DESIGN §3).
 //!
 //! All need the admin. What a patch or an import does (validation, the store first, the
 //! pool after, the undo when the store refuses) is the service's; these handlers parse and
@@ -9,7 +9,7 @@ use crate::auth::AdminAuth;
 use crate::error::{ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::health::{run_check, CheckResult, Probes};
 use crate::import;
-use crate::service::{TokenChanges, TokenService};
+use crate::service::{TokenChanges, TokenPage, TokenQuery, TokenService};
 use crate::views::{token_row, TokenRow};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -18,28 +18,16 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
 use std::sync::Arc;
-use tokenlb_core::{TokenId, TokenState};
+use tokenlb_core::TokenId;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    pub pool: Option<String>,
-    pub state: Option<TokenState>,
-}
-
-/// `GET /api/tokens`.
-#[derive(Debug, serde::Serialize)]
-pub struct TokenList {
-    pub tokens: Vec<TokenRow>,
-}
-
+/// `GET /api/tokens?offset&limit&sort&state&pool&q`: one page, filtered, searched and
+/// sorted by the service, with `total` (the matching rows over all pages).
 pub async fn list(
     _: AdminAuth,
     State(svc): State<TokenService>,
-    ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<TokenList>> {
-    let tokens = svc.list(q.pool.as_deref(), q.state)?;
-    Ok(Json(TokenList { tokens }))
+    ApiQuery(q): ApiQuery<TokenQuery>,
+) -> ApiResult<Json<TokenPage>> {
+    Ok(Json(svc.list(&q)?))
 }
 
 pub async fn patch(

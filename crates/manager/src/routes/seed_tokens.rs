@@ -2,13 +2,15 @@
 //!
 //! Shapes are the seed's: `add` answers 201 with the masked record, 409 for a duplicate;
 //! `remove` takes `{"token"}` or `{"id"}`; `stats` answers `{"total_tokens",
-//! "active_tokens","total_requests","success_rate","tokens":[…]}`. Add and remove are
-//! durable in the store before they answer (the service sees to it). Add and remove follow
-//! the seed's "`/api/*` needs no authentication for service calls" through the loopback
-//! rule ([`SeedAdminAuth`]); otherwise they need the admin.
+//! "active_tokens","total_requests","success_rate","tokens":[…]}` (with `offset`/`limit`, one
+//! page of the rows and the same totals). Add and remove are durable in the store before they
+//! answer (the service sees to it). Add and remove follow the seed's "`/api/*` needs no
+//! authentication for service calls" through the loopback rule ([`SeedAdminAuth`]); otherwise
+//! they need the admin.
 
 use crate::auth::{ClientAuth, SeedAdminAuth};
 use crate::error::{ApiJson, ApiQuery, ApiResult};
+use crate::service::listing::{page_bounds, DEFAULT_LIMIT};
 use crate::service::{NewToken, TokenRef, TokenService};
 use crate::views::{token_row, StatsBody, TokenRow};
 use axum::extract::State;
@@ -39,14 +41,21 @@ pub async fn remove(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PoolQuery {
+pub struct StatsQuery {
     pub pool: Option<String>,
+    /// Paging, added to the seed's route: without both it lists every row, as the seed did.
+    pub offset: Option<usize>,
+    pub limit: Option<usize>,
 }
 
 pub async fn stats(
     ClientAuth(scope): ClientAuth,
     State(svc): State<TokenService>,
-    ApiQuery(q): ApiQuery<PoolQuery>,
+    ApiQuery(q): ApiQuery<StatsQuery>,
 ) -> ApiResult<Json<StatsBody>> {
-    Ok(Json(svc.stats(q.pool.as_deref(), &scope).await?))
+    let page = match (q.offset, q.limit) {
+        (None, None) => None,
+        (offset, limit) => Some(page_bounds(offset, limit, DEFAULT_LIMIT)?),
+    };
+    Ok(Json(svc.stats(q.pool.as_deref(), &scope, page).await?))
 }

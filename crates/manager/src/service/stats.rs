@@ -15,7 +15,14 @@ use tokenlb_store::{EventQuery, EventRecord, MinuteQuery};
 impl TokenService {
     /// The seed's stats: totals and one row per token, of `pool` or of every pool `scope`
     /// may see.
-    pub async fn stats(&self, pool: Option<&str>, scope: &Scope) -> ServiceResult<StatsBody> {
+    /// With `page` (`offset`, `limit`), only those rows, in the same order, are built; the
+    /// totals are still the pools' (kept incrementally, so the page costs O(offset + limit)).
+    pub async fn stats(
+        &self,
+        pool: Option<&str>,
+        scope: &Scope,
+        page: Option<(usize, usize)>,
+    ) -> ServiceResult<StatsBody> {
         let pools = match pool {
             Some(name) => {
                 let handle = self.named_pool(Some(name))?;
@@ -31,10 +38,17 @@ impl TokenService {
         let (mut total, mut active, mut requests, mut success, mut failures) =
             (0usize, 0usize, 0u64, 0u64, 0u64);
         let mut views: Vec<(String, TokenView)> = Vec::new();
+        // Cluster totals are summed over every row, so then the page is cut at the end.
+        let keeps_totals = self.coordinator().keeps_totals();
+        let (mut skip, mut room) = page.unwrap_or((0, usize::MAX));
         for handle in pools {
             let (stats, pool_views) = {
                 let pool = handle.lock();
-                (pool.stats(), pool.views())
+                let views = match page {
+                    Some(_) if !keeps_totals => page_views(&pool, &mut skip, &mut room),
+                    _ => pool.views(),
+                };
+                (pool.stats(), views)
             };
             total += stats.total;
             active += active_of(&stats);
@@ -45,6 +59,9 @@ impl TokenService {
         }
         if self.coordinator().keeps_totals() {
             (requests, success, failures) = self.to_totals(&mut views).await;
+            if let Some((offset, limit)) = page {
+                views = views.into_iter().skip(offset).take(limit).collect();
+            }
         }
         let tokens: Vec<TokenRow> = views
             .into_iter()
@@ -59,6 +76,8 @@ impl TokenService {
             total_requests: requests,
             success_rate: rate(success, failures),
             tokens,
+            offset: page.map(|p| p.0),
+            limit: page.map(|p| p.1),
         })
     }
 
@@ -81,32 +100,6 @@ impl TokenService {
             failures += c.failures();
         }
         (requests, success, failures)
-    }
-
-    /// The token rows of one pool or of all, optionally of one state only.
-    pub fn list(
-        &self,
-        pool: Option<&str>,
-        state: Option<TokenState>,
-    ) -> ServiceResult<Vec<TokenRow>> {
-        let pools = match pool {
-            Some(name) => vec![self.named_pool(Some(name))?],
-            None => self.pools(),
-        };
-        let mut rows = Vec::new();
-        for handle in pools {
-            rows.extend(
-                handle
-                    .views()
-                    .into_iter()
-                    .filter(|v| state.is_none_or(|s| s == v.state))
-                    .map(|v| {
-                        let meta = self.token_meta(&v.id);
-                        token_row(&handle.name, v, meta.as_ref())
-                    }),
-            );
-        }
-        Ok(rows)
     }
 }
 
@@ -226,10 +219,27 @@ fn active_of(stats: &tokenlb_core::PoolStats) -> usize {
         .sum()
 }
 
-fn rate(success: u64, failures: u64) -> f64 {
-    if success + failures == 0 {
-        1.0
-    } else {
-        success as f64 / (success + failures) as f64
+/// The success rate, or `None` when nothing has been counted yet (not 100 %).
+fn rate(success: u64, failures: u64) -> Option<f64> {
+    let n = success + failures;
+    (n > 0).then(|| success as f64 / n as f64)
+}
+
+/// The views of the rows of `pool` that fall in the page: `skip` rows still to pass over,
+/// `room` rows still wanted (both carried from one pool to the next).
+fn page_views(pool: &tokenlb_core::Pool, skip: &mut usize, room: &mut usize) -> Vec<TokenView> {
+    let n = pool.len();
+    if *skip >= n {
+        *skip -= n;
+        return Vec::new();
     }
+    let ids: Vec<TokenId> = pool
+        .keys()
+        .skip(*skip)
+        .take(*room)
+        .map(|k| TokenId(k.id.to_string()))
+        .collect();
+    *skip = 0;
+    *room -= ids.len();
+    ids.iter().filter_map(|id| pool.get(id)).collect()
 }

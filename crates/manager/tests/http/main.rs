@@ -11,6 +11,7 @@ mod common;
 mod health;
 mod import_scale;
 mod log_levels;
+mod paging;
 mod session;
 mod startup;
 mod trust;
