@@ -209,8 +209,9 @@ describe("admin UI", () => {
   });
 
   test("check now shows the result", async () => {
-    await row(NAME).getByRole("button", { name: `Check now: ${NAME}` }).click();
-    await until(async () => (await status()) === `Check of “${NAME}” not possible: the token's pool has no health check configured`, "no health check in its pool");
+    // Issue 14: "Check now" was offered (and answered 409) where the pool has no check.
+    assert.equal(await row(NAME).getByRole("button", { name: `Check now: ${NAME}` }).count(), 0, "no Check now without a health check");
+    assert.equal(await row(NAME).getByRole("button", { name: `Edit: ${NAME}` }).count(), 1, "the other buttons stay");
     await addToken(GOOD, "checked-good", "checked");
     await row("checked-good").getByRole("button", { name: "Check now: checked-good" }).click();
     await until(async () => (await status()) === "Check of “checked-good” passed. State: Active.", "a passed check");
@@ -375,11 +376,11 @@ describe("admin UI", () => {
     await page.selectOption("#c-scope", { label: `Token: ${NAME}` });
     await until(async () => (await page.textContent("#chart-summary")).startsWith("In this window: requests 1, failures 1;"), "the chart of one token");
     await page.selectOption("#c-window", "24h");
-    await until(async () => (await page.textContent("#chart-note")) === "Each bar is 10 minutes.", "the 24 h chart");
+    await until(async () => (await page.textContent("#chart-note")) === "Each point of the line (requests) and each bar (failures) covers 10 minutes.", "the 24 h chart");
     assert.ok((await page.textContent("#chart-summary")).startsWith("In this window: requests 1, failures 1;"));
     await page.selectOption("#c-scope", "");
     await page.selectOption("#c-window", "1h");
-    await until(async () => (await page.textContent("#chart-note")) === "Each bar is one minute." && !(await page.textContent("#chart-summary")).startsWith("In this window: requests 1,"), "the whole pool's chart again");
+    await until(async () => (await page.textContent("#chart-note")) === "Each point of the line (requests) and each bar (failures) covers one minute." && !(await page.textContent("#chart-summary")).startsWith("In this window: requests 1,"), "the whole pool's chart again");
     await page.selectOption("#lang", "zh-CN");
     assert.equal(await page.textContent("#tokens-heading"), "Token 列表");
     assert.equal(await page.textContent("#btn-add"), "添加 Token");

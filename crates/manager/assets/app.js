@@ -167,7 +167,9 @@ async function load() {
       return;
     }
     renderSelects();
-    table.setRows(page.tokens, { total: page.total, offset: page.offset, limit: page.limit, anyTokens: (stats.total_tokens || 0) > 0 });
+    // "Check now" only where the pool has a health check (issue 14: it was offered and 409'd).
+    const checked = new Set(pools.filter((p) => p.health && p.health !== "none").map((p) => p.name));
+    table.setRows(page.tokens, { total: page.total, offset: page.offset, limit: page.limit, anyTokens: (stats.total_tokens || 0) > 0, checked });
     renderPager();
   }
   renderEvents(byId("events-body"), byId("events-empty"), events);

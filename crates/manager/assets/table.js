@@ -50,7 +50,8 @@ export class TokenTable {
     this.renderHead();
   }
 
-  /** One page of rows, in the server's order; page: {total, offset, limit, anyTokens}. */
+  /** One page of rows, in the server's order; page: {total, offset, limit, anyTokens,
+   * checked: the names of the pools that have a health check}. */
   setRows(rows, page) {
     this.rows = rows;
     if (page) this.page = page;
@@ -156,6 +157,9 @@ export class TokenTable {
     const enabled = r.state !== "disabled";
     setBtn(toggle, t(enabled ? "action.disable" : "action.enable"), label(enabled ? "action.disable" : "action.enable"));
     if (!check.dataset.busy) setBtn(check, t("action.check"), label("action.check"));
+    // No health check in this pool: nothing to run, so no button (the server would say 409).
+    const checkable = !this.page.checked || this.page.checked.has(r.pool);
+    if (check.hidden === checkable) check.hidden = !checkable;
     setBtn(edit, t("action.edit"), label("action.edit"));
     setBtn(del, t("action.delete"), label("action.delete"));
   }

@@ -89,6 +89,10 @@ struct ListArgs {
     /// Print the API's JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// At most this many tokens (in natural name order). [default: all, fetched a page of
+    /// 1,000 at a time]
+    #[arg(long, value_name = "N")]
+    limit: Option<u64>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -169,15 +173,29 @@ async fn remove(api: &Api, a: RemoveArgs) -> Result<(), CliError> {
 }
 
 async fn list(api: &Api, a: ListArgs) -> Result<(), CliError> {
-    let mut query = Vec::new();
-    if let Some(p) = &a.pool {
-        query.push(("pool", p.as_str()));
+    // The manager answers at most 1,000 rows at a time: page through them.
+    const PAGE: u64 = 1000;
+    let mut rows = Vec::new();
+    let wanted = a.limit.unwrap_or(u64::MAX);
+    loop {
+        let offset = rows.len().to_string();
+        let limit = PAGE.min(wanted - rows.len() as u64).to_string();
+        let mut query = vec![("offset", offset.as_str()), ("limit", limit.as_str())];
+        if let Some(p) = &a.pool {
+            query.push(("pool", p.as_str()));
+        }
+        if let Some(s) = &a.state {
+            query.push(("state", s.as_str()));
+        }
+        let answer = api.call(Method::GET, "api/tokens", &query, None).await?;
+        let page = answer["tokens"].as_array().cloned().unwrap_or_default();
+        let total = answer["total"].as_u64().unwrap_or(0);
+        let got = page.len();
+        rows.extend(page);
+        if got == 0 || rows.len() as u64 >= total.min(wanted) {
+            break;
+        }
     }
-    if let Some(s) = &a.state {
-        query.push(("state", s.as_str()));
-    }
-    let answer = api.call(Method::GET, "api/tokens", &query, None).await?;
-    let rows = answer["tokens"].as_array().cloned().unwrap_or_default();
     if a.json {
         crate::cmd::print_out(&format!("{}\n", pretty(&Value::Array(rows))));
     } else {
