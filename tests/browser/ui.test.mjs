@@ -385,6 +385,10 @@ describe("admin UI", () => {
     assert.equal(await page.textContent("#tokens-heading"), "Token 列表");
     assert.equal(await page.textContent("#btn-add"), "添加 Token");
     assert.equal(await stateOf(NAME), "冷却中");
+    // Issue 14: reasons and events were English in the Chinese UI; they come as codes now.
+    await until(async () => (await row(NAME).locator("td.c-state").textContent()).includes("被限流：冷却 600 秒"), "the state reason in Chinese");
+    await until(async () => (await page.locator("#events-body").textContent()).includes("被限流：冷却 600 秒"), "the event reason in Chinese");
+    assert.ok(!(await page.locator("#events-body").textContent()).includes("rate limited: cooling"), "no English reason left in the events");
     await page.reload();
     await until(async () => (await page.textContent("#tokens-heading")) === "Token 列表", "Chinese after a reload");
     assert.equal(await page.getAttribute("html", "lang"), "zh-CN");

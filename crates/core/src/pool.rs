@@ -277,6 +277,7 @@ impl Pool {
                 to: tr.to,
                 reason: tr.reason,
                 cause: tr.cause,
+                params: tr.params,
                 sample_error: tr.sample_error,
             });
         }

@@ -53,6 +53,9 @@ pub struct Health {
     pub streak: u32,
     /// Why the token is in its state (always set when it is out of rotation).
     pub reason: Option<String>,
+    /// `reason` as a code and its parameters, for translation (`None` when `reason` came
+    /// from before codes were kept, e.g. restored from the store).
+    pub reason_code: Option<Box<ReasonCode>>,
     /// End of cooling (cooling only).
     pub until: Option<Millis>,
     /// When the token last became active (the streak resets after a quiet `cooling_cap_s`).
@@ -76,6 +79,27 @@ pub struct Transition {
     pub cooled: bool,
     /// Why, as one of a fixed set (a metric label; `reason` is the words).
     pub cause: ChangeCause,
+    /// The parameters of `reason` (e.g. `seconds`, `count`), so a UI can word it in any
+    /// language from `cause` and these.
+    pub params: Params,
+}
+
+/// Named parameters of a reason, in the order they are said.
+pub type Params = Vec<(String, String)>;
+
+/// A state reason as a fixed code (a [`ChangeCause`]) and its parameters: what a UI
+/// translates, where `reason` is the English words.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ReasonCode {
+    /// The code.
+    pub cause: ChangeCause,
+    /// Its parameters.
+    pub params: Params,
+}
+
+/// Builds [`Params`] from pairs.
+pub fn params<const N: usize>(pairs: [(&str, String); N]) -> Params {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
 /// Why a state changed, as one of a fixed set of values: what a metric label or a
@@ -175,6 +199,7 @@ impl Health {
         Health {
             state,
             reason,
+            reason_code: None,
             until,
             half_open: false,
             consec_fail: 0,
@@ -200,6 +225,19 @@ impl Health {
         sample_error: Option<String>,
         now: Millis,
     ) -> Transition {
+        self.go_with(to, cause, reason, Params::new(), sample_error, now)
+    }
+
+    /// [`Health::go`] with the reason's parameters.
+    fn go_with(
+        &mut self,
+        to: TokenState,
+        cause: ChangeCause,
+        reason: String,
+        params: Params,
+        sample_error: Option<String>,
+        now: Millis,
+    ) -> Transition {
         let from = self.state;
         if to == TokenState::Active {
             if from != TokenState::Active {
@@ -209,8 +247,13 @@ impl Health {
             self.consec_fail = 0;
             self.until = None;
             self.reason = None;
+            self.reason_code = None;
         } else {
             self.reason = Some(reason.clone());
+            self.reason_code = Some(Box::new(ReasonCode {
+                cause,
+                params: params.clone(),
+            }));
         }
         if to != TokenState::Cooling {
             self.until = None;
@@ -225,7 +268,14 @@ impl Health {
             sample_error,
             cooled: false,
             cause,
+            params,
         }
+    }
+
+    /// Sets the token's reason without a state change (a note such as "kept active").
+    pub(crate) fn note(&mut self, cause: ChangeCause, reason: String, params: Params) {
+        self.reason = Some(reason);
+        self.reason_code = Some(Box::new(ReasonCode { cause, params }));
     }
 }
 

@@ -5,7 +5,7 @@
 // when the list changed, so a screen reader is not flooded every 2 seconds.
 
 import { h, replaceChildren } from "./dom.js";
-import { t } from "./i18n.js";
+import { reasonText, t } from "./i18n.js";
 import { fmtFullTime, fmtTime, parseTime } from "./format.js";
 
 const STATES = new Set(["active", "cooling", "invalid", "disabled", "expired"]);
@@ -20,10 +20,14 @@ const KINDS = new Set(["added", "removed", "patched", "imported", "refreshed", "
 /** "active → cooling" as two badges, or what an admin did ("Added", "Edited", …). */
 function change(e) {
   if (e.from || e.to) {
+    // Cooling that turned half-open is "cooling → half-open", not "cooling → cooling".
+    const halfOpen = e.code === "cooling_ended";
     return [
       h("span", { class: `badge state-${STATES.has(e.from) ? e.from : "none"}` }, stateName(e.from)),
       " → ",
-      h("span", { class: `badge state-${STATES.has(e.to) ? e.to : "none"}` }, stateName(e.to)),
+      halfOpen
+        ? h("span", { class: "badge half-open" }, t("state.halfOpen"))
+        : h("span", { class: `badge state-${STATES.has(e.to) ? e.to : "none"}` }, stateName(e.to)),
     ];
   }
   return h("span", { class: "badge state-none" }, KINDS.has(e.kind) ? t(`event.${e.kind}`) : e.kind || t("time.none"));
@@ -37,6 +41,8 @@ function normalise(e) {
     from: e.from ?? e.from_state ?? null,
     to: e.to ?? e.to_state ?? e.state ?? null,
     kind: e.kind ?? "",
+    code: e.reason_code ?? null,
+    params: e.reason_params ?? {},
     reason: e.reason ?? "",
     error: e.error ?? e.sample_error ?? "",
   };
@@ -56,7 +62,7 @@ export function renderEvents(body, empty, events, force = false) {
         h("td", { title: fmtFullTime(e.at) || null }, fmtTime(e.at)),
         h("td", { title: e.tokenId ? t("tokens.idTip", { id: e.tokenId }) : null }, e.token),
         h("td", {}, change(e)),
-        h("td", {}, e.reason, e.error ? h("span", { class: "muted error-sample" }, ` (${e.error})`) : null),
+        h("td", { title: e.code ? e.reason : null }, reasonText(e.code, e.params, e.reason), e.error ? h("span", { class: "muted error-sample" }, ` (${e.error})`) : null),
       ),
     ),
   );

@@ -77,6 +77,29 @@ const en = {
   "state.until": "until {time} ({left} left)",
   "state.coolingOver": "cooling over, probing",
   "state.reason": "Reason: {reason}",
+  "reason.auth_failure": "auth failure: the upstream rejected the token",
+  "reason.auth_failure.status": "auth failure: the upstream rejected the token (HTTP {status})",
+  "reason.rate_limited": "rate limited: cooling {seconds} s",
+  "reason.quota_exhausted": "quota exhausted: cooling {seconds} s",
+  "reason.consecutive_failures": "{count} consecutive failures",
+  "reason.error_rate": "error rate {rate}% over {requests} requests in {window_s} s",
+  "reason.probe_failed": "half-open probe failed",
+  "reason.probe_succeeded": "half-open probe succeeded",
+  "reason.cooling_ended": "cooling ended: half-open, one probe request at a time",
+  "reason.expired": "expires_at passed",
+  "reason.health_check": "health check passed",
+  "reason.refreshed": "secret replaced (refresh)",
+  "reason.admin.enabled": "enabled by {by}",
+  "reason.admin.disabled": "disabled by {by}",
+  "reason.admin.expiry_moved": "expires_at moved to the future",
+  "reason.added": "added by {by}",
+  "reason.removed": "removed by {by}",
+  "reason.patched": "changed by {by}",
+  "reason.kept_active": "kept active: {why}, but {kept_active_percent}% of the pool is already cooling (upstream-wide trouble is not a token problem)",
+  "reason.cooling": "{why}: cooling {seconds} s (#{streak} in a row)",
+  "reason.repeated": "{text} (repeated {repeated} more times in {repeated_in_s} s)",
+  "by.admin": "the admin",
+  "by.launcher": "the launcher (tokenlb up --demo)",
   "filter.search": "Search",
   "filter.searchPlaceholder": "Name, id or token…",
   "filter.state": "State",
@@ -246,6 +269,29 @@ const zh = {
   "state.until": "直到 {time}（剩余 {left}）",
   "state.coolingOver": "冷却结束，试探中",
   "state.reason": "原因：{reason}",
+  "reason.auth_failure": "认证失败：上游拒绝了该 Token",
+  "reason.auth_failure.status": "认证失败：上游拒绝了该 Token（HTTP {status}）",
+  "reason.rate_limited": "被限流：冷却 {seconds} 秒",
+  "reason.quota_exhausted": "配额用尽：冷却 {seconds} 秒",
+  "reason.consecutive_failures": "连续 {count} 次失败",
+  "reason.error_rate": "{window_s} 秒内 {requests} 次请求的错误率为 {rate}%",
+  "reason.probe_failed": "半开探测失败",
+  "reason.probe_succeeded": "半开探测成功",
+  "reason.cooling_ended": "冷却结束：进入半开状态，每次只放行一个探测请求",
+  "reason.expired": "已过期（expires_at 已到）",
+  "reason.health_check": "健康检查通过",
+  "reason.refreshed": "已通过刷新更换 Token",
+  "reason.admin.enabled": "由{by}启用",
+  "reason.admin.disabled": "由{by}禁用",
+  "reason.admin.expiry_moved": "过期时间已推后",
+  "reason.added": "由{by}添加",
+  "reason.removed": "由{by}删除",
+  "reason.patched": "由{by}修改",
+  "reason.kept_active": "保持可用：{why}，但池中已有 {kept_active_percent}% 的 Token 在冷却（上游整体故障不算 Token 的问题）",
+  "reason.cooling": "{why}：冷却 {seconds} 秒（连续第 {streak} 次）",
+  "reason.repeated": "{text}（{repeated_in_s} 秒内又重复 {repeated} 次）",
+  "by.admin": "管理员",
+  "by.launcher": "启动器（tokenlb up --demo）",
   "filter.search": "搜索",
   "filter.searchPlaceholder": "名称、ID 或 Token…",
   "filter.state": "状态",
@@ -393,6 +439,35 @@ export function onLangChange(fn) {
 export function t(key, params = {}) {
   const s = DICTS[lang][key] ?? en[key] ?? key;
   return s.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+}
+
+/** Who did something, in the current language ("admin" → "the admin" / "管理员"). */
+function byName(by) {
+  if (by === "admin") return t("by.admin");
+  if (String(by).startsWith("the launcher")) return t("by.launcher");
+  return by;
+}
+
+const COOLING_CAUSES = new Set(["consecutive_failures", "error_rate", "probe_failed"]);
+
+/**
+ * A reason in the current language from its code and parameters (issue 14: reasons, events
+ * and notes were English only); `fallback` (the server's English words) when the code is
+ * unknown or missing, e.g. for a reason restored from before codes were kept.
+ */
+export function reasonText(code, params, fallback) {
+  const p = params && typeof params === "object" ? params : {};
+  const has = (key) => key in en;
+  let key = `reason.${code}`;
+  if (code === "admin" && p.action) key = `reason.admin.${p.action}`;
+  if (code === "auth_failure" && p.status) key = "reason.auth_failure.status";
+  if (!code || !has(key)) return fallback || "";
+  const args = { ...p, by: p.by ? byName(p.by) : t("by.admin") };
+  let text = t(key, args);
+  if (p.kept_active_percent) text = t("reason.kept_active", { ...args, why: text });
+  else if (COOLING_CAUSES.has(code) && p.seconds) text = t("reason.cooling", { ...args, why: text });
+  if (p.repeated) text = t("reason.repeated", { ...args, text });
+  return text;
 }
 
 /** Fills data-i18n (text), data-i18n-placeholder, data-i18n-title and data-i18n-aria-label. */

@@ -9,7 +9,7 @@
 // only returns masked tokens.
 
 import { h, replaceChildren } from "./dom.js";
-import { t } from "./i18n.js";
+import { reasonText, t } from "./i18n.js";
 import { fmtAgo, fmtCountdown, fmtFullTime, fmtNumber, fmtPercent, fmtTime, parseTime, ratePercent } from "./format.js";
 
 export const STATES = ["active", "cooling", "invalid", "disabled", "expired"];
@@ -196,7 +196,10 @@ function stateCell(r) {
   if (r.half_open) out.push(" ", h("span", { class: "badge half-open" }, t("state.halfOpen")));
   const until = parseTime(r.state_until);
   if (state === "cooling" && until !== null) out.push(h("span", { class: "reason countdown", "data-until": String(until) }));
-  if (r.state_reason && state !== "active") out.push(h("span", { class: "reason" }, t("state.reason", { reason: r.state_reason })));
+  if (r.state_reason && state !== "active") {
+    const reason = reasonText(r.state_reason_code, r.state_reason_params, r.state_reason);
+    out.push(h("span", { class: "reason", title: r.state_reason_code ? r.state_reason : null }, t("state.reason", { reason })));
+  }
   return out;
 }
 

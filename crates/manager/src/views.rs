@@ -45,6 +45,11 @@ pub struct TokenRow {
     pub token: String,
     pub state: TokenState,
     pub state_reason: Option<String>,
+    /// `state_reason` as a code (a change cause) for translation; `null` when only the words
+    /// are known (a reason restored from the store).
+    pub state_reason_code: Option<&'static str>,
+    /// The code's parameters (`{"seconds":"30","count":"5"}`), empty without a code.
+    pub state_reason_params: serde_json::Map<String, Value>,
     pub state_until: Option<String>,
     pub half_open: bool,
     pub weight: u32,
@@ -111,6 +116,13 @@ pub fn token_row(pool: &str, v: TokenView, meta: Option<&TokenMeta>) -> TokenRow
         token: v.masked,
         state: v.state,
         state_reason: v.state_reason,
+        state_reason_code: v.state_reason_code.as_ref().map(|c| c.cause.as_str()),
+        state_reason_params: v
+            .state_reason_code
+            .iter()
+            .flat_map(|c| c.params.iter())
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
         state_until: rfc3339(v.state_until),
         half_open: v.half_open,
         weight: v.weight,
@@ -135,6 +147,12 @@ pub fn event_row(e: &tokenlb_store::EventRecord) -> Value {
         "from": e.from,
         "to": e.to,
         "reason": e.reason,
+        "reason_code": e.reason_code,
+        "reason_params": e
+            .reason_params
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<Value>(p).ok())
+            .unwrap_or_else(|| serde_json::json!({})),
         "error": e.sample_error,
     })
 }

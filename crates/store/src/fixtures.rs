@@ -56,6 +56,8 @@ pub fn event(at: u64, token: &str, pool: &str, to: TokenState) -> EventRecord {
         to: Some(to),
         kind: "state_change".to_string(),
         reason: format!("reason at {at}"),
+        reason_code: Some("consecutive_failures".to_string()),
+        reason_params: Some(format!("{{\"count\":\"{at}\"}}")),
         sample_error: Some("HTTP 503".to_string()),
     }
 }

@@ -202,6 +202,12 @@ pub struct EventRecord {
     /// Machine-readable kind: `state_change`, `added`, `removed`, `refreshed`, `patched`, …
     pub kind: String,
     pub reason: String,
+    /// `reason` as a code (the change's cause, or the event's kind) for translation.
+    #[serde(default)]
+    pub reason_code: Option<String>,
+    /// The code's parameters as a JSON object (`{"seconds":"30","by":"admin"}`).
+    #[serde(default)]
+    pub reason_params: Option<String>,
     pub sample_error: Option<String>,
 }
 

@@ -398,7 +398,7 @@ pub(crate) fn push_update<'a, DB>(
 
 /// The columns of an event row after `seq`, in insert order.
 pub(crate) const EVENT_COLUMNS: &str =
-    "at, token_id, token_name, pool, from_state, to_state, kind, reason, sample_error";
+    "at, token_id, token_name, pool, from_state, to_state, kind, reason, sample_error, reason_code, reason_params";
 
 /// `SELECT seq, … FROM events` with the query's filters, newest first (both backends).
 pub(crate) fn events_query<'a, DB>(query: &'a crate::EventQuery) -> sqlx::QueryBuilder<'a, DB>
@@ -455,6 +455,8 @@ where
         to: state(r.try_get("to_state").map_err(&err)?)?,
         kind: r.try_get("kind").map_err(&err)?,
         reason: r.try_get("reason").map_err(&err)?,
+        reason_code: r.try_get("reason_code").map_err(&err)?,
+        reason_params: r.try_get("reason_params").map_err(&err)?,
         sample_error: r.try_get("sample_error").map_err(&err)?,
     })
 }

@@ -189,6 +189,7 @@ impl Pool {
             if !past && self.tok(slot).health.state == TokenState::Expired {
                 if let Some(mut c) = self.with_health(slot, now, |h, _| h.set_enabled(true, now)) {
                     c.reason = "expires_at moved to the future".into();
+                    c.params = crate::state::params([("action", "expiry_moved".into())]);
                     self.pending.push(c);
                 }
             }
@@ -196,9 +197,13 @@ impl Pool {
         if let Some(en) = patch.enabled {
             if let Some(mut c) = self.with_health(slot, now, |h, _| h.set_enabled(en, now)) {
                 if let Some(by) = &patch.by {
-                    c.reason = format!("{} by {by}", if en { "enabled" } else { "disabled" });
-                    if let Some(r) = self.tok_mut(slot).health.reason.as_mut() {
-                        r.clone_from(&c.reason);
+                    let action = if en { "enabled" } else { "disabled" };
+                    c.reason = format!("{action} by {by}");
+                    c.params =
+                        crate::state::params([("action", action.into()), ("by", by.clone())]);
+                    let h = &mut self.tok_mut(slot).health;
+                    if h.reason.is_some() {
+                        h.note(c.cause, c.reason.clone(), c.params.clone());
                     }
                 }
                 self.pending.push(c);

@@ -112,9 +112,13 @@ pub struct StateChange {
     /// Why, in words (e.g. "5 consecutive failures (transient): cooling 28.7 s (#1 in a
     /// row)"), for the event log and the UI.
     pub reason: String,
-    /// Why, as one of a fixed set (for metric labels and notification filters).
+    /// Why, as one of a fixed set (for metric labels and notification filters); with
+    /// `params`, the reason's code for translation.
     #[serde(default)]
     pub cause: crate::state::ChangeCause,
+    /// The parameters of `reason` (`seconds`, `count`, `by`, …).
+    #[serde(default)]
+    pub params: crate::state::Params,
     /// The error sample of the outcome that caused it, if one did and carried one.
     pub sample_error: Option<String>,
 }
@@ -133,6 +137,9 @@ pub struct TokenView {
     /// Why it is in that state: always set when out of rotation; on an active token, a note
     /// such as "kept active" by the `max_cooling_percent` rail.
     pub state_reason: Option<String>,
+    /// `state_reason` as a code and parameters (`None` for a reason restored from the
+    /// store, which keeps only the words).
+    pub state_reason_code: Option<crate::state::ReasonCode>,
     /// End of cooling (cooling only).
     pub state_until: Option<Millis>,
     /// Cooling has ended; one probe request at a time is let through.

@@ -54,6 +54,7 @@ impl Pool {
             masked: t.secret.masked(),
             state: t.health.state,
             state_reason: t.health.reason.clone(),
+            state_reason_code: t.health.reason_code.as_deref().cloned(),
             state_until: t.health.until,
             half_open: t.health.half_open,
             weight: t.weight,

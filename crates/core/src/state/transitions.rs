@@ -3,7 +3,7 @@
 //! Each method returns `Some(Transition)` only when the state (or the half-open / cooling
 //! deadline) changed; counting for stats is the pool's job.
 
-use super::{cooling_ms, ChangeCause, Ctx, Health, Transition, MAX_RETRY_AFTER_S};
+use super::{cooling_ms, params, ChangeCause, Ctx, Health, Params, Transition, MAX_RETRY_AFTER_S};
 use crate::outcome::{Outcome, OutcomeClass};
 use crate::types::{Millis, TokenState};
 
@@ -48,14 +48,21 @@ impl Health {
         let sample = outcome.error.clone();
         match outcome.class {
             OutcomeClass::Auth => {
-                let why = match outcome.status {
-                    Some(s) => format!("auth failure: upstream rejected the token (HTTP {s})"),
-                    None => "auth failure: upstream rejected the token".to_string(),
+                let (why, p) = match outcome.status {
+                    Some(s) => (
+                        format!("auth failure: upstream rejected the token (HTTP {s})"),
+                        params([("status", s.to_string())]),
+                    ),
+                    None => (
+                        "auth failure: upstream rejected the token".to_string(),
+                        Params::new(),
+                    ),
                 };
-                Some(self.go(
+                Some(self.go_with(
                     TokenState::Invalid,
                     ChangeCause::AuthFailure,
                     why,
+                    p,
                     sample,
                     now,
                 ))
@@ -94,8 +101,9 @@ impl Health {
             }
         }
         let reason = format!("{what}: cooling {secs} s ({src})");
+        let p = params([("seconds", secs.to_string()), ("source", src.to_string())]);
         let was_transient = self.transient_cooling && self.state == TokenState::Cooling;
-        let mut t = self.go(TokenState::Cooling, cause, reason, sample, now);
+        let mut t = self.go_with(TokenState::Cooling, cause, reason, p, sample, now);
         self.until = Some(until);
         // A token already counted against the rail stays counted until it recovers.
         self.transient_cooling = was_transient;
@@ -111,13 +119,14 @@ impl Health {
     ) -> Option<Transition> {
         let p = ctx.policy;
         let now = ctx.now;
-        let (why, cause) = if self.state == TokenState::Cooling {
+        let (why, cause, mut rp) = if self.state == TokenState::Cooling {
             if !self.half_open {
                 return None; // a late report from before the cooling
             }
             (
                 "half-open probe failed".to_string(),
                 ChangeCause::ProbeFailed,
+                Params::new(),
             )
         } else {
             let span = p.error_window_s.max(1).saturating_mul(1000);
@@ -127,17 +136,23 @@ impl Health {
                 (
                     format!("{} consecutive failures", self.consec_fail),
                     ChangeCause::ConsecutiveFailures,
+                    params([("count", self.consec_fail.to_string())]),
                 )
             } else if n >= u64::from(p.error_rate_min_requests.max(1))
                 && fail as f64 / n as f64 > p.error_rate_threshold
             {
+                let rate = format!("{:.0}", 100.0 * fail as f64 / n as f64);
                 (
                     format!(
-                        "error rate {:.0}% over {n} requests in {} s",
-                        100.0 * fail as f64 / n as f64,
+                        "error rate {rate}% over {n} requests in {} s",
                         p.error_window_s
                     ),
                     ChangeCause::ErrorRate,
+                    params([
+                        ("rate", rate.clone()),
+                        ("requests", n.to_string()),
+                        ("window_s", p.error_window_s.to_string()),
+                    ]),
                 )
             } else {
                 return None;
@@ -149,7 +164,11 @@ impl Health {
                 "kept active: {why} (transient), but max_cooling_percent {}% of the pool is already cooling for transient errors (upstream-wide trouble is not a token problem)",
                 p.max_cooling_percent
             );
-            self.reason = Some(note);
+            rp.push((
+                "kept_active_percent".into(),
+                p.max_cooling_percent.to_string(),
+            ));
+            self.note(cause, note, rp);
             return None;
         }
         let cap_ms = p.cooling_cap_s.saturating_mul(1000);
@@ -163,7 +182,9 @@ impl Health {
             ms as f64 / 1000.0,
             self.streak
         );
-        let mut t = self.go(TokenState::Cooling, cause, reason, sample, now);
+        rp.push(("seconds".into(), format!("{:.1}", ms as f64 / 1000.0)));
+        rp.push(("streak".into(), self.streak.to_string()));
+        let mut t = self.go_with(TokenState::Cooling, cause, reason, rp, sample, now);
         self.until = Some(now.saturating_add(ms));
         self.transient_cooling = true;
         t.cooled = true;
@@ -178,7 +199,7 @@ impl Health {
         }
         self.half_open = true;
         let reason = "cooling ended: half-open, one probe request at a time".to_string();
-        self.reason = Some(reason.clone());
+        self.note(ChangeCause::CoolingEnded, reason.clone(), Params::new());
         Some(Transition {
             from: TokenState::Cooling,
             to: TokenState::Cooling,
@@ -186,6 +207,7 @@ impl Health {
             sample_error: None,
             cooled: false,
             cause: ChangeCause::CoolingEnded,
+            params: Params::new(),
         })
     }
 
@@ -235,19 +257,21 @@ impl Health {
     pub fn set_enabled(&mut self, enabled: bool, now: Millis) -> Option<Transition> {
         match (enabled, self.state) {
             (false, TokenState::Disabled) | (true, TokenState::Active) => None,
-            (false, _) => Some(self.go(
+            (false, _) => Some(self.go_with(
                 TokenState::Disabled,
                 ChangeCause::Admin,
                 "disabled by admin".into(),
+                params([("action", "disabled".into()), ("by", "admin".into())]),
                 None,
                 now,
             )),
             (true, _) => {
                 self.streak = 0;
-                Some(self.go(
+                Some(self.go_with(
                     TokenState::Active,
                     ChangeCause::Admin,
                     "enabled by admin".into(),
+                    params([("action", "enabled".into()), ("by", "admin".into())]),
                     None,
                     now,
                 ))

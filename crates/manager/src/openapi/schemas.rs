@@ -30,6 +30,8 @@ fn token_row() -> Value {
             "token": { "type": "string", "description": "Masked: abcd…wxyz." },
             "state": { "$ref": "#/components/schemas/TokenState" },
             "state_reason": { "type": ["string", "null"] },
+            "state_reason_code": { "type": ["string", "null"], "description": "The reason as a code for translation: a change cause (auth_failure, rate_limited, quota_exhausted, consecutive_failures, error_rate, probe_failed, probe_succeeded, cooling_ended, expired, health_check, refreshed, admin, other)." },
+            "state_reason_params": { "type": "object", "additionalProperties": { "type": "string" }, "description": "The code's parameters (seconds, count, rate, by, …)." },
             "state_until": time(),
             "half_open": { "type": "boolean" },
             "weight": { "type": "integer", "minimum": 1, "maximum": 1000 },
@@ -144,7 +146,10 @@ fn schemas() -> Value {
             "kind": { "type": "string" },
             "from": { "oneOf": [{ "$ref": "#/components/schemas/TokenState" }, { "type": "null" }] },
             "to": { "oneOf": [{ "$ref": "#/components/schemas/TokenState" }, { "type": "null" }] },
-            "reason": { "type": "string" }, "error": { "type": ["string", "null"] } } },
+            "reason": { "type": "string" },
+            "reason_code": { "type": ["string", "null"], "description": "The change's cause, or the event's kind (added, removed, patched, refreshed, …); null on events recorded before codes were kept." },
+            "reason_params": { "type": "object", "additionalProperties": { "type": "string" } },
+            "error": { "type": ["string", "null"] } } },
         "Minutes": { "type": "object", "required": ["window", "minutes"], "properties": {
             "window": { "type": "string", "enum": ["1h", "24h"] },
             "minutes": { "type": "array", "items": { "type": "object", "required": ["t", "requests", "failures"], "properties": {

@@ -156,6 +156,7 @@ impl TokenService {
             &handle.name,
             "added by the admin".into(),
         );
+        let event = super::events::with_param(event, "by", "admin");
         self.record_admin(event);
         let view = handle
             .view(&id)
@@ -199,6 +200,7 @@ impl TokenService {
             &handle.name,
             "removed by the admin".into(),
         );
+        let event = super::events::with_param(event, "by", "admin");
         self.record_admin(event);
         Ok((id, name))
     }
@@ -255,6 +257,7 @@ impl TokenService {
             &handle.name,
             format!("changed by {by}"),
         );
+        let event = super::events::with_param(event, "by", by);
         self.record_admin(event);
         if !self.record(&handle, events) {
             // A new weight or limit may make the token eligible for a waiting caller.

@@ -183,7 +183,8 @@ fn summary_of(w: Window) -> Option<EventRecord> {
         "{} (repeated {} more times in {seconds} s; 重复 {} 次)",
         e.reason, w.repeats, w.repeats
     );
-    Some(e)
+    let e = with_param(e, "repeated", &w.repeats.to_string());
+    Some(with_param(e, "repeated_in_s", &seconds.to_string()))
 }
 
 /// Builds event records for state changes; call with the pool locked (it reads names).
@@ -200,6 +201,8 @@ pub fn change_events(pool: &Pool, pool_name: &str, changes: &[StateChange]) -> V
             to: Some(c.to),
             kind: "state_change".to_string(),
             reason: c.reason.clone(),
+            reason_code: Some(c.cause.as_str().to_string()),
+            reason_params: params_json(&c.params),
             sample_error: c.sample_error.clone(),
         })
         .collect()
@@ -223,8 +226,37 @@ pub fn admin_event(
         to: None,
         kind: kind.to_string(),
         reason,
+        reason_code: Some(kind.to_string()),
+        reason_params: None,
         sample_error: None,
     }
+}
+
+/// Reason parameters as the JSON object the store keeps (`None` when there are none).
+pub fn params_json(params: &[(String, String)]) -> Option<String> {
+    if params.is_empty() {
+        return None;
+    }
+    let map: serde_json::Map<String, serde_json::Value> = params
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    Some(serde_json::Value::Object(map).to_string())
+}
+
+/// `e` with one more reason parameter.
+pub fn with_param(mut e: EventRecord, key: &str, value: &str) -> EventRecord {
+    let mut map: serde_json::Map<String, serde_json::Value> = e
+        .reason_params
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_default();
+    map.insert(
+        key.to_string(),
+        serde_json::Value::String(value.to_string()),
+    );
+    e.reason_params = Some(serde_json::Value::Object(map).to_string());
+    e
 }
 
 /// One log line per state change, at the level its meaning deserves: a token leaving

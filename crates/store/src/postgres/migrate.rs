@@ -8,11 +8,18 @@ use crate::migrate::{pending, Migration};
 use sqlx::{Executor, PgPool};
 
 /// All migrations, oldest first. Append; never edit one that has shipped.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../../migrations/postgres/0001_initial.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../../migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "reason_codes",
+        sql: include_str!("../../migrations/postgres/0002_reason_codes.sql"),
+    },
+];
 
 /// Applies every migration not yet recorded, one transaction each. Returns how many.
 pub(crate) async fn run(pool: &PgPool) -> Result<usize, MigrateError> {

@@ -76,7 +76,9 @@ impl PgStore {
                     .push_bind(e.to.map(|s| s.as_str()))
                     .push_bind(&e.kind)
                     .push_bind(&e.reason)
-                    .push_bind(&e.sample_error);
+                    .push_bind(&e.sample_error)
+                    .push_bind(&e.reason_code)
+                    .push_bind(&e.reason_params);
             });
             q.push(" RETURNING seq");
             let mut seqs: Vec<i64> = q

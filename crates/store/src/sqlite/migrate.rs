@@ -21,6 +21,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "stats_journal",
         sql: include_str!("../../migrations/sqlite/0002_stats_journal.sql"),
     },
+    Migration {
+        version: 3,
+        name: "reason_codes",
+        sql: include_str!("../../migrations/sqlite/0003_reason_codes.sql"),
+    },
 ];
 
 /// Applies every migration not yet recorded. Returns how many were applied.

@@ -48,7 +48,9 @@ impl SqliteStore {
                     .push_bind(e.to.map(|s| s.as_str()))
                     .push_bind(&e.kind)
                     .push_bind(&e.reason)
-                    .push_bind(&e.sample_error);
+                    .push_bind(&e.sample_error)
+                    .push_bind(&e.reason_code)
+                    .push_bind(&e.reason_params);
             });
             let done = q.build().execute(&mut *tx).await.map_err(|e| self.err(e))?;
             // One multi-row INSERT under the single writer takes consecutive AUTOINCREMENT

@@ -1,0 +1,63 @@
+//! Issue 14, point 6: every state reason and event carries a `reason_code` with parameters,
+//! so the UI can say it in Chinese as well as English.
+
+use crate::common::TestServer;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn reasons_and_events_carry_codes_with_parameters() {
+    let s = TestServer::start().await;
+    let id = s.add("reason-code-token-0123456789", "coded").await;
+    let lease: Value = s.lease("").await.json().await.unwrap();
+    let r = s
+        .report(json!({"lease": lease["lease"], "outcome": "rate_limited", "retry_after_s": 90}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let row = s.row(&id).await;
+    assert_eq!(row["state"], "cooling", "{row}");
+    assert_eq!(row["state_reason_code"], "rate_limited", "{row}");
+    assert_eq!(row["state_reason_params"]["seconds"], "90", "{row}");
+    assert_eq!(row["state_reason_params"]["source"], "retry-after", "{row}");
+
+    let r = s
+        .admin(s.http.patch(s.u(&format!("/api/tokens/{id}"))))
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Events are written in the background: wait for the patch's.
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        let v: Value = s
+            .admin(s.get("/api/events?limit=20"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        events = v["events"].as_array().unwrap().clone();
+        if events.iter().any(|e| e["reason_code"] == "patched") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let find = |code: &str| {
+        events
+            .iter()
+            .find(|e| e["reason_code"] == code)
+            .unwrap_or_else(|| panic!("no {code} event in {events:?}"))
+            .clone()
+    };
+    assert_eq!(find("rate_limited")["reason_params"]["seconds"], "90");
+    let disabled = find("admin");
+    assert_eq!(
+        disabled["reason_params"]["action"], "disabled",
+        "{disabled}"
+    );
+    assert_eq!(disabled["reason_params"]["by"], "admin", "{disabled}");
+    assert_eq!(find("added")["reason_params"]["by"], "admin");
+    assert_eq!(find("patched")["reason_params"]["by"], "the admin");
+    s.stop().await;
+}
