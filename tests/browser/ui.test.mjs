@@ -389,6 +389,7 @@ describe("admin UI", () => {
     await until(async () => (await row(NAME).locator("td.c-state").textContent()).includes("被限流：冷却 600 秒"), "the state reason in Chinese");
     await until(async () => (await page.locator("#events-body").textContent()).includes("被限流：冷却 600 秒"), "the event reason in Chinese");
     assert.ok(!(await page.locator("#events-body").textContent()).includes("rate limited: cooling"), "no English reason left in the events");
+    assert.ok((await row(NAME).textContent()).includes("被限流: HTTP 429"), "the last error's class in Chinese");
     await page.reload();
     await until(async () => (await page.textContent("#tokens-heading")) === "Token 列表", "Chinese after a reload");
     assert.equal(await page.getAttribute("html", "lang"), "zh-CN");

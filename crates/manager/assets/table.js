@@ -148,7 +148,7 @@ export class TokenTable {
     set(6, fmtPercent(ratePercent(r.success_rate, r.success, r.failure)));
     set(7, fmtNumber(r.in_flight));
     set(8, h("span", { title: fmtFullTime(r.last_used) || null }, fmtAgo(r.last_used)));
-    set(9, r.last_error ? h("span", { class: "error-text", title: [r.last_error, fmtFullTime(r.last_error_at)].filter(Boolean).join(" — ") }, r.last_error) : t("time.none"));
+    set(9, r.last_error ? h("span", { class: "error-text", title: [r.last_error, fmtFullTime(r.last_error_at)].filter(Boolean).join(" — ") }, lastError(r.last_error)) : t("time.none"));
     const exp = parseTime(r.expires_at);
     set(10, exp === null ? h("span", { class: "muted" }, t("time.noExpiry")) : h("span", { class: exp < Date.now() ? "bad" : null, title: fmtFullTime(r.expires_at) }, fmtTime(r.expires_at)));
     const name = r.name || r.id;
@@ -201,6 +201,17 @@ function stateCell(r) {
     out.push(h("span", { class: "reason", title: r.state_reason_code ? r.state_reason : null }, t("state.reason", { reason })));
   }
   return out;
+}
+
+const CLASSES = ["auth", "rate_limited", "quota_exhausted", "transient", "client_error", "unknown"];
+
+/** "transient: HTTP 503" with its class in the current language (the upstream's own text
+ * after it stays as the upstream said it). */
+function lastError(text) {
+  const i = text.indexOf(": ");
+  const cls = i > 0 ? text.slice(0, i) : text;
+  if (!CLASSES.includes(cls)) return text;
+  return i > 0 ? `${t(`class.${cls}`)}: ${text.slice(i + 2)}` : t(`class.${cls}`);
 }
 
 function classBreakdown(byClass) {
