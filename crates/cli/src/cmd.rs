@@ -123,3 +123,13 @@ pub fn print_out(text: &str) {
 pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_in_the_right_number() {
+        assert_eq!(super::plural(1, "token", "tokens"), "1 token");
+        assert_eq!(super::plural(0, "token", "tokens"), "0 tokens");
+        assert_eq!(super::plural(2, "entry", "entries"), "2 entries");
+    }
+}

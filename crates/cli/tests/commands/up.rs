@@ -519,6 +519,8 @@ fn without_tokens_it_keeps_serving_and_says_how_to_add_them() {
     up.wait_for("Press Ctrl-C to stop.");
     let out = up.stdout();
     assert!(out.contains("✗ get a token"), "{out}");
+    // Issue 14: `up` did not say what tokens.json gave.
+    assert!(out.contains("tokens file ./tokens.json: none"), "{out}");
     assert!(out.contains("tokenlb token add"), "{out}");
     assert!(out.contains("tokens.json"), "{out}");
     assert!(

@@ -61,3 +61,27 @@ async fn reasons_and_events_carry_codes_with_parameters() {
     assert_eq!(find("patched")["reason_params"]["by"], "the admin");
     s.stop().await;
 }
+
+/// Issue 14, point 3: "pool default has no tokens" while the tokens were in another pool.
+#[tokio::test]
+async fn an_empty_pools_503_names_the_pools_that_have_tokens() {
+    let s = TestServer::start().await;
+    let r = s.lease("").await;
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    let m = v["error"]["message"].as_str().unwrap();
+    assert!(m.contains("no pool has tokens yet"), "{m}");
+    let r = s
+        .admin(s.post("/api/token/add"))
+        .json(&json!({"token": "in-another-pool-0123456789", "name": "x", "pool": "demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = s.lease("").await.json().await.unwrap();
+    let m = v["error"]["message"].as_str().unwrap();
+    assert!(m.contains("pool \"default\" has no tokens"), "{m}");
+    assert!(m.contains("pools with tokens: demo (1)"), "{m}");
+    assert!(m.contains("?pool=NAME"), "{m}");
+    s.stop().await;
+}
