@@ -100,6 +100,7 @@ const en = {
   "reason.repeated": "{text} (repeated {repeated} more times in {repeated_in_s} s)",
   "by.admin": "the admin",
   "by.launcher": "the launcher (tokenlb up --demo)",
+  "by.loopback": "a service on this machine (loopback)",
   "filter.search": "Search",
   "filter.searchPlaceholder": "Name, id or token…",
   "filter.state": "State",
@@ -292,6 +293,7 @@ const zh = {
   "reason.repeated": "{text}（{repeated_in_s} 秒内又重复 {repeated} 次）",
   "by.admin": "管理员",
   "by.launcher": "启动器（tokenlb up --demo）",
+  "by.loopback": "本机服务（回环地址）",
   "filter.search": "搜索",
   "filter.searchPlaceholder": "名称、ID 或 Token…",
   "filter.state": "状态",
@@ -445,6 +447,7 @@ export function t(key, params = {}) {
 function byName(by) {
   if (by === "admin") return t("by.admin");
   if (String(by).startsWith("the launcher")) return t("by.launcher");
+  if (String(by).startsWith("a service on this machine")) return t("by.loopback");
   return by;
 }
 

@@ -498,8 +498,23 @@ where
 /// The seed's `add` and `remove`: the admin (key or session), or, with no client keys
 /// configured, a service under the loopback rule (the seed's "`/api/*` needs no
 /// authentication for service calls", DESIGN §9). A client key does not grant them.
-#[derive(Debug, Clone)]
-pub struct SeedAdminAuth;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedAdminAuth {
+    /// The admin (key or session).
+    Admin,
+    /// A service on this machine, under the loopback rule.
+    Loopback,
+}
+
+impl SeedAdminAuth {
+    /// Who, for the event: `None` for the admin.
+    pub fn by(self) -> Option<String> {
+        match self {
+            SeedAdminAuth::Admin => None,
+            SeedAdminAuth::Loopback => Some("a service on this machine (loopback)".to_string()),
+        }
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for SeedAdminAuth
 where
@@ -515,11 +530,11 @@ where
             && client_of(parts, &auth.trusted_proxies).is_local();
         if open {
             refuse_browser(parts)?;
-            return Ok(SeedAdminAuth);
+            return Ok(SeedAdminAuth::Loopback);
         }
         AdminAuth::from_request_parts(parts, state)
             .await
-            .map(|_| SeedAdminAuth)
+            .map(|_| SeedAdminAuth::Admin)
     }
 }
 

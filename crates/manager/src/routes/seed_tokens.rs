@@ -20,10 +20,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 pub async fn add(
-    _: SeedAdminAuth,
+    who: SeedAdminAuth,
     State(svc): State<TokenService>,
-    ApiJson(new): ApiJson<NewToken>,
+    ApiJson(mut new): ApiJson<NewToken>,
 ) -> ApiResult<(StatusCode, Json<TokenRow>)> {
+    new.by = who.by();
     let (handle, view) = svc.add(new).await?;
     let meta = svc.token_meta(&view.id);
     let row = token_row(&handle.name, view, meta.as_ref());
@@ -31,10 +32,11 @@ pub async fn add(
 }
 
 pub async fn remove(
-    _: SeedAdminAuth,
+    who: SeedAdminAuth,
     State(svc): State<TokenService>,
-    ApiJson(by): ApiJson<TokenRef>,
+    ApiJson(mut by): ApiJson<TokenRef>,
 ) -> ApiResult<Json<Value>> {
+    by.by = who.by();
     let (id, name) = svc.remove(&by).await?;
     Ok(Json(json!({ "ok": true, "id": id, "name": name })))
 }

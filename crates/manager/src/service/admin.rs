@@ -32,6 +32,18 @@ pub struct NewToken {
     pub limits: Option<Limits>,
     /// The seed's tokens.json field; `false` adds the token disabled.
     pub is_active: Option<bool>,
+    /// Who adds it, when not the admin (the route sets it), for the event.
+    #[serde(skip)]
+    pub by: Option<String>,
+}
+
+/// "the admin" for `admin`, else the name as given ("a loopback service").
+fn who(by: &str) -> &str {
+    if by == "admin" {
+        "the admin"
+    } else {
+        by
+    }
 }
 
 /// A token named by value or by id (`remove`, the seed's report form).
@@ -40,6 +52,9 @@ pub struct NewToken {
 pub struct TokenRef {
     pub token: Option<String>,
     pub id: Option<TokenId>,
+    /// Who removes it, when not the admin (the route sets it), for the event.
+    #[serde(skip)]
+    pub by: Option<String>,
 }
 
 /// `null` → `Some(None)`, absent → `None` (via `#[serde(default)]`).
@@ -141,6 +156,7 @@ impl TokenChanges {
 impl TokenService {
     /// Adds one token: stored first, then pooled. Returns its pool and view.
     pub async fn add(&self, new: NewToken) -> ServiceResult<(Arc<PoolHandle>, TokenView)> {
+        let by = new.by.clone().unwrap_or_else(|| "admin".to_string());
         let record = new.into_record()?;
         let handle = self.pool_or_create(&record.pool)?;
         let (id, name) = (record.id.clone(), record.name.clone());
@@ -154,9 +170,9 @@ impl TokenService {
             &id,
             &name,
             &handle.name,
-            "added by the admin".into(),
+            format!("added by {}", who(&by)),
         );
-        let event = super::events::with_param(event, "by", "admin");
+        let event = super::events::with_param(event, "by", &by);
         self.record_admin(event);
         let view = handle
             .view(&id)
@@ -198,9 +214,9 @@ impl TokenService {
             &id,
             &name,
             &handle.name,
-            "removed by the admin".into(),
+            format!("removed by {}", who(by.by.as_deref().unwrap_or("admin"))),
         );
-        let event = super::events::with_param(event, "by", "admin");
+        let event = super::events::with_param(event, "by", by.by.as_deref().unwrap_or("admin"));
         self.record_admin(event);
         Ok((id, name))
     }

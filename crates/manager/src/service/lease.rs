@@ -394,6 +394,7 @@ impl TokenService {
                 let by = super::TokenRef {
                     token: req.token,
                     id: req.id,
+                    by: None,
                 };
                 let id = self.resolve(&by).await?;
                 if let Some(handle) = self.token_pool(&id) {

@@ -89,6 +89,31 @@ async fn the_seeds_add_and_remove_follow_the_loopback_rule() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // The events say a loopback service did it, not the admin.
+    let mut kinds = Vec::new();
+    for _ in 0..100 {
+        let v: serde_json::Value = s
+            .admin(s.get("/api/events?limit=10"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        kinds = v["events"].as_array().unwrap().clone();
+        if kinds.iter().any(|e| e["kind"] == "removed") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for kind in ["added", "removed"] {
+        let e = kinds.iter().find(|e| e["kind"] == kind).expect("the event");
+        assert_eq!(
+            e["reason_params"]["by"], "a service on this machine (loopback)",
+            "{e}"
+        );
+        assert!(!e["reason"].as_str().unwrap().contains("admin"), "{e}");
+    }
     // A page in the operator's browser is not a loopback service.
     for (name, value) in [
         ("origin", "https://evil.example"),

@@ -71,6 +71,7 @@ pub async fn reset_refreshed(svc: &TokenService, pool: &str) -> anyhow::Result<u
         let by = TokenRef {
             token: None,
             id: Some(v.id.clone()),
+            by: None,
         };
         svc.remove(&by)
             .await
