@@ -41,6 +41,9 @@ for i in 1 2 3; do
 done
 
 set +e
+# --request-timeout is above the longest long poll the API allows (`get?wait_ms=` up to
+# 30,000 ms): a get that waits its whole wait_ms on a pool with no free token is an answer,
+# not a hang.
 "$VENV/bin/schemathesis" --config-file tests/schemathesis/schemathesis.toml run "$URL/api/openapi.json" \
   --url "$URL" \
   -H "Authorization: Bearer $ADMIN_KEY" \
@@ -48,7 +51,7 @@ set +e
   --phases examples,coverage,fuzzing \
   --max-examples "${ST_MAX_EXAMPLES:-25}" \
   --max-time "${ST_MAX_TIME:-90}" \
-  --request-timeout 10 \
+  --request-timeout 35 \
   --seed "${ST_SEED:-1}" \
   --suppress-health-check all \
   --generation-database none \
