@@ -165,7 +165,8 @@ impl Config {
     }
 
     /// The health check pool `name` runs: its own `[pools.NAME.health]`, else
-    /// [`Config::default_health`], else none.
+    /// [`Config::default_health`], else none. A pool configured in code (not read from a
+    /// file) with a check other than `none` counts as having its own.
     pub fn health_of(&self, name: &str) -> HealthConfig {
         match self.pools.get(name) {
             Some(pc) if pc.health_set || pc.health.kind != HealthKind::None => pc.health.clone(),

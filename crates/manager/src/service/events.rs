@@ -21,7 +21,7 @@ use crate::service::now_ms;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokenlb_core::{Millis, Pool, StateChange, TokenId, TokenState};
+use tokenlb_core::{ChangeCause, Millis, Pool, StateChange, TokenId, TokenState};
 use tokenlb_store::EventRecord;
 use tokio::sync::Notify;
 
@@ -264,9 +264,7 @@ pub fn with_param(mut e: EventRecord, key: &str, value: &str) -> EventRecord {
 /// INFO. The token is named once, by name and public id (never its secret).
 pub(crate) fn log_change(e: &EventRecord) {
     let (name, id, reason) = (&e.token_name, &e.token_id, &e.reason);
-    let recovering = e.from == Some(TokenState::Cooling)
-        && e.to == Some(TokenState::Cooling)
-        && reason.starts_with("cooling ended");
+    let recovering = e.reason_code.as_deref() == Some(ChangeCause::CoolingEnded.as_str());
     match e.to {
         Some(TokenState::Cooling) if recovering => {
             tracing::info!("token {name} ({id}) on probation: {reason}")

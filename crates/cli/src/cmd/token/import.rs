@@ -45,8 +45,6 @@ struct Import<'a> {
     skipped: u64,
     rejected: Vec<String>,
     dry_run: bool,
-    /// tokens.json only: the line each entry starts on (refusals name lines, not entries).
-    entry_lines: Vec<usize>,
 }
 
 pub async fn run(api: &Api, a: ImportArgs) -> Result<(), CliError> {
@@ -78,7 +76,6 @@ pub async fn run(api: &Api, a: ImportArgs) -> Result<(), CliError> {
         api,
         query,
         dry_run: a.dry_run,
-        entry_lines: Vec::new(),
         progress: Progress::new(),
         label,
         sent: 0,
@@ -91,7 +88,6 @@ pub async fn run(api: &Api, a: ImportArgs) -> Result<(), CliError> {
         reader
             .read_to_string(&mut text)
             .map_err(|e| CliError::runtime(format!("cannot read {}: {e}", imp.label)))?;
-        imp.entry_lines = entry_lines(&text);
         imp.json(&text, a.batch as usize).await?;
     } else {
         imp.lines(reader, a.batch as usize, total_bytes).await?;
@@ -138,18 +134,16 @@ impl Import<'_> {
                 self.label
             ))
         })?;
+        // Refusals name the line each entry starts on, not only its number.
+        let lines = entry_lines(text);
         self.progress.start(Some(entries.len() as u64), "tokens");
         for (i, chunk) in entries.chunks(batch).enumerate() {
             let body = Body::Json(json!({ "tokens": chunk }));
             let offset = i * batch;
-            let lines = std::mem::take(&mut self.entry_lines);
-            let sent = self
-                .send(body, chunk.len() as u64, |at| {
-                    position(at, offset, 0, &lines)
-                })
-                .await;
-            self.entry_lines = lines;
-            sent?;
+            self.send(body, chunk.len() as u64, |at| {
+                position(at, offset, 0, &lines)
+            })
+            .await?;
             self.progress
                 .set(self.sent, self.sent, self.added, self.skipped);
         }
