@@ -30,6 +30,36 @@ pub fn app() -> Router {
     Router::new().fallback(answer)
 }
 
+/// Which serving loop answers the baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stack {
+    /// `axum::serve`, as axum's own examples serve: the limit a user measures against.
+    Axum,
+    /// The manager's accept loop (`tokenlb_listen::serve`: timeouts, connection cap, Host
+    /// check), so the gap between the two rows is the price of those guards.
+    Listen,
+}
+
+impl Stack {
+    /// The value of `serve-baseline --stack`.
+    pub fn as_arg(self) -> &'static str {
+        match self {
+            Stack::Axum => "axum",
+            Stack::Listen => "listen",
+        }
+    }
+}
+
+/// Serves the baseline on `listener` with a plain `axum::serve` until `shutdown` resolves.
+pub async fn serve_axum(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 /// Serves the baseline on `listener` until `shutdown` resolves, with the manager's serving
 /// loop.
 pub async fn serve(
@@ -51,7 +81,7 @@ pub async fn serve(
 /// `tokenlb-bench serve-baseline`: the runtime the manager builds (multi-threaded, default
 /// worker count = the CPUs this process may run on), bound to `listen`, until Ctrl-C or
 /// SIGTERM. Prints `listening on ADDR` once bound.
-pub fn main(listen: SocketAddr) -> anyhow::Result<()> {
+pub fn main(listen: SocketAddr, stack: Stack) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -60,7 +90,10 @@ pub fn main(listen: SocketAddr) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         println!("listening on {}", listener.local_addr()?);
-        serve(listener, shutdown_signal()).await?;
+        match stack {
+            Stack::Axum => serve_axum(listener, shutdown_signal()).await?,
+            Stack::Listen => serve(listener, shutdown_signal()).await?,
+        }
         Ok(())
     })
 }

@@ -25,3 +25,4 @@ pub mod servers;
 pub mod setup;
 pub mod summary;
 pub mod svg;
+pub mod wrk;

@@ -24,6 +24,37 @@ pub enum Work {
     /// `GET` a lease (the pre-built request), then `POST /api/token/report` with its id and
     /// outcome `success`: the whole pair is one unit.
     LeasePair { get: Arc<Vec<u8>>, host: String },
+    /// A "call unit" (issue 15): `GET` a lease (one unit), and queue its report; the
+    /// connection that fills the shared batch sends it as one `{"reports":[…]}`, as the Rust
+    /// client's batcher does, inside its unit.
+    CallUnit {
+        get: Arc<Vec<u8>>,
+        host: String,
+        batch: Batch,
+    },
+}
+
+/// Lease ids waiting for their batch report, shared by every connection of a run.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    size: usize,
+    pending: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Batch {
+    pub fn new(size: usize) -> Batch {
+        Batch {
+            size: size.max(1),
+            pending: Arc::default(),
+        }
+    }
+
+    /// Queues `lease`; the whole batch when it is full.
+    fn push(&self, lease: &str) -> Option<Vec<String>> {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.push(lease.to_string());
+        (p.len() >= self.size).then(|| std::mem::take(&mut *p))
+    }
 }
 
 /// One load run.
@@ -60,6 +91,8 @@ enum UnitError {
     Status(u16),
     #[error("no lease id in the get answer")]
     NoLease,
+    #[error("a report of the batch failed")]
+    BatchItem,
 }
 
 struct Shared {
@@ -270,6 +303,46 @@ async fn unit(c: &mut Conn, work: &Work, report: &mut Vec<u8>) -> Result<bool, U
             let r = c.send(report).await?;
             if r.status != 200 {
                 return Err(UnitError::Status(r.status));
+            }
+            Ok(!r.close)
+        }
+        Work::CallUnit { get, host, batch } => {
+            let r = c.send(get).await?;
+            if r.status != 200 {
+                return Err(UnitError::Status(r.status));
+            }
+            let lease = http1::json_str(c.body(&r), "lease").ok_or(UnitError::NoLease)?;
+            let Some(full) = batch.push(lease) else {
+                return Ok(!r.close);
+            };
+            if r.close {
+                return Err(UnitError::Http(HttpError::Closed));
+            }
+            let mut body = String::with_capacity(full.len() * 64 + 16);
+            body.push_str(r#"{"reports":["#);
+            for (i, id) in full.iter().enumerate() {
+                if i > 0 {
+                    body.push(',');
+                }
+                body.push_str(r#"{"lease":""#);
+                body.push_str(id);
+                body.push_str(r#"","outcome":"success","latency_ms":1}"#);
+            }
+            body.push_str("]}");
+            report.clear();
+            report.extend_from_slice(&http1::post(
+                host,
+                "/api/token/report",
+                "application/json",
+                body.as_bytes(),
+                "",
+            ));
+            let r = c.send(report).await?;
+            if r.status != 200 {
+                return Err(UnitError::Status(r.status));
+            }
+            if c.body(&r).windows(8).any(|w| w == b"\"error\"") {
+                return Err(UnitError::BatchItem);
             }
             Ok(!r.close)
         }

@@ -43,8 +43,8 @@ struct Cli {
     /// Do not pin processes to CPUs.
     #[arg(long)]
     no_pin: bool,
-    /// Leave out parts of the plan (comma list of managers, variants, webapi, sweep), for a
-    /// partial run while working on one path. The baseline is always measured.
+    /// Leave out parts of the plan (comma list of managers, variants, webapi, sweep, wrk,
+    /// listen), for a partial run while working on one path. The baseline is always measured.
     #[arg(long, value_name = "PARTS", value_delimiter = ',')]
     skip: Vec<String>,
     /// Pool sizes of the manager matrix instead of 10,1000,100000.
@@ -53,6 +53,11 @@ struct Cli {
     /// Strategies of the manager matrix instead of round_robin,best.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     strategies: Vec<String>,
+    /// Instead of the matrix: the scale run of issue 15, one pool from 10 tokens up to N
+    /// (e.g. 1000000), imported with `tokenlb token import` at N; writes scale.md,
+    /// scale.json and scale.svg.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(10..=10_000_000))]
+    scale: Option<u64>,
     /// Run every load N times and keep the attempt with the median rate (1-9), for a machine
     /// whose neighbours make single runs jumpy. Every attempt's rate goes into results.json.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=9))]
@@ -78,16 +83,19 @@ enum Cmd {
     ServeBaseline {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// The serving loop: a plain `axum::serve`, or the manager's own accept loop.
+        #[arg(long, value_enum, default_value = "axum")]
+        stack: tokenlb_bench::baseline::Stack,
     },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Cmd::ServeBaseline { listen }) = cli.command {
+    if let Some(Cmd::ServeBaseline { listen, stack }) = cli.command {
         if !listen.ip().is_loopback() {
             bail!("serve-baseline listens on loopback only, not {listen}");
         }
-        return tokenlb_bench::baseline::main(listen);
+        return tokenlb_bench::baseline::main(listen, stack);
     }
     if let Some(Cmd::Load {
         url,
@@ -139,8 +147,13 @@ fn main() -> anyhow::Result<()> {
     }
     let pin = !cli.no_pin && procs::taskset_available();
     let mut setup = vec![format!(
-        "servers: {} (release build of this commit), one process each; load client: tokenlb-bench's own keep-alive HTTP/1.1 client, closed loop",
-        tokenlb.display()
+        "servers: {} (release build of this commit), one process each; load clients: tokenlb-bench's own keep-alive HTTP/1.1 client, closed loop{}",
+        tokenlb.display(),
+        if plan.wrk {
+            "; and wrk -t1 (Debian's package) at the matrix's connections"
+        } else {
+            " (wrk not installed or skipped)"
+        }
     )];
     if pin {
         procs::pin_self(&cli.client_cpus)?;
@@ -177,9 +190,29 @@ fn main() -> anyhow::Result<()> {
     // Servers run in their own directories: every path handed to them must be absolute.
     let out = std::fs::canonicalize(&cli.out)
         .with_context(|| format!("resolving {}", cli.out.display()))?;
-    let results = runtime.block_on(Bench::new(plan, programs, out.clone(), setup).run())?;
+    let bench = Bench::new(plan, programs, out.clone(), setup);
+    if let Some(n) = cli.scale {
+        let (results, _) = runtime.block_on(bench.scale(n as usize))?;
+        println!("{}", tokenlb_bench::report::rows_table(&results.rows));
+        print_goals(&results.goals);
+        println!(
+            "\nwrote {0}/scale.md, {0}/scale.json, {0}/scale.svg",
+            out.display()
+        );
+        return Ok(());
+    }
+    let results = runtime.block_on(bench.run())?;
     println!("{}", tokenlb_bench::report::rows_table(&results.rows));
-    for g in &results.goals {
+    print_goals(&results.goals);
+    println!(
+        "\nwrote {0}/results.md, {0}/results.json, {0}/throughput.svg",
+        out.display()
+    );
+    Ok(())
+}
+
+fn print_goals(goals: &[tokenlb_bench::report::Goal]) {
+    for g in goals {
         let met = match g.met {
             Some(true) => "met",
             Some(false) => "MISSED",
@@ -187,9 +220,4 @@ fn main() -> anyhow::Result<()> {
         };
         println!("{met:>12}  {}: {}", g.goal, g.measured);
     }
-    println!(
-        "\nwrote {0}/results.md, {0}/results.json, {0}/throughput.svg",
-        out.display()
-    );
-    Ok(())
 }

@@ -37,6 +37,10 @@ pub struct Plan {
     pub webapi: bool,
     /// Attempts of each load run; the one with the median rate is kept.
     pub repeat: usize,
+    /// Measure with wrk too (at the matrix's connections), when it is installed.
+    pub wrk: bool,
+    /// Measure the baseline behind tokenlb-listen as a second row.
+    pub listen_baseline: bool,
 }
 
 impl Plan {
@@ -57,6 +61,8 @@ impl Plan {
             managers: true,
             webapi: true,
             repeat: 1,
+            wrk: crate::wrk::available(),
+            listen_baseline: true,
         }
     }
 
@@ -77,11 +83,14 @@ impl Plan {
             managers: true,
             webapi: true,
             repeat: 1,
+            wrk: false,
+            listen_baseline: false,
         }
     }
 
-    /// Leaves out the named parts (`managers`, `variants`, `webapi`, `sweep`) for a partial
-    /// run while working on one path; the baseline is always measured.
+    /// Leaves out the named parts (`managers`, `variants`, `webapi`, `sweep`, `wrk`,
+    /// `listen`) for a partial run while working on one path; the baseline is always
+    /// measured.
     pub fn skipping(mut self, parts: &[String]) -> anyhow::Result<Plan> {
         for part in parts {
             match part.as_str() {
@@ -89,8 +98,12 @@ impl Plan {
                 "variants" => self.variants = false,
                 "webapi" => self.webapi = false,
                 "sweep" => self.conns.retain(|&c| c == self.matrix_conns),
+                "wrk" => self.wrk = false,
+                "listen" => self.listen_baseline = false,
                 other => {
-                    anyhow::bail!("cannot skip {other:?}: use managers, variants, webapi or sweep")
+                    anyhow::bail!(
+                        "cannot skip {other:?}: use managers, variants, webapi, sweep, wrk or listen"
+                    )
                 }
             }
         }

@@ -6,6 +6,7 @@
 //! `get`-only runs of one manager together stay under that deadline. Each pool size gets
 //! its own manager (fresh data directory), and memory is read right after its load runs.
 
+use crate::baseline::Stack;
 use crate::load::{self, Load, Work};
 use crate::plan::Plan;
 use crate::procs::Server;
@@ -13,13 +14,19 @@ use crate::report::{Memory, Results, Row};
 use crate::servers::Programs;
 use crate::setup::{self, ManagerOptions};
 use crate::summary::median_by_rate;
+use crate::wrk::{self, WrkWork};
 use crate::{goals, http1, machine, svg};
 
 mod extra;
+pub mod scale;
 use anyhow::{bail, Context};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// What the baselines are, in their rows' labels.
+const AXUM: &str = "bare axum::serve";
+const LISTEN: &str = "axum behind tokenlb-listen";
 
 /// When the memory the goal is about is read.
 pub const AFTER_LOAD: &str = "after the load runs";
@@ -41,18 +48,31 @@ pub(crate) struct Target<'a> {
     strategy: Option<&'a str>,
     conns: usize,
     addr: SocketAddr,
-    work: Work,
+    client: Client,
     /// Row id to compare with.
     reference: Option<String>,
     /// The server processes serving this target (their CPU time is measured).
     pids: Vec<u32>,
 }
 
-pub(crate) fn fixed(request: Vec<u8>) -> Work {
-    Work::Fixed {
+/// Which load client drives a target, with what.
+pub(crate) enum Client {
+    /// The harness's own client ([`crate::load`]).
+    Own(Work),
+    /// wrk ([`crate::wrk`]) on a path and query of the target.
+    Wrk { path: String, work: WrkWork },
+}
+
+pub(crate) fn fixed(request: Vec<u8>) -> Client {
+    Client::Own(Work::Fixed {
         request: Arc::new(request),
         expect: 200,
-    }
+    })
+}
+
+/// The group of wrk's row for one of the own client's groups.
+pub fn wrk_group(group: &str) -> String {
+    format!("wrk {group}")
 }
 
 impl Bench {
@@ -79,19 +99,39 @@ impl Bench {
     }
 
     pub(crate) async fn measure(&mut self, t: Target<'_>) -> anyhow::Result<()> {
-        let load = Load {
-            addr: t.addr,
-            connections: t.conns,
-            warmup: self.plan.warmup,
-            duration: self.plan.duration,
-            max_units: None,
-            timeout: self.plan.timeout,
-            work: t.work,
-            cpu_pids: t.pids,
-        };
         let mut attempts = Vec::with_capacity(self.plan.repeat);
-        for _ in 0..self.plan.repeat.max(1) {
-            attempts.push(load::run(&load).await?);
+        match t.client {
+            Client::Own(work) => {
+                let load = Load {
+                    addr: t.addr,
+                    connections: t.conns,
+                    warmup: self.plan.warmup,
+                    duration: self.plan.duration,
+                    max_units: None,
+                    timeout: self.plan.timeout,
+                    work,
+                    cpu_pids: t.pids.clone(),
+                };
+                for _ in 0..self.plan.repeat.max(1) {
+                    attempts.push(load::run(&load).await?);
+                }
+            }
+            Client::Wrk { path, work } => {
+                for _ in 0..self.plan.repeat.max(1) {
+                    let run = wrk::WrkRun {
+                        addr: t.addr,
+                        path: &path,
+                        connections: t.conns,
+                        warmup: self.plan.warmup,
+                        duration: self.plan.duration,
+                        work,
+                        cpus: self.programs.helper_cpus.as_deref(),
+                        cpu_pids: &t.pids,
+                        scratch: &self.scratch(),
+                    };
+                    attempts.push(tokio::task::block_in_place(|| wrk::run(&run))?);
+                }
+            }
         }
         let (summary, rates) = median_by_rate(attempts).context("no load attempt")?;
         let rates = if rates.len() > 1 { rates } else { vec![] };
@@ -171,13 +211,15 @@ impl Bench {
         }
     }
 
-    /// The baseline at each connection count (`label` tells a re-run apart).
+    /// The baseline at each connection count (`label` tells a re-run apart), and with wrk
+    /// at the matrix's connections.
     async fn baseline(
         &mut self,
         addr: SocketAddr,
         pid: u32,
         conns: &[usize],
         group: &str,
+        what: &str,
     ) -> anyhow::Result<()> {
         let req = http1::get(&addr.to_string(), "/", "");
         for &c in conns {
@@ -186,12 +228,32 @@ impl Bench {
                 .flatten();
             self.measure(Target {
                 group,
-                label: format!("{group} (bare axum, fixed JSON)"),
+                label: format!("{group} ({what}, fixed JSON)"),
                 tokens: None,
                 strategy: None,
                 conns: c,
                 addr,
-                work: fixed(req.clone()),
+                client: fixed(req.clone()),
+                reference,
+                pids: vec![pid],
+            })
+            .await?;
+        }
+        let c = self.plan.matrix_conns;
+        if self.plan.wrk && conns.contains(&c) {
+            let wgroup = wrk_group(group);
+            let reference = (group != "baseline").then(|| self.wrk_ref(c));
+            self.measure(Target {
+                group: &wgroup,
+                label: format!("{group} ({what}, fixed JSON), wrk"),
+                tokens: None,
+                strategy: None,
+                conns: c,
+                addr,
+                client: Client::Wrk {
+                    path: "/".into(),
+                    work: WrkWork::Get,
+                },
                 reference,
                 pids: vec![pid],
             })
@@ -200,52 +262,85 @@ impl Bench {
         Ok(())
     }
 
-    /// get + report pairs, then get alone, on one manager.
+    /// The row wrk's rows are compared with: the baseline measured by wrk.
+    pub(crate) fn wrk_ref(&self, conns: usize) -> String {
+        Row::key(&wrk_group("baseline"), None, None, conns)
+    }
+
+    /// Call units and get + report pairs, then get alone, on one manager; each with the
+    /// harness's client and, at the matrix's connections, with wrk.
     async fn manager_loads(
         &mut self,
         addr: SocketAddr,
         pid: u32,
         tokens: usize,
         runs: &[(&'static str, usize)],
-        pair_group: &str,
-        get_group: &str,
     ) -> anyhow::Result<()> {
         let host = addr.to_string();
-        for get_only in [false, true] {
-            if get_only {
+        let kinds = [
+            ("call unit", WrkWork::Unit),
+            ("get+report", WrkWork::Pair),
+            ("get", WrkWork::Get),
+        ];
+        for (group, wrk_work) in kinds {
+            if group == "get" {
                 // Before the get-only runs, whose leases stay open until their deadline.
                 self.remember_rss_of(pid, "manager", Some(tokens), "after the get + report runs");
             }
             for &(strategy, c) in runs {
-                let get = http1::get(&host, &format!("/api/token/get?strategy={strategy}"), "");
-                let (group, work) = if get_only {
-                    (get_group, fixed(get))
-                } else {
-                    (
-                        pair_group,
-                        Work::LeasePair {
-                            get: Arc::new(get),
-                            host: host.clone(),
-                        },
-                    )
+                let path = format!("/api/token/get?strategy={strategy}");
+                let get = Arc::new(http1::get(&host, &path, ""));
+                let work = match wrk_work {
+                    WrkWork::Get => Work::Fixed {
+                        request: get,
+                        expect: 200,
+                    },
+                    WrkWork::Pair => Work::LeasePair {
+                        get,
+                        host: host.clone(),
+                    },
+                    WrkWork::Unit => Work::CallUnit {
+                        get,
+                        host: host.clone(),
+                        batch: load::Batch::new(wrk::BATCH),
+                    },
                 };
-                let what = if get_only {
-                    "token/get"
-                } else {
-                    "get + report pair"
+                let what = match wrk_work {
+                    WrkWork::Get => "token/get",
+                    WrkWork::Pair => "get + report pair",
+                    WrkWork::Unit => "call unit (get, batched report)",
                 };
+                let label = format!("{what}, {tokens} tokens, {strategy}");
                 self.measure(Target {
                     group,
-                    label: format!("{what}, {tokens} tokens, {strategy}"),
+                    label: label.clone(),
                     tokens: Some(tokens),
                     strategy: Some(strategy),
                     conns: c,
                     addr,
-                    work,
+                    client: Client::Own(work),
                     reference: self.baseline_ref(c),
                     pids: vec![pid],
                 })
                 .await?;
+                if self.plan.wrk && c == self.plan.matrix_conns {
+                    let wgroup = wrk_group(group);
+                    self.measure(Target {
+                        group: &wgroup,
+                        label: format!("{label}, wrk"),
+                        tokens: Some(tokens),
+                        strategy: Some(strategy),
+                        conns: c,
+                        addr,
+                        client: Client::Wrk {
+                            path,
+                            work: wrk_work,
+                        },
+                        reference: Some(self.wrk_ref(c)),
+                        pids: vec![pid],
+                    })
+                    .await?;
+                }
             }
         }
         Ok(())
@@ -281,8 +376,7 @@ impl Bench {
                         .map(|&c| (plan.sweep_strategy, c)),
                 );
             }
-            self.manager_loads(m.addr, m.pid(), n, &runs, "get+report", "get")
-                .await?;
+            self.manager_loads(m.addr, m.pid(), n, &runs).await?;
             self.remember_rss(&m, "manager", Some(n), AFTER_LOAD);
             if i + 1 == plan.sizes.len() && plan.mode == "full" {
                 // The allocator returns freed pages with a delay: show where it settles.
@@ -300,11 +394,22 @@ impl Bench {
         eprintln!("baseline");
         let baseline = self
             .programs
-            .baseline("baseline", &self.scratch(), false)
+            .baseline("baseline", &self.scratch(), false, Stack::Axum)
             .await?;
         let conns = self.plan.conns.clone();
-        self.baseline(baseline.addr, baseline.pid(), &conns, "baseline")
+        self.baseline(baseline.addr, baseline.pid(), &conns, "baseline", AXUM)
             .await?;
+        if self.plan.listen_baseline {
+            // The same handler behind the manager's accept loop: what tokenlb-listen costs.
+            eprintln!("baseline through tokenlb-listen");
+            let listen = self
+                .programs
+                .baseline("baseline-listen", &self.scratch(), false, Stack::Listen)
+                .await?;
+            let c = [self.plan.matrix_conns];
+            self.baseline(listen.addr, listen.pid(), &c, "baseline listen", LISTEN)
+                .await?;
+        }
         if self.plan.managers {
             self.managers().await?;
         }
@@ -316,7 +421,7 @@ impl Bench {
         }
         eprintln!("baseline again (drift)");
         let c = [self.plan.matrix_conns];
-        self.baseline(baseline.addr, baseline.pid(), &c, "baseline again")
+        self.baseline(baseline.addr, baseline.pid(), &c, "baseline again", AXUM)
             .await?;
         drop(baseline);
         self.results.goals = goals::evaluate(&self.results);

@@ -32,7 +32,13 @@ fn loopback() -> anyhow::Result<SocketAddr> {
 
 impl Programs {
     /// The baseline server; `helper` pins it with the helpers instead of the servers.
-    pub async fn baseline(&self, name: &str, dir: &Path, helper: bool) -> anyhow::Result<Server> {
+    pub async fn baseline(
+        &self,
+        name: &str,
+        dir: &Path,
+        helper: bool,
+        stack: crate::baseline::Stack,
+    ) -> anyhow::Result<Server> {
         let addr = loopback()?;
         let mut s = Server::spawn(Spawn {
             name: name.into(),
@@ -41,6 +47,8 @@ impl Programs {
                 "serve-baseline".into(),
                 "--listen".into(),
                 addr.to_string().into(),
+                "--stack".into(),
+                stack.as_arg().into(),
             ],
             dir: dir.join(name),
             env: vec![],

@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::time::Duration;
 
 /// What one load run measured.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Summary {
     /// Units of work completed in the measured window (requests, or get+report pairs).
     pub count: u64,

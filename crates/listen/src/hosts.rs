@@ -20,6 +20,10 @@ pub struct Hosts {
     any: bool,
     names: Vec<String>,
     ips: Vec<IpAddr>,
+    /// The exact `Host` values clients send (each name and address as written, alone and
+    /// with the listener's port): a request carrying one of these passes on a byte compare,
+    /// without the parse that any other spelling goes through.
+    exact: Vec<Box<[u8]>>,
 }
 
 impl Hosts {
@@ -40,6 +44,7 @@ impl Hosts {
                 IpAddr::V4(Ipv4Addr::LOCALHOST),
                 IpAddr::V6(Ipv6Addr::LOCALHOST),
             ],
+            exact: Vec::new(),
         };
         if addr.ip().is_unspecified() {
             match if_addrs::get_if_addrs() {
@@ -67,7 +72,23 @@ impl Hosts {
         hosts.ips.dedup();
         hosts.names.sort();
         hosts.names.dedup();
+        hosts.exact = hosts.spellings(addr.port());
         hosts
+    }
+
+    /// The usual spellings of every name: `name`, `name:port`, `1.2.3.4`, `[::1]:port`.
+    fn spellings(&self, port: u16) -> Vec<Box<[u8]>> {
+        let ips = self.ips.iter().map(|ip| match ip {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            IpAddr::V4(v4) => v4.to_string(),
+        });
+        self.names
+            .iter()
+            .cloned()
+            .chain(ips)
+            .flat_map(|name| [format!("{name}:{port}"), name])
+            .map(|s| s.into_bytes().into_boxed_slice())
+            .collect()
     }
 
     /// Whether a `Host` value (with or without port) names this listener.
@@ -90,11 +111,10 @@ impl Hosts {
         if self.any {
             return true;
         }
-        let header_ok = req
-            .headers()
-            .get_all(header::HOST)
-            .iter()
-            .all(|v| v.to_str().map(|h| self.allows(h)).unwrap_or(false));
+        let header_ok = req.headers().get_all(header::HOST).iter().all(|v| {
+            let exact = self.exact.iter().any(|e| **e == *v.as_bytes());
+            exact || v.to_str().map(|h| self.allows(h)).unwrap_or(false)
+        });
         let authority_ok = req
             .uri()
             .authority()
@@ -196,6 +216,20 @@ mod tests {
             "10.1.2.3",
         ] {
             assert!(h.allows(ok), "{ok} must pass");
+        }
+    }
+
+    #[test]
+    fn the_byte_compare_passes_only_what_the_parse_passes() {
+        for h in [
+            local(8000),
+            Hosts::for_listener(SocketAddr::from(([0, 0, 0, 0], 80)), &[]),
+        ] {
+            assert!(h.exact.len() >= 6, "{:?}", h.exact);
+            for e in &h.exact {
+                let text = std::str::from_utf8(e).unwrap();
+                assert!(h.allows(text), "{text}");
+            }
         }
     }
 

@@ -40,13 +40,14 @@ pub use hosts::Hosts;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::Router;
 use http_body_util::BodyExt;
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,6 +70,9 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
 /// Interval of HTTP/2 keep-alive pings (and how long an answer may take).
 const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
+/// An answer body at most this long, known in full, leaves with its head (it fits any
+/// socket buffer), so it needs no in-flight bookkeeping while it is sent.
+const SMALL_BODY: u64 = 16 * 1024;
 
 /// The limits of one listener.
 #[derive(Clone, Debug)]
@@ -95,13 +99,22 @@ impl Options {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains open connections.
-pub async fn serve(
+/// Serves `app` (an axum `Router`, or any service that answers axum requests as one does
+/// and, like a `Router`, is always ready: it is called without `poll_ready`) on `listener`
+/// until `shutdown` resolves, then drains open connections.
+pub async fn serve<S>(
     listener: TcpListener,
-    app: Router,
+    app: S,
     shutdown: impl Future<Output = ()>,
     options: Options,
-) {
+) where
+    S: Service<axum::extract::Request, Response = axum::response::Response, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -164,8 +177,19 @@ pub async fn serve(
                     } else {
                         hosts::misdirected()
                     };
-                    // The request counts as in flight until its body has been sent (or dropped).
-                    Ok::<_, std::convert::Infallible>(response.map(|body| {
+                    // The request counts as in flight until its body has been sent (or
+                    // dropped). A small body already in memory goes out with the head, so
+                    // it is not wrapped (the wrapper was a box and a poll on every answer).
+                    let small = response
+                        .body()
+                        .size_hint()
+                        .exact()
+                        .is_some_and(|n| n <= SMALL_BODY);
+                    if small {
+                        drop(busy);
+                        return Ok::<_, std::convert::Infallible>(response);
+                    }
+                    Ok(response.map(|body| {
                         Body::new(body.map_frame(move |frame| {
                             let _ = &busy;
                             frame

@@ -3,7 +3,7 @@
 //! Counters are bumped on every lease, report and HTTP request, so bumping one allocates
 //! nothing and takes no exclusive lock: per pool, an array of atomics indexed by strategy
 //! and by outcome class; per route, a small list of (method, status) atomics. Both sit in a
-//! map behind a read-mostly `RwLock`: a label combination seen for the first time is
+//! map (FxHash: the keys are configured names, and SipHash cost more than the bump) behind a read-mostly `RwLock`: a label combination seen for the first time is
 //! inserted under the write lock (a handful of times per process), every later bump is a
 //! read lock, a lookup by `&str` and one relaxed `fetch_add`. Scrapes sort the series, so
 //! the exposition reads as before (series appear once counted, ordered by their labels).
@@ -29,7 +29,8 @@ mod series;
 pub use series::{PoolGauges, Scrape};
 
 use parking_lot::{Mutex, RwLock};
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokenlb_core::{OutcomeClass, Strategy, TokenState};

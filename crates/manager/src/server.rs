@@ -102,16 +102,16 @@ impl Manager {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        self.serve_with(listener, shutdown, |router| router).await
+        self.serve_with(listener, shutdown, None).await
     }
 
-    /// [`Manager::serve`] with the router passed through `wrap` first (tests add a layer
-    /// that stands in for the peer address, to exercise the loopback rule from loopback).
+    /// [`Manager::serve`] with `prepare` run on every request before it is routed (tests
+    /// stand in for the peer address with it, to exercise the loopback rule from loopback).
     pub async fn serve_with(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
-        wrap: impl FnOnce(axum::Router) -> axum::Router,
+        prepare: Option<crate::app::Prepare>,
     ) -> anyhow::Result<()> {
         let addr = listener
             .local_addr()
@@ -129,7 +129,7 @@ impl Manager {
         if let Err(e) = std::fs::write(&url_file, url) {
             tracing::warn!(path = %url_file.display(), "cannot record the manager URL: {e}");
         }
-        let app = wrap(crate::app::app(self.state.clone()));
+        let app = crate::app::routes(self.state.clone(), prepare);
         let svc = self.state.service().clone();
         let shutdown = async move {
             shutdown.await;

@@ -2,7 +2,7 @@
 //! the manager, and the web API (cached, realtime) against the Wopan emulator called
 //! directly.
 
-use super::{fixed, Bench, Target};
+use super::{fixed, Bench, Client, Target};
 use crate::http1;
 use crate::load::Work;
 use crate::report::Row;
@@ -17,7 +17,12 @@ impl Bench {
     pub(super) async fn variants(&mut self) -> anyhow::Result<()> {
         let probe_target = self
             .programs
-            .baseline("probe-target", &self.scratch(), true)
+            .baseline(
+                "probe-target",
+                &self.scratch(),
+                true,
+                crate::baseline::Stack::Axum,
+            )
             .await?;
         let url = format!("http://{}/health", probe_target.addr);
         let c = self.plan.matrix_conns;
@@ -63,10 +68,10 @@ impl Bench {
                 strategy: Some("best"),
                 conns: c,
                 addr: m.addr,
-                work: Work::LeasePair {
+                client: Client::Own(Work::LeasePair {
                     get: Arc::new(get),
                     host,
-                },
+                }),
                 reference,
                 pids: vec![m.pid()],
             })
@@ -120,7 +125,7 @@ impl Bench {
                 strategy: None,
                 conns: c,
                 addr: webapi.addr,
-                work: fixed(cached.clone()),
+                client: fixed(cached.clone()),
                 reference: self.baseline_ref(c),
                 pids: vec![webapi.pid()],
             })
@@ -134,7 +139,7 @@ impl Bench {
                 strategy: None,
                 conns: c,
                 addr: emulator.addr,
-                work: fixed(direct.request.clone()),
+                client: fixed(direct.request.clone()),
                 reference: None,
                 pids: vec![emulator.pid()],
             })
@@ -146,7 +151,7 @@ impl Bench {
                 strategy: None,
                 conns: c,
                 addr: webapi.addr,
-                work: fixed(realtime.clone()),
+                client: fixed(realtime.clone()),
                 reference: Some(Row::key("wopan direct", None, None, c)),
                 pids: vec![webapi.pid(), manager.pid(), emulator.pid()],
             })

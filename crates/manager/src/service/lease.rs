@@ -175,7 +175,16 @@ impl LeaseIds {
     /// The id of lease `lease` of pool `pool`.
     pub(crate) fn format(&self, pool: usize, lease: LeaseId) -> String {
         let tag = self.tag(pool, lease.0);
-        format!("{pool}.{:08x}.{}.{tag:016x}", self.epoch, lease.0)
+        // By hand: `format!` cost about 2,900 instructions here, a tenth of a `get`.
+        let mut id = String::with_capacity(64);
+        push_decimal(&mut id, pool as u64);
+        id.push('.');
+        push_hex(&mut id, u64::from(self.epoch), 8);
+        id.push('.');
+        push_decimal(&mut id, lease.0);
+        id.push('.');
+        push_hex(&mut id, tag, 16);
+        id
     }
 
     /// The pool and lease an id names, if it is one of this run's.
@@ -189,6 +198,29 @@ impl LeaseIds {
         let fresh = u32::from_str_radix(epoch, 16).ok()? == self.epoch;
         let genuine = u64::from_str_radix(tag, 16).ok()? == self.tag(pool, n);
         (fresh && genuine).then_some((pool, LeaseId(n)))
+    }
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|&d| d as char));
+}
+
+/// Appends the low `width` hex digits of `n` (lower case, zero-padded).
+fn push_hex(out: &mut String, n: u64, width: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..width).rev() {
+        out.push(HEX[((n >> (shift * 4)) & 0xf) as usize] as char);
     }
 }
 
@@ -558,6 +590,15 @@ mod tests {
             &format!("{id}.1"),
         ] {
             assert_eq!(ids.parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn lease_ids_are_written_as_format_would() {
+        let ids = LeaseIds::new();
+        for (pool, n) in [(0, 0), (7, 9), (12, 1_000_000), (usize::MAX >> 1, u64::MAX)] {
+            let expected = format!("{pool}.{:08x}.{n}.{:016x}", ids.epoch, ids.tag(pool, n));
+            assert_eq!(ids.format(pool, LeaseId(n)), expected);
         }
     }
 

@@ -12,7 +12,7 @@
 use crate::config::{Config, HealthConfig, DEFAULT_POOL};
 use crate::probe::{self, HealthProbe};
 use parking_lot::{Mutex, MutexGuard, RwLock};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 use tokenlb_core::{Millis, Pool, Secret, TokenId, TokenView};
 use tokio::sync::Notify;
@@ -124,7 +124,7 @@ impl Registry {
         Registry {
             config,
             pools: RwLock::new(PoolSet::default()),
-            tokens: RwLock::new(HashMap::new()),
+            tokens: RwLock::new(HashMap::default()),
         }
     }
 

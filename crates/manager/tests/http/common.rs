@@ -62,24 +62,17 @@ impl TestServer {
         let (stop, stopped) = oneshot::channel::<()>();
         let peer: Arc<RwLock<Option<IpAddr>>> = Arc::default();
         let stand_in = peer.clone();
-        let wrap = move |router: axum::Router| {
-            router.layer(axum::middleware::map_request(
-                move |mut req: axum::extract::Request| {
-                    let stand_in = *stand_in.read().unwrap();
-                    async move {
-                        if let Some(ip) = stand_in {
-                            let addr = SocketAddr::new(ip, 40_000);
-                            req.extensions_mut().insert(ConnectInfo(addr));
-                        }
-                        req
-                    }
-                },
-            ))
-        };
+        let prepare: tokenlb_manager::app::Prepare =
+            Arc::new(move |req: &mut axum::extract::Request| {
+                if let Some(ip) = *stand_in.read().unwrap() {
+                    let addr = SocketAddr::new(ip, 40_000);
+                    req.extensions_mut().insert(ConnectInfo(addr));
+                }
+            });
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let task = tokio::spawn(manager.serve_with(listener, shutdown, wrap));
+        let task = tokio::spawn(manager.serve_with(listener, shutdown, Some(prepare)));
         let http = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -199,6 +199,18 @@ async fn security_headers_everywhere_and_no_cors() {
             .await
             .unwrap();
         let h = r.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert!(!h.contains_key("access-control-allow-origin"), "{path}");
+        if path.starts_with("/api/") {
+            assert_eq!(h["cache-control"], "no-store", "{path}");
+        }
+        let json = h
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        if json {
+            assert!(!h.contains_key("content-security-policy"), "{path}");
+            continue;
+        }
         let csp = h["content-security-policy"].to_str().unwrap();
         assert!(
             csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
