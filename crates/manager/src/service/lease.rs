@@ -213,15 +213,20 @@ fn push_decimal(out: &mut String, mut n: u64) {
             break;
         }
     }
-    out.extend(digits[i..].iter().map(|&d| d as char));
+    // ASCII digits: always UTF-8; one copy instead of a char-by-char push.
+    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
 }
 
 /// Appends the low `width` hex digits of `n` (lower case, zero-padded).
 fn push_hex(out: &mut String, n: u64, width: u32) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for shift in (0..width).rev() {
-        out.push(HEX[((n >> (shift * 4)) & 0xf) as usize] as char);
+    let mut digits = [b'0'; 16];
+    let width = (width as usize).min(16);
+    for (i, d) in digits[..width].iter_mut().enumerate() {
+        let shift = (width - 1 - i) * 4;
+        *d = HEX[((n >> shift) & 0xf) as usize];
     }
+    out.push_str(std::str::from_utf8(&digits[..width]).unwrap_or_default());
 }
 
 /// A caller counted among a pool's long-poll waiters while it lives.
