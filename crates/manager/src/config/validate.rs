@@ -5,13 +5,13 @@
 use super::{Config, HealthConfig, HealthKind, NotifyConfig, PoolConfig};
 use base64::Engine as _;
 
-type Problem = (String, String);
+pub(super) type Problem = (String, String);
 
-fn problem(key: impl Into<String>, reason: impl Into<String>) -> Problem {
+pub(super) fn problem(key: impl Into<String>, reason: impl Into<String>) -> Problem {
     (key.into(), reason.into())
 }
 
-fn range<T: PartialOrd + std::fmt::Display>(key: &str, v: T, lo: T, hi: T) -> Result<(), Problem> {
+pub(super) fn range<T: PartialOrd + std::fmt::Display>(key: &str, v: T, lo: T, hi: T) -> Result<(), Problem> {
     if v < lo || v > hi {
         return Err(problem(
             key,
@@ -113,6 +113,10 @@ impl Config {
         self.check_admin()?;
         for (i, n) in self.notify.iter().enumerate() {
             check_notify(i, n)?;
+        }
+        let mut routes = std::collections::BTreeSet::new();
+        for (i, p) in self.proxy.iter().enumerate() {
+            super::proxy::check_proxy(i, p, &mut routes)?;
         }
         for (name, pool) in &self.pools {
             check_pool(name, pool)?;
