@@ -245,9 +245,11 @@ fn masked(value: &HeaderValue, secret: &Secret) -> HeaderValue {
     if !echoes(plain) && !echoes(&encoded) {
         return value.clone();
     }
+    // Header values are visible ASCII: the mask's ellipsis is written as three dots.
+    let shown = secret.masked().replace('…', "...");
     let text = String::from_utf8_lossy(raw)
-        .replace(plain, &secret.masked())
-        .replace(&encoded, &secret.masked());
+        .replace(plain, &shown)
+        .replace(&encoded, &shown);
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("(masked)"))
 }
 

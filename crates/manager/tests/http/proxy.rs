@@ -354,9 +354,19 @@ async fn a_streamed_answer_reaches_the_caller_before_the_upstream_has_finished()
     let (up, url) = upstream().await;
     let (s, a, b) = start(route(&url, bearer()), |_| {}).await;
     up.script(vec![Reply::Stream]);
-    let mut r = s.get("/proxy/api/events").bearer_auth(CLIENT_KEY).send().await.unwrap();
+    // The upstream holds its last event back until the test releases it, so a proxy that
+    // buffered the answer would deliver nothing here (bounded, so it fails, not hangs).
+    let send = s.get("/proxy/api/events").bearer_auth(CLIENT_KEY).send();
+    let mut r = tokio::time::timeout(std::time::Duration::from_secs(10), send)
+        .await
+        .expect("the answer's head came before the upstream finished")
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let first = r.chunk().await.unwrap().expect("a first chunk");
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), r.chunk())
+        .await
+        .expect("the first chunk came before the upstream finished")
+        .unwrap()
+        .expect("a first chunk");
     assert_eq!(&first[..], b"data: first\n\n");
     // The upstream cannot have finished: it waits for this test to let it go on.
     assert!(!up.finished.load(Ordering::SeqCst));
