@@ -272,6 +272,41 @@ fn check_rule(key: &str, rule: &ProxyRule) -> Result<(), Problem> {
 mod tests {
     use super::*;
 
+    fn load(text: &str) -> Result<crate::config::Config, String> {
+        crate::config::Config::from_toml_str(text, std::path::Path::new("t.toml"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn routes_load_with_their_defaults_and_pools() {
+        let c = load(
+            "[[proxy]]\nname = \"maps\"\nupstream = \"https://maps.example.com/api\"\ninject = { query = \"key\" }\n",
+        )
+        .unwrap();
+        let p = &c.proxy[0];
+        assert_eq!((p.pool_name(), p.retries, p.timeout_s, p.wait_ms), ("maps", 2, 60, 0));
+        assert!(c.pools.contains_key("maps"), "the route's pool exists after loading");
+    }
+
+    #[test]
+    fn bad_routes_are_refused_with_file_line_and_key() {
+        let e = load("[[proxy]]\nname = \"a\"\nupstream = \"http://u\"\ninject = { query = \"k\" }\nretry = 3\n")
+            .unwrap_err();
+        assert!(e.contains("t.toml") && e.contains("line 5") && e.contains("proxy.retry"), "{e}");
+        let e = load("[[proxy]]\nname = \"a\"\nupstream = \"ftp://u\"\ninject = { query = \"k\" }\n")
+            .unwrap_err();
+        assert!(e.contains("t.toml") && e.contains("proxy[0].upstream"), "{e}");
+        let e = load("[[proxy]]\nname = \"a\"\nupstream = \"http://u\"\ninject = { header = \"Authorization\", value = \"Bearer\" }\n")
+            .unwrap_err();
+        assert!(e.contains("proxy[0].inject.value") && e.contains("{token}"), "{e}");
+        let e = load("[[proxy]]\nname = \"a\"\nupstream = \"http://u\"\ninject = { query = \"k\" }\nrules = [ { status = \"6xx\", outcome = \"auth\" } ]\n")
+            .unwrap_err();
+        assert!(e.contains("proxy[0].rules[0].status"), "{e}");
+        let two = "[[proxy]]\nname = \"a\"\nupstream = \"http://u\"\ninject = { query = \"k\" }\n";
+        let e = load(&format!("{two}{two}")).unwrap_err();
+        assert!(e.contains("proxy[1].name"), "{e}");
+    }
+
     #[test]
     fn status_conditions_parse() {
         assert_eq!(parse_status("403"), Some((403, 403)));
