@@ -188,8 +188,14 @@ fn main() -> anyhow::Result<()> {
         let options = proxy::Options {
             programs,
             out,
-            duration: cli.duration.map_or(Duration::from_secs(5), Duration::from_secs_f64),
-            repeat: if cli.repeat > 1 { usize::from(cli.repeat) } else { 3 },
+            duration: cli
+                .duration
+                .map_or(Duration::from_secs(5), Duration::from_secs_f64),
+            repeat: if cli.repeat > 1 {
+                usize::from(cli.repeat)
+            } else {
+                3
+            },
         };
         return runtime.block_on(proxy::run(options));
     }

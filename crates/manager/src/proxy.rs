@@ -77,7 +77,10 @@ impl Route {
 
     /// Counts one forwarded request's outcome.
     fn count(&self, svc: &TokenService, class: OutcomeClass) {
-        let i = OutcomeClass::ALL.iter().position(|c| *c == class).unwrap_or(6);
+        let i = OutcomeClass::ALL
+            .iter()
+            .position(|c| *c == class)
+            .unwrap_or(6);
         self.counts[i].fetch_add(1, Ordering::Relaxed);
         svc.metrics().proxy_request(self.name(), class);
     }
@@ -151,7 +154,10 @@ async fn handle(
     req: Request,
 ) -> Result<Response, ApiError> {
     let (name, _) = split_path(req.uri().path()).unwrap_or_default();
-    let route = proxies.route(name).ok_or_else(|| unknown_route(name))?.clone();
+    let route = proxies
+        .route(name)
+        .ok_or_else(|| unknown_route(name))?
+        .clone();
     let scope = scope.for_route(route.name(), route.pool())?;
     let (parts, body) = req.into_parts();
     let body = Outgoing::read(body).await?;
@@ -193,7 +199,11 @@ impl Call<'_> {
         let mut tried: Vec<TokenId> = Vec::new();
         let mut last: Option<Tried> = None;
         for attempt in 0..=retries {
-            let wait_ms = if attempt == 0 { self.route.config.wait_ms } else { 0 };
+            let wait_ms = if attempt == 0 {
+                self.route.config.wait_ms
+            } else {
+                0
+            };
             let picked = match self.lease(&tried, wait_ms).await {
                 Ok(p) => p,
                 Err(e) => match last {
@@ -256,7 +266,13 @@ impl Call<'_> {
     pub(crate) async fn attempt(&self, picked: Picked, body: reqwest::Body) -> Tried {
         let Picked { lease, lease_id } = picked;
         let held = Held::new(self.svc, self.scope, self.route, &lease_id);
-        let request = forward::request(self.client, &self.route.config, self.parts, &lease.secret, body);
+        let request = forward::request(
+            self.client,
+            &self.route.config,
+            self.parts,
+            &lease.secret,
+            body,
+        );
         let started = Instant::now();
         let sent = match request {
             Some(r) => tokio::time::timeout(self.route.timeout(), r.send())
@@ -267,17 +283,22 @@ impl Call<'_> {
         let mut peeked = bytes::Bytes::new();
         let (answer, verdict) = match sent {
             Err(_) => (Err("upstream timed out".to_string()), transient()),
-            Ok(Err(None)) => (Err("the target URL is not valid".to_string()), client_error()),
+            Ok(Err(None)) => (
+                Err("the target URL is not valid".to_string()),
+                client_error(),
+            ),
             Ok(Err(Some(e))) => (Err(forward::describe(&e)), transient()),
             Ok(Ok(mut resp)) => {
                 let status = resp.status().as_u16();
                 if self.route.rules.needs_body(status) {
                     peeked = forward::peek(&mut resp, BODY_PEEK, self.route.timeout()).await;
                 }
-                let v = self
-                    .route
-                    .rules
-                    .classify(status, resp.headers(), &peeked, crate::service::now_ms());
+                let v = self.route.rules.classify(
+                    status,
+                    resp.headers(),
+                    &peeked,
+                    crate::service::now_ms(),
+                );
                 (Ok(resp), v)
             }
         };
@@ -303,9 +324,9 @@ impl Call<'_> {
         let status = t.answer.as_ref().ok().map(|a| a.status().as_u16());
         let error = match &t.answer {
             Err(e) => Some(e.clone()),
-            Ok(_) if t.verdict.class != OutcomeClass::Success => status.map(|s| {
-                format!("proxy {}: upstream answered HTTP {s}", self.route.name())
-            }),
+            Ok(_) if t.verdict.class != OutcomeClass::Success => {
+                status.map(|s| format!("proxy {}: upstream answered HTTP {s}", self.route.name()))
+            }
             Ok(_) => None,
         };
         ReportRequest {
@@ -352,7 +373,9 @@ impl Call<'_> {
             None
         };
         let timeout = self.route.timeout();
-        Ok(forward::response(resp, peeked, held, &secret, &token_id, attempts, timeout))
+        Ok(forward::response(
+            resp, peeked, held, &secret, &token_id, attempts, timeout,
+        ))
     }
 }
 
@@ -378,7 +401,10 @@ mod tests {
 
     #[test]
     fn proxy_paths_split_into_route_and_rest() {
-        assert_eq!(split_path("/proxy/openai/v1/models"), Some(("openai", "v1/models")));
+        assert_eq!(
+            split_path("/proxy/openai/v1/models"),
+            Some(("openai", "v1/models"))
+        );
         assert_eq!(split_path("/proxy/openai"), Some(("openai", "")));
         assert_eq!(split_path("/proxy/openai/"), Some(("openai", "")));
         assert_eq!(split_path("/api/x"), None);

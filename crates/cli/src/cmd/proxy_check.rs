@@ -32,7 +32,10 @@ pub fn run(args: Args, global: &Global) -> Result<(), CliError> {
     let api = Api::new(&args.conn)?;
     let rt = client_runtime()?;
     let path = format!("api/proxy/{}/check", args.name);
-    let query = [("path", args.path.as_str()), ("method", args.method.as_str())];
+    let query = [
+        ("path", args.path.as_str()),
+        ("method", args.method.as_str()),
+    ];
     let v = rt.block_on(api.call(Method::POST, &path, &query, None))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -94,7 +97,10 @@ mod tests {
             "retry_after_s": 30, "latency_ms": 3, "error": "proxy demo: upstream answered HTTP 429"
         });
         let text = describe(&v);
-        assert!(text.contains("HTTP 429 in 3 ms → rate_limited (by the default classes)"), "{text}");
+        assert!(
+            text.contains("HTTP 429 in 3 ms → rate_limited (by the default classes)"),
+            "{text}"
+        );
         assert!(text.contains("recovery in 30 s"), "{text}");
     }
 }

@@ -187,12 +187,10 @@ impl Config {
         }
         let proxy_pools = self.proxy.iter().map(|p| p.pool_name().to_string());
         for name in std::iter::once(DEFAULT_POOL.to_string()).chain(proxy_pools) {
-            self.pools
-                .entry(name)
-                .or_insert_with(|| super::PoolConfig {
-                    policy: policy_with(strategy),
-                    ..Default::default()
-                });
+            self.pools.entry(name).or_insert_with(|| super::PoolConfig {
+                policy: policy_with(strategy),
+                ..Default::default()
+            });
         }
     }
 

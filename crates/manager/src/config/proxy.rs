@@ -129,7 +129,12 @@ pub struct ProxyRule {
 /// A status condition: `"403"`, `"500-599"`, `"4xx"`, as an inclusive range.
 pub fn parse_status(text: &str) -> Option<(u16, u16)> {
     let t = text.trim();
-    let code = |s: &str| s.trim().parse::<u16>().ok().filter(|c| (100..=599).contains(c));
+    let code = |s: &str| {
+        s.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|c| (100..=599).contains(c))
+    };
     if let Some(d) = t.strip_suffix("xx").or_else(|| t.strip_suffix("XX")) {
         let d = d.parse::<u16>().ok().filter(|d| (1..=5).contains(d))?;
         return Some((d * 100, d * 100 + 99));
@@ -183,8 +188,18 @@ pub(super) fn check_proxy(
                 ));
             }
         }
-        Ok(_) => return Err(problem(key("upstream"), "must be an http:// or https:// URL")),
-        Err(e) => return Err(problem(key("upstream"), format!("is not a valid URL ({e})"))),
+        Ok(_) => {
+            return Err(problem(
+                key("upstream"),
+                "must be an http:// or https:// URL",
+            ))
+        }
+        Err(e) => {
+            return Err(problem(
+                key("upstream"),
+                format!("is not a valid URL ({e})"),
+            ))
+        }
     }
     if !name_ok(p.pool_name()) {
         return Err(problem(
@@ -256,7 +271,10 @@ fn check_rule(key: &str, rule: &ProxyRule) -> Result<(), Problem> {
     }
     if let Some(h) = &rule.header {
         if !header_name_ok(h) {
-            return Err(problem(format!("{key}.header"), "must be a valid HTTP header name"));
+            return Err(problem(
+                format!("{key}.header"),
+                "must be a valid HTTP header name",
+            ));
         }
     }
     if rule.header_contains.is_some() && rule.header.is_none() {
@@ -284,21 +302,37 @@ mod tests {
         )
         .unwrap();
         let p = &c.proxy[0];
-        assert_eq!((p.pool_name(), p.retries, p.timeout_s, p.wait_ms), ("maps", 2, 60, 0));
-        assert!(c.pools.contains_key("maps"), "the route's pool exists after loading");
+        assert_eq!(
+            (p.pool_name(), p.retries, p.timeout_s, p.wait_ms),
+            ("maps", 2, 60, 0)
+        );
+        assert!(
+            c.pools.contains_key("maps"),
+            "the route's pool exists after loading"
+        );
     }
 
     #[test]
     fn bad_routes_are_refused_with_file_line_and_key() {
         let e = load("[[proxy]]\nname = \"a\"\nupstream = \"http://u\"\ninject = { query = \"k\" }\nretry = 3\n")
             .unwrap_err();
-        assert!(e.contains("t.toml") && e.contains("line 5") && e.contains("proxy.retry"), "{e}");
-        let e = load("[[proxy]]\nname = \"a\"\nupstream = \"ftp://u\"\ninject = { query = \"k\" }\n")
-            .unwrap_err();
-        assert!(e.contains("t.toml") && e.contains("proxy[0].upstream"), "{e}");
+        assert!(
+            e.contains("t.toml") && e.contains("line 5") && e.contains("proxy.retry"),
+            "{e}"
+        );
+        let e =
+            load("[[proxy]]\nname = \"a\"\nupstream = \"ftp://u\"\ninject = { query = \"k\" }\n")
+                .unwrap_err();
+        assert!(
+            e.contains("t.toml") && e.contains("proxy[0].upstream"),
+            "{e}"
+        );
         let e = load("[[proxy]]\nname = \"a\"\nupstream = \"http://u\"\ninject = { header = \"Authorization\", value = \"Bearer\" }\n")
             .unwrap_err();
-        assert!(e.contains("proxy[0].inject.value") && e.contains("{token}"), "{e}");
+        assert!(
+            e.contains("proxy[0].inject.value") && e.contains("{token}"),
+            "{e}"
+        );
         let e = load("[[proxy]]\nname = \"a\"\nupstream = \"http://u\"\ninject = { query = \"k\" }\nrules = [ { status = \"6xx\", outcome = \"auth\" } ]\n")
             .unwrap_err();
         assert!(e.contains("proxy[0].rules[0].status"), "{e}");

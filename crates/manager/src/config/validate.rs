@@ -11,7 +11,12 @@ pub(super) fn problem(key: impl Into<String>, reason: impl Into<String>) -> Prob
     (key.into(), reason.into())
 }
 
-pub(super) fn range<T: PartialOrd + std::fmt::Display>(key: &str, v: T, lo: T, hi: T) -> Result<(), Problem> {
+pub(super) fn range<T: PartialOrd + std::fmt::Display>(
+    key: &str,
+    v: T,
+    lo: T,
+    hi: T,
+) -> Result<(), Problem> {
     if v < lo || v > hi {
         return Err(problem(
             key,

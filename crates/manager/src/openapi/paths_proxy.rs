@@ -15,7 +15,10 @@ fn proxied(method: &'static str, id: &'static str) -> (&'static str, &'static st
             access: Access::Client,
             params: vec![
                 path_param("name", "A `[[proxy]]` route's name."),
-                path_param("path", "Path appended to the route's upstream (the query is kept)."),
+                path_param(
+                    "path",
+                    "Path appended to the route's upstream (the query is kept).",
+                ),
             ],
             body: None,
             responses: vec![
@@ -30,7 +33,10 @@ fn proxied(method: &'static str, id: &'static str) -> (&'static str, &'static st
                     }),
                 ),
                 ("404", r("NotFound")),
-                ("502", json!({ "description": "The upstream could not be reached (connection error or timeout) on every attempt." })),
+                (
+                    "502",
+                    json!({ "description": "The upstream could not be reached (connection error or timeout) on every attempt." }),
+                ),
                 ("503", r("NoToken")),
             ],
         },
@@ -84,8 +90,16 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
                 access: Access::AdminWrite,
                 params: vec![
                     path_param("name", "A `[[proxy]]` route's name."),
-                    q("path", "Path (and query) after /proxy/NAME; `/` by default.", json!({ "type": "string" })),
-                    q("method", "HTTP method; GET by default.", json!({ "type": "string" })),
+                    q(
+                        "path",
+                        "Path (and query) after /proxy/NAME; `/` by default.",
+                        json!({ "type": "string" }),
+                    ),
+                    q(
+                        "method",
+                        "HTTP method; GET by default.",
+                        json!({ "type": "string" }),
+                    ),
                 ],
                 body: None,
                 responses: vec![

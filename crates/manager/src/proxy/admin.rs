@@ -71,7 +71,9 @@ pub async fn check(
         .clone();
     let path = q.path.unwrap_or_else(|| "/".to_string());
     if !path.starts_with('/') || path.len() > 2048 {
-        return Err(ApiError::invalid("path must start with / (at most 2048 characters)"));
+        return Err(ApiError::invalid(
+            "path must start with / (at most 2048 characters)",
+        ));
     }
     let method = q.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
     let method = Method::from_bytes(method.as_bytes())
@@ -98,7 +100,9 @@ pub async fn check(
         wait_ms: 0,
     };
     let (picked, _) = svc.lease(request).await?;
-    let mut t = call.attempt(picked, reqwest::Body::from(bytes::Bytes::new())).await;
+    let mut t = call
+        .attempt(picked, reqwest::Body::from(bytes::Bytes::new()))
+        .await;
     let report = call.report_of(&t);
     t.held.report_now(&report).await;
     let rule = t.verdict.rule.map(|i| {

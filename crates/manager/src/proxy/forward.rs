@@ -62,7 +62,8 @@ impl Outgoing {
         let mut stream = body.into_data_stream();
         let mut kept = BytesMut::new();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+            let chunk = chunk
+                .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
             kept.extend_from_slice(&chunk);
             if kept.len() > MAX_REPLAY {
                 return Ok(Outgoing::Streaming(Some((kept.freeze(), stream))));
@@ -256,7 +257,10 @@ fn masked(value: &HeaderValue, secret: &Secret) -> HeaderValue {
 fn url_encoded(text: &str) -> String {
     let mut url = reqwest::Url::parse("http://x/").expect("a fixed URL parses");
     url.query_pairs_mut().append_pair("k", text);
-    url.query().unwrap_or("").trim_start_matches("k=").to_string()
+    url.query()
+        .unwrap_or("")
+        .trim_start_matches("k=")
+        .to_string()
 }
 
 /// The caller's answer: the upstream's status and headers (hop-by-hop dropped, the token
@@ -301,7 +305,12 @@ mod tests {
     #[test]
     fn urls_keep_the_path_and_query_and_inject_the_token_parameter() {
         let secret = Secret::new("s3cr3t&x");
-        let c = ProxyConfig::new("maps", "https://api.example.com/base/", "p", Inject::query("key"));
+        let c = ProxyConfig::new(
+            "maps",
+            "https://api.example.com/base/",
+            "p",
+            Inject::query("key"),
+        );
         let p = parts("/proxy/maps/v1/geo?q=a%20b&key=mine&z=1", &[]);
         let url = target(&c, &p, &secret).unwrap();
         assert_eq!(
@@ -318,7 +327,12 @@ mod tests {
     #[test]
     fn the_callers_key_and_hop_by_hop_headers_stay_behind() {
         let secret = Secret::new("tok");
-        let c = ProxyConfig::new("a", "http://u", "p", Inject::header("Authorization", "Bearer {token}"));
+        let c = ProxyConfig::new(
+            "a",
+            "http://u",
+            "p",
+            Inject::header("Authorization", "Bearer {token}"),
+        );
         let p = parts(
             "/proxy/a/x",
             &[

@@ -67,7 +67,9 @@ impl Held {
     pub fn keep_for_stream(mut self, report: ReportRequest) -> Option<Held> {
         let inner = self.0.as_mut()?;
         // A long stream must not see its lease closed as `unknown` by the timer.
-        let _ = inner.svc.renew(&inner.lease, Some(MAX_LEASE_S), &inner.scope);
+        let _ = inner
+            .svc
+            .renew(&inner.lease, Some(MAX_LEASE_S), &inner.scope);
         inner.on_drop = report;
         Some(self)
     }
@@ -85,7 +87,9 @@ impl Held {
             Ok(rt) => {
                 rt.spawn(async move { send(&inner, req).await });
             }
-            Err(_) => tracing::warn!(route = %inner.route.name(), "proxy: lease left to expire (no runtime)"),
+            Err(_) => {
+                tracing::warn!(route = %inner.route.name(), "proxy: lease left to expire (no runtime)")
+            }
         }
     }
 }
@@ -175,7 +179,10 @@ impl Stream for Relay {
             }
             Poll::Pending => {
                 if this.stall.as_mut().poll(cx).is_ready() {
-                    let why = format!("upstream body stalled for more than {} s", this.idle.as_secs());
+                    let why = format!(
+                        "upstream body stalled for more than {} s",
+                        this.idle.as_secs()
+                    );
                     return Poll::Ready(Some(Err(this.fail(why))));
                 }
                 Poll::Pending

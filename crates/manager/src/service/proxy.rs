@@ -35,7 +35,10 @@ impl Rules {
             rules
                 .iter()
                 .map(|r| {
-                    let status = r.status.as_deref().map(|s| parse_status(s).unwrap_or((1, 0)));
+                    let status = r
+                        .status
+                        .as_deref()
+                        .map(|s| parse_status(s).unwrap_or((1, 0)));
                     (status, r.clone())
                 })
                 .collect(),
@@ -61,7 +64,9 @@ impl Rules {
                     .is_none_or(|t| contains(body, t.as_bytes()))
                 && rule.header.as_deref().is_none_or(|h| {
                     header_text(headers, h).is_some_and(|v| {
-                        rule.header_contains.as_deref().is_none_or(|t| v.contains(t))
+                        rule.header_contains
+                            .as_deref()
+                            .is_none_or(|t| v.contains(t))
                     })
                 })
         });
@@ -210,18 +215,27 @@ mod tests {
 
     #[test]
     fn rules_come_first_and_need_every_condition() {
-        let rule = |status: Option<&str>, body: Option<&str>, header: Option<&str>, outcome| {
-            ProxyRule {
+        let rule =
+            |status: Option<&str>, body: Option<&str>, header: Option<&str>, outcome| ProxyRule {
                 status: status.map(str::to_string),
                 body_contains: body.map(str::to_string),
                 header: header.map(str::to_string),
                 header_contains: None,
                 outcome,
-            }
-        };
+            };
         let r = Rules::new(&[
-            rule(Some("403"), Some("quota"), None, OutcomeClass::QuotaExhausted),
-            rule(Some("200-299"), None, Some("x-error"), OutcomeClass::Transient),
+            rule(
+                Some("403"),
+                Some("quota"),
+                None,
+                OutcomeClass::QuotaExhausted,
+            ),
+            rule(
+                Some("200-299"),
+                None,
+                Some("x-error"),
+                OutcomeClass::Transient,
+            ),
         ]);
         let none = HeaderMap::new();
         let v = r.classify(403, &none, b"{\"error\":\"quota exceeded\"}", 0);
@@ -249,7 +263,10 @@ mod tests {
         assert_eq!(at(&[("x-ratelimit-reset", "1700000045")]), Some(45));
         assert_eq!(at(&[("x-ratelimit-reset", "1700000012000")]), Some(12));
         assert_eq!(
-            at(&[("x-ratelimit-reset-requests", "6m0s"), ("x-ratelimit-reset-tokens", "20ms")]),
+            at(&[
+                ("x-ratelimit-reset-requests", "6m0s"),
+                ("x-ratelimit-reset-tokens", "20ms")
+            ]),
             Some(360)
         );
         assert_eq!(at(&[("x-ratelimit-reset", "7")]), Some(7));

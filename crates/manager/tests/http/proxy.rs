@@ -63,7 +63,9 @@ impl Upstream {
 
 async fn answer(State(up): State<Arc<Upstream>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
     let from_header = parts
         .headers
         .get("authorization")
@@ -92,7 +94,8 @@ async fn answer(State(up): State<Arc<Upstream>>, req: Request) -> Response {
             let mut r = Response::new(Body::from(text));
             *r.status_mut() = StatusCode::from_u16(code).unwrap();
             for (k, v) in headers {
-                r.headers_mut().insert(k, HeaderValue::from_str(&v).unwrap());
+                r.headers_mut()
+                    .insert(k, HeaderValue::from_str(&v).unwrap());
             }
             r
         }
@@ -113,8 +116,10 @@ async fn answer(State(up): State<Arc<Upstream>>, req: Request) -> Response {
                 }
             });
             let mut r = Response::new(Body::from_stream(events));
-            r.headers_mut()
-                .insert("content-type", HeaderValue::from_static("text/event-stream"));
+            r.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("text/event-stream"),
+            );
             r
         }
     };
@@ -128,9 +133,7 @@ async fn answer(State(up): State<Arc<Upstream>>, req: Request) -> Response {
 /// Starts the upstream on 127.0.0.1:0; its base URL.
 async fn upstream() -> (Arc<Upstream>, String) {
     let up = Arc::new(Upstream::default());
-    let app = axum::Router::new()
-        .fallback(answer)
-        .with_state(up.clone());
+    let app = axum::Router::new().fallback(answer).with_state(up.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -149,15 +152,22 @@ fn bearer() -> Inject {
 }
 
 /// A manager with one route (`api`, pool `apipool`), a client key, and tokens A and B.
-async fn start(proxy: ProxyConfig, adjust: impl FnOnce(&mut Config)) -> (TestServer, String, String) {
+async fn start(
+    proxy: ProxyConfig,
+    adjust: impl FnOnce(&mut Config),
+) -> (TestServer, String, String) {
     let s = TestServer::start_with(|c| {
         c.client_keys = vec![tokenlb_manager::config::ClientKey::bare(CLIENT_KEY, 1)];
         c.proxy.push(proxy);
         adjust(c);
     })
     .await;
-    let a = s.add_json(json!({ "token": TOKEN_A, "name": "a", "pool": "apipool" })).await;
-    let b = s.add_json(json!({ "token": TOKEN_B, "name": "b", "pool": "apipool" })).await;
+    let a = s
+        .add_json(json!({ "token": TOKEN_A, "name": "a", "pool": "apipool" }))
+        .await;
+    let b = s
+        .add_json(json!({ "token": TOKEN_B, "name": "b", "pool": "apipool" }))
+        .await;
     (s, a, b)
 }
 
@@ -209,14 +219,26 @@ async fn the_token_goes_in_a_header_and_the_callers_key_stays_behind() {
     assert_eq!(header(&r, "x-tokenlb-token-id"), id_of(&a, &b, &one.token));
     assert_eq!(one.path, "/base/v1/things");
     assert_eq!(one.query.as_deref(), Some("x=1&y=two"));
-    assert_eq!(one.headers["authorization"], format!("Bearer {}", one.token));
+    assert_eq!(
+        one.headers["authorization"],
+        format!("Bearer {}", one.token)
+    );
     assert_eq!(one.headers["x-custom"], "kept");
-    assert!(one.headers.get("x-hop").is_none(), "hop-by-hop header forwarded");
+    assert!(
+        one.headers.get("x-hop").is_none(),
+        "hop-by-hop header forwarded"
+    );
     let all: String = format!("{:?}", one.headers);
-    assert!(!all.contains(CLIENT_KEY), "the caller's key reached the upstream");
+    assert!(
+        !all.contains(CLIENT_KEY),
+        "the caller's key reached the upstream"
+    );
     // The echoed token is masked.
     let echo = header(&r, "x-echo-token");
-    assert!(echo.starts_with("seen ") && !echo.contains(&one.token), "{echo}");
+    assert!(
+        echo.starts_with("seen ") && !echo.contains(&one.token),
+        "{echo}"
+    );
     // No key, no proxy: the client key rule applies.
     let r = s.get("/proxy/api/v1/things").send().await.unwrap();
     assert_eq!(r.status(), 401);
@@ -237,7 +259,10 @@ async fn the_token_goes_in_a_query_parameter_replacing_the_callers() {
     assert_eq!(r.status(), 200);
     let one = &up.seen()[0];
     assert!(one.token == TOKEN_A || one.token == TOKEN_B, "{one:?}");
-    assert_eq!(one.query.as_deref(), Some(format!("q=a%20b&key={}", one.token).as_str()));
+    assert_eq!(
+        one.query.as_deref(),
+        Some(format!("q=a%20b&key={}", one.token).as_str())
+    );
     assert!(one.headers.get("authorization").is_none());
     s.stop().await;
 }
@@ -247,7 +272,12 @@ async fn a_401_makes_the_token_invalid_and_another_token_answers() {
     let (up, url) = upstream().await;
     let (s, a, b) = start(route(&url, bearer()), |_| {}).await;
     up.script(vec![Reply::Status(401, vec![], "{\"error\":\"bad key\"}")]);
-    let r = s.get("/proxy/api/x").bearer_auth(CLIENT_KEY).send().await.unwrap();
+    let r = s
+        .get("/proxy/api/x")
+        .bearer_auth(CLIENT_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-tokenlb-attempts"), "2");
     let seen = up.seen();
@@ -260,7 +290,12 @@ async fn a_401_makes_the_token_invalid_and_another_token_answers() {
     assert_eq!(bad_row["failures_by_class"]["auth"], 1);
     assert_eq!(row(&s, &good).await["success"], 1);
     // The invalid token is not tried again.
-    let r = s.get("/proxy/api/y").bearer_auth(CLIENT_KEY).send().await.unwrap();
+    let r = s
+        .get("/proxy/api/y")
+        .bearer_auth(CLIENT_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(header(&r, "x-tokenlb-token-id"), good);
     s.stop().await;
 }
@@ -269,9 +304,18 @@ async fn a_401_makes_the_token_invalid_and_another_token_answers() {
 async fn a_429_cools_the_token_for_its_retry_after() {
     let (up, url) = upstream().await;
     let (s, a, b) = start(route(&url, bearer()), |_| {}).await;
-    up.script(vec![Reply::Status(429, vec![("retry-after", "120".into())], "slow down")]);
+    up.script(vec![Reply::Status(
+        429,
+        vec![("retry-after", "120".into())],
+        "slow down",
+    )]);
     let before = chrono::Utc::now();
-    let r = s.get("/proxy/api/x").bearer_auth(CLIENT_KEY).send().await.unwrap();
+    let r = s
+        .get("/proxy/api/x")
+        .bearer_auth(CLIENT_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let cooled = id_of(&a, &b, &up.seen()[0].token);
     let v = row(&s, &cooled).await;
@@ -279,7 +323,10 @@ async fn a_429_cools_the_token_for_its_retry_after() {
     assert_eq!(v["failures_by_class"]["rate_limited"], 1);
     let until = chrono::DateTime::parse_from_rfc3339(v["state_until"].as_str().unwrap()).unwrap();
     let secs = (until.with_timezone(&chrono::Utc) - before).num_seconds();
-    assert!((119..=122).contains(&secs), "cooling for {secs} s, not the 120 s asked");
+    assert!(
+        (119..=122).contains(&secs),
+        "cooling for {secs} s, not the 120 s asked"
+    );
     s.stop().await;
 }
 
@@ -288,7 +335,12 @@ async fn a_5xx_is_transient_and_retried() {
     let (up, url) = upstream().await;
     let (s, a, b) = start(route(&url, bearer()), |_| {}).await;
     up.script(vec![Reply::Status(503, vec![], "upstream hiccup")]);
-    let r = s.get("/proxy/api/x").bearer_auth(CLIENT_KEY).send().await.unwrap();
+    let r = s
+        .get("/proxy/api/x")
+        .bearer_auth(CLIENT_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-tokenlb-attempts"), "2");
     let failed = id_of(&a, &b, &up.seen()[0].token);
@@ -296,7 +348,14 @@ async fn a_5xx_is_transient_and_retried() {
     assert_eq!(v["failures_by_class"]["transient"], 1, "{v}");
     // One transient failure does not cool a token (5 in a row do).
     assert_eq!(v["state"], "active");
-    let metrics = s.get("/metrics").send().await.unwrap().text().await.unwrap();
+    let metrics = s
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics.contains("tokenlb_proxy_requests_total{proxy=\"api\",class=\"transient\"} 1"),
         "{metrics}"
@@ -310,7 +369,12 @@ async fn a_client_error_reaches_the_caller_and_does_not_count_against_the_token(
     let (up, url) = upstream().await;
     let (s, a, b) = start(route(&url, bearer()), |_| {}).await;
     up.script(vec![Reply::Status(404, vec![], "no such thing")]);
-    let r = s.get("/proxy/api/missing").bearer_auth(CLIENT_KEY).send().await.unwrap();
+    let r = s
+        .get("/proxy/api/missing")
+        .bearer_auth(CLIENT_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(header(&r, "x-tokenlb-attempts"), "1");
     assert_eq!(r.text().await.unwrap(), "no such thing");
@@ -340,7 +404,12 @@ async fn rules_on_body_and_header_come_before_the_defaults() {
         vec![("x-ratelimit-reset", "300".into())],
         "{\"error\":\"quota exceeded for today\"}",
     )]);
-    let r = s.get("/proxy/api/x").bearer_auth(CLIENT_KEY).send().await.unwrap();
+    let r = s
+        .get("/proxy/api/x")
+        .bearer_auth(CLIENT_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-tokenlb-attempts"), "2");
     let v = row(&s, &id_of(&a, &b, &up.seen()[0].token)).await;
@@ -371,7 +440,11 @@ async fn a_streamed_answer_reaches_the_caller_before_the_upstream_has_finished()
     // The upstream cannot have finished: it waits for this test to let it go on.
     assert!(!up.finished.load(Ordering::SeqCst));
     let id = id_of(&a, &b, &up.seen()[0].token);
-    assert_eq!(row(&s, &id).await["in_flight"], 1, "the lease is held while it streams");
+    assert_eq!(
+        row(&s, &id).await["in_flight"],
+        1,
+        "the lease is held while it streams"
+    );
     up.release.notify_one();
     let rest = r.bytes().await.unwrap();
     assert_eq!(&rest[..], b"data: last\n\n");
@@ -386,7 +459,12 @@ async fn a_caller_that_hangs_up_mid_stream_frees_the_lease() {
     let (up, url) = upstream().await;
     let (s, a, b) = start(route(&url, bearer()), |_| {}).await;
     up.script(vec![Reply::Stream]);
-    let mut r = s.get("/proxy/api/events").bearer_auth(CLIENT_KEY).send().await.unwrap();
+    let mut r = s
+        .get("/proxy/api/events")
+        .bearer_auth(CLIENT_KEY)
+        .send()
+        .await
+        .unwrap();
     let _ = r.chunk().await.unwrap().expect("a first chunk");
     let id = id_of(&a, &b, &up.seen()[0].token);
     assert_eq!(row(&s, &id).await["in_flight"], 1);
@@ -408,7 +486,10 @@ async fn wait_for(s: &TestServer, id: &str, done: impl Fn(&Value) -> bool) -> Va
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("the token never reached the expected state: {}", row(s, id).await);
+    panic!(
+        "the token never reached the expected state: {}",
+        row(s, id).await
+    );
 }
 
 #[tokio::test]
@@ -459,13 +540,26 @@ async fn no_eligible_token_is_a_503_with_retry_after() {
         Reply::Status(429, vec![("retry-after", "40".into())], ""),
     ]);
     // Both tokens cool: the last answer goes to the caller.
-    let r = s.get("/proxy/api/x").bearer_auth(CLIENT_KEY).send().await.unwrap();
+    let r = s
+        .get("/proxy/api/x")
+        .bearer_auth(CLIENT_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 429);
     assert_eq!(header(&r, "x-tokenlb-attempts"), "2");
-    let r = s.get("/proxy/api/x").bearer_auth(CLIENT_KEY).send().await.unwrap();
+    let r = s
+        .get("/proxy/api/x")
+        .bearer_auth(CLIENT_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 503);
     let retry: u64 = header(&r, "retry-after").parse().unwrap();
-    assert!((39..=41).contains(&retry), "Retry-After {retry}, the earliest recovery is 40 s");
+    assert!(
+        (39..=41).contains(&retry),
+        "Retry-After {retry}, the earliest recovery is 40 s"
+    );
     assert_eq!(up.seen().len(), 2);
     s.stop().await;
 }
@@ -479,15 +573,35 @@ async fn a_route_name_is_a_pool_scope_for_scoped_keys() {
         ..tokenlb_manager::config::ClientKey::bare(key, 9)
     };
     let (s, _, _) = start(route(&url, bearer()), |c| {
-        c.client_keys.push(scoped("route-scoped-key-0123456789", "route", &["api"]));
-        c.client_keys.push(scoped("other-scoped-key-0123456789", "other", &["elsewhere"]));
+        c.client_keys
+            .push(scoped("route-scoped-key-0123456789", "route", &["api"]));
+        c.client_keys.push(scoped(
+            "other-scoped-key-0123456789",
+            "other",
+            &["elsewhere"],
+        ));
     })
     .await;
-    let r = s.get("/proxy/api/x").bearer_auth("route-scoped-key-0123456789").send().await.unwrap();
+    let r = s
+        .get("/proxy/api/x")
+        .bearer_auth("route-scoped-key-0123456789")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let r = s.get("/proxy/api/x").bearer_auth("other-scoped-key-0123456789").send().await.unwrap();
+    let r = s
+        .get("/proxy/api/x")
+        .bearer_auth("other-scoped-key-0123456789")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
-    let r = s.get("/proxy/nope/x").bearer_auth(CLIENT_KEY).send().await.unwrap();
+    let r = s
+        .get("/proxy/nope/x")
+        .bearer_auth(CLIENT_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(up.seen().len(), 1);
     s.stop().await;
@@ -497,7 +611,11 @@ async fn a_route_name_is_a_pool_scope_for_scoped_keys() {
 async fn check_says_how_a_request_was_classified_and_the_ui_lists_the_route() {
     let (up, url) = upstream().await;
     let (s, _, _) = start(route(&url, bearer()), |_| {}).await;
-    up.script(vec![Reply::Status(429, vec![("retry-after", "30".into())], "")]);
+    up.script(vec![Reply::Status(
+        429,
+        vec![("retry-after", "30".into())],
+        "",
+    )]);
     let v: Value = s
         .admin(s.post("/api/proxy/api/check?path=/v1/models"))
         .send()
@@ -510,13 +628,25 @@ async fn check_says_how_a_request_was_classified_and_the_ui_lists_the_route() {
     assert_eq!(v["status"], 429);
     assert_eq!(v["retry_after_s"], 30);
     assert_eq!(up.seen()[0].path, "/base/v1/models");
-    let list: Value = s.admin(s.get("/api/proxies")).send().await.unwrap().json().await.unwrap();
+    let list: Value = s
+        .admin(s.get("/api/proxies"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let one = &list["proxies"][0];
     assert_eq!(one["name"], "api");
     assert_eq!(one["pool"], "apipool");
     assert_eq!(one["counts"]["rate_limited"], 1, "{list}");
     // Not for clients.
-    let r = s.post("/api/proxy/api/check").bearer_auth(CLIENT_KEY).send().await.unwrap();
+    let r = s
+        .post("/api/proxy/api/check")
+        .bearer_auth(CLIENT_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     s.stop().await;
 }
@@ -530,8 +660,16 @@ async fn the_secret_is_in_no_answer_log_line_metric_or_event() {
     })
     .await;
     up.script(vec![
-        Reply::Status(401, vec![("location", format!("{url}/x?key={TOKEN_A}"))], "no"),
-        Reply::Status(503, vec![("www-authenticate", format!("Bearer {TOKEN_B}"))], "busy"),
+        Reply::Status(
+            401,
+            vec![("location", format!("{url}/x?key={TOKEN_A}"))],
+            "no",
+        ),
+        Reply::Status(
+            503,
+            vec![("www-authenticate", format!("Bearer {TOKEN_B}"))],
+            "busy",
+        ),
     ]);
     let mut answers = String::new();
     for path in ["/proxy/api/a", "/proxy/api/b", "/proxy/api/c"] {
@@ -549,8 +687,18 @@ async fn the_secret_is_in_no_answer_log_line_metric_or_event() {
         .await
         .unwrap();
     answers.push_str(&v.to_string());
-    assert!(up.seen().iter().any(|x| x.token == TOKEN_A), "the test did not use the tokens");
-    let metrics = s.get("/metrics").send().await.unwrap().text().await.unwrap();
+    assert!(
+        up.seen().iter().any(|x| x.token == TOKEN_A),
+        "the test did not use the tokens"
+    );
+    let metrics = s
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let events = s
         .get("/api/events")
         .bearer_auth(ADMIN_KEY)
@@ -570,11 +718,20 @@ async fn the_secret_is_in_no_answer_log_line_metric_or_event() {
         .unwrap();
     s.stop().await;
     let text = logs.text();
-    assert!(text.contains("proxy: trying another token"), "the proxy's logs were not captured");
+    assert!(
+        text.contains("proxy: trying another token"),
+        "the proxy's logs were not captured"
+    );
     for secret in [TOKEN_A, TOKEN_B] {
-        assert!(!answers.contains(secret), "an answer carries the token: {answers}");
+        assert!(
+            !answers.contains(secret),
+            "an answer carries the token: {answers}"
+        );
         assert!(!metrics.contains(secret), "a metric carries the token");
-        assert!(!events.contains(secret), "an event carries the token: {events}");
+        assert!(
+            !events.contains(secret),
+            "an event carries the token: {events}"
+        );
         assert!(!stats.contains(secret), "the stats carry the token");
         assert!(!text.contains(secret), "a log line carries the token");
     }

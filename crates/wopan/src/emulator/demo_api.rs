@@ -57,7 +57,10 @@ pub(crate) async fn handle(
     match check {
         TokenCheck::Valid(_) => {}
         TokenCheck::Invalid => {
-            return refuse(StatusCode::UNAUTHORIZED, "missing, unknown or expired bearer token")
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "missing, unknown or expired bearer token",
+            )
         }
         TokenCheck::RateLimited => {
             let mut r = refuse(StatusCode::TOO_MANY_REQUESTS, "rate limited");
@@ -67,7 +70,10 @@ pub(crate) async fn handle(
         }
         TokenCheck::Quota => return refuse(StatusCode::PAYMENT_REQUIRED, "quota exhausted"),
         TokenCheck::Error => {
-            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "this token's backend failed")
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "this token's backend failed",
+            )
         }
     }
     let path = uri.path().strip_prefix("/demo-api").unwrap_or("");
