@@ -195,6 +195,7 @@ fn build(config: EmulatorConfig, local_addr: Option<SocketAddr>) -> Result<Route
         .route("/openapi/download", get(download::handle))
         .route("/openapi/client/upload2C", post(upload::handle))
         .route("/demo-api", any(demo_api::handle))
+        .route("/demo-api/", any(demo_api::handle))
         .route("/demo-api/{*path}", any(demo_api::handle))
         .route("/_emulator/control", post(control::control))
         .route("/_emulator/state", get(control::state))
