@@ -6,7 +6,10 @@
 //! (injected as `Authorization: Bearer …`). Both servers run on the server CPUs, the load
 //! client on its own, as in the main harness. For 1 and 32 keep-alive connections it loads
 //! `GET /v1/bench` directly and `GET /proxy/bench/v1/bench` through the manager, alternating
-//! direct and proxied runs, `repeat` times each, and keeps the median-rate attempt of each.
+//! direct and proxied runs, `repeat` times each, and keeps the median-rate attempt of each,
+//! in two layouts: the upstream on the server CPUs with the manager (the proxy's work and
+//! the upstream's compete, as on one small host), and the upstream on the load client's
+//! CPUs (the manager has the server CPUs to itself).
 //! Added latency is the proxied percentile minus the direct one; the rate ratio is proxied
 //! requests/s over direct requests/s. Writes `proxy.md` and `proxy.json` to the output dir.
 
@@ -99,45 +102,72 @@ async fn measure(
     Ok(s)
 }
 
-/// Runs the comparison; prints and writes the table.
+/// One layout: where the upstream runs.
+struct Layout {
+    name: &'static str,
+    /// Pin the upstream with the load client (helpers) instead of the servers.
+    helper: bool,
+}
+
+const LAYOUTS: [Layout; 2] = [
+    Layout {
+        name: "upstream and manager on the server CPU",
+        helper: false,
+    },
+    Layout {
+        name: "upstream on the load client's CPU, manager alone on the server CPU",
+        helper: true,
+    },
+];
+
+/// Runs the comparison in every layout; prints and writes the tables.
 pub async fn run(o: Options) -> anyhow::Result<()> {
     let dir = o.out.join("proxy");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let upstream = o.programs.baseline("upstream", &dir, false).await?;
-    let manager = manager(&o.programs, &dir.join("manager"), upstream.addr).await?;
-    let mut rows = Vec::new();
-    for &c in &CONNECTIONS {
-        let (mut direct, mut proxied) = (Vec::new(), Vec::new());
-        for _ in 0..o.repeat {
-            let up = vec![upstream.pid()];
-            direct.push(measure(upstream.addr, "/v1/bench", c, &o, up).await?);
-            let both = vec![upstream.pid(), manager.pid()];
-            proxied.push(measure(manager.addr, "/proxy/bench/v1/bench", c, &o, both).await?);
-        }
-        let (d, _) = median_by_rate(direct).context("no direct run")?;
-        let (p, _) = median_by_rate(proxied).context("no proxied run")?;
-        rows.push((c, d, p));
-    }
-    let mut md = String::from(
-        "| connections | direct p50 / p99 (µs) | proxied p50 / p99 (µs) | added p50 / p99 (µs) | direct req/s | proxied req/s | ratio |\n|---|---|---|---|---|---|---|\n",
-    );
+    let mut md = String::new();
     let mut js = Vec::new();
-    for (c, d, p) in &rows {
+    for (i, layout) in LAYOUTS.iter().enumerate() {
+        let here = dir.join(format!("layout-{i}"));
+        let upstream = o
+            .programs
+            .baseline("upstream", &here, layout.helper)
+            .await?;
+        let manager = manager(&o.programs, &here.join("manager"), upstream.addr).await?;
         md.push_str(&format!(
-            "| {c} | {:.0} / {:.0} | {:.0} / {:.0} | {:+.0} / {:+.0} | {:.0} | {:.0} | {:.2} |\n",
-            d.p50_us,
-            d.p99_us,
-            p.p50_us,
-            p.p99_us,
-            p.p50_us - d.p50_us,
-            p.p99_us - d.p99_us,
-            d.rate,
-            p.rate,
-            p.rate / d.rate
+            "{}:\n\n| connections | direct p50 / p99 (µs) | proxied p50 / p99 (µs) | added p50 / p99 (µs) | direct req/s | proxied req/s | ratio |\n|---|---|---|---|---|---|---|\n",
+            layout.name
         ));
-        js.push(json!({ "connections": c, "direct": d, "proxied": p,
-            "added_p50_us": p.p50_us - d.p50_us, "added_p99_us": p.p99_us - d.p99_us,
-            "rate_ratio": p.rate / d.rate }));
+        for &c in &CONNECTIONS {
+            let (mut direct, mut proxied) = (Vec::new(), Vec::new());
+            for _ in 0..o.repeat {
+                let up = vec![upstream.pid()];
+                direct.push(measure(upstream.addr, "/v1/bench", c, &o, up).await?);
+                let both = vec![upstream.pid(), manager.pid()];
+                proxied.push(measure(manager.addr, "/proxy/bench/v1/bench", c, &o, both).await?);
+            }
+            let (d, _) = median_by_rate(direct).context("no direct run")?;
+            let (p, _) = median_by_rate(proxied).context("no proxied run")?;
+            md.push_str(&format!(
+                "| {c} | {:.0} / {:.0} | {:.0} / {:.0} | {:+.0} / {:+.0} | {:.0} | {:.0} | {:.2} |\n",
+                d.p50_us,
+                d.p99_us,
+                p.p50_us,
+                p.p99_us,
+                p.p50_us - d.p50_us,
+                p.p99_us - d.p99_us,
+                d.rate,
+                p.rate,
+                p.rate / d.rate
+            ));
+            js.push(
+                json!({ "layout": layout.name, "connections": c, "direct": d, "proxied": p,
+                "added_p50_us": p.p50_us - d.p50_us, "added_p99_us": p.p99_us - d.p99_us,
+                "rate_ratio": p.rate / d.rate }),
+            );
+        }
+        md.push('\n');
+        drop(manager);
+        drop(upstream);
     }
     println!("{md}");
     setup::write(&o.out.join("proxy.md"), &md)?;
@@ -146,7 +176,5 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         &serde_json::to_string_pretty(&json!({ "rows": js }))?,
     )?;
     println!("wrote {0}/proxy.md and {0}/proxy.json", o.out.display());
-    drop(manager);
-    drop(upstream);
     Ok(())
 }

@@ -238,12 +238,9 @@ impl Call<'_> {
             if !tried.contains(&picked.lease.token_id) {
                 return Ok(picked);
             }
-            let mut held = Held::new(self.svc, self.scope, self.route, &picked.lease_id);
-            let unused = ReportRequest {
-                outcome: Some(OutcomeClass::Unknown),
-                ..ReportRequest::default()
-            };
-            held.report_now(&unused).await;
+            Held::new(self.svc, self.scope, self.route, &picked.lease_id)
+                .release()
+                .await;
             if tried.len() + 1 >= self.pool_size() {
                 break;
             }
@@ -287,7 +284,7 @@ impl Call<'_> {
                 Err("the target URL is not valid".to_string()),
                 client_error(),
             ),
-            Ok(Err(Some(e))) => (Err(forward::describe(&e)), transient()),
+            Ok(Err(Some(e))) => (Err(describe(&e)), transient()),
             Ok(Ok(mut resp)) => {
                 let status = resp.status().as_u16();
                 if self.route.rules.needs_body(status) {
@@ -376,6 +373,23 @@ impl Call<'_> {
         Ok(forward::response(
             resp, peeked, held, &secret, &token_id, attempts, timeout,
         ))
+    }
+}
+
+/// Why a request failed, in words that never name the URL (it may carry the token).
+pub fn describe(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect to the upstream"
+    } else if e.is_body() {
+        "body error"
+    } else {
+        "request failed"
+    };
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{what}: {cause}"),
+        None => what.to_string(),
     }
 }
 

@@ -5,9 +5,25 @@
 //! section; what the routes do lives in `crate::proxy` (forwarding, HTTP layer) and
 //! `crate::service::proxy` (classification, service layer).
 
-use super::validate::{problem, range, Problem};
 use serde::{Deserialize, Serialize};
 use tokenlb_core::{OutcomeClass, Strategy};
+
+/// A refused value: `(key, reason)`, as `super::validate` reports them.
+type Problem = (String, String);
+
+fn problem(key: impl Into<String>, reason: impl Into<String>) -> Problem {
+    (key.into(), reason.into())
+}
+
+fn range<T: PartialOrd + std::fmt::Display>(key: &str, v: T, lo: T, hi: T) -> Result<(), Problem> {
+    if v < lo || v > hi {
+        return Err(problem(
+            key,
+            format!("must be between {lo} and {hi} (got {v})"),
+        ));
+    }
+    Ok(())
+}
 
 /// The most retries a route may ask for (each on another token).
 pub const MAX_RETRIES: u32 = 10;

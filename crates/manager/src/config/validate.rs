@@ -5,18 +5,13 @@
 use super::{Config, HealthConfig, HealthKind, NotifyConfig, PoolConfig};
 use base64::Engine as _;
 
-pub(super) type Problem = (String, String);
+type Problem = (String, String);
 
-pub(super) fn problem(key: impl Into<String>, reason: impl Into<String>) -> Problem {
+fn problem(key: impl Into<String>, reason: impl Into<String>) -> Problem {
     (key.into(), reason.into())
 }
 
-pub(super) fn range<T: PartialOrd + std::fmt::Display>(
-    key: &str,
-    v: T,
-    lo: T,
-    hi: T,
-) -> Result<(), Problem> {
+fn range<T: PartialOrd + std::fmt::Display>(key: &str, v: T, lo: T, hi: T) -> Result<(), Problem> {
     if v < lo || v > hi {
         return Err(problem(
             key,

@@ -140,6 +140,7 @@ fn headers(config: &ProxyConfig, parts: &Parts, secret: &Secret, streaming: bool
             || *name == header::HOST
             || *name == header::AUTHORIZATION
             || (*name == header::CONTENT_LENGTH && !streaming)
+            || *name == header::EXPECT
             || name.as_str() == "x-csrf-token"
             || inject.as_ref() == Some(name);
         if dropped {
@@ -193,23 +194,6 @@ pub fn request(
             .headers(headers(config, parts, secret, streaming))
             .body(body),
     )
-}
-
-/// Why a request failed, in words that never name the URL (it may carry the token).
-pub fn describe(e: &reqwest::Error) -> String {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect to the upstream"
-    } else if e.is_body() {
-        "body error"
-    } else {
-        "request failed"
-    };
-    match std::error::Error::source(e) {
-        Some(cause) => format!("{what}: {cause}"),
-        None => what.to_string(),
-    }
 }
 
 /// Reads up to `max` bytes of the answer's body (for the rules), within `timeout`.

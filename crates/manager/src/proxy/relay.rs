@@ -62,6 +62,17 @@ impl Held {
         }
     }
 
+    /// Hands back a lease that was not used (a token tried already): `unknown`, not counted
+    /// as a forwarded request.
+    pub async fn release(mut self) {
+        if let Some(inner) = self.0.take() {
+            let req = inner.with(&unknown());
+            if let Err(e) = inner.svc.report(req, &inner.scope).await {
+                tracing::debug!(route = %inner.route.name(), "proxy: release not applied: {e}");
+            }
+        }
+    }
+
     /// The lease is kept while a successful answer streams: its deadline moves out of the
     /// way of long streams, and `report` is sent when the body ends or is dropped.
     pub fn keep_for_stream(mut self, report: ReportRequest) -> Option<Held> {
@@ -83,6 +94,12 @@ impl Held {
             req.outcome = Some(OutcomeClass::Transient);
             req.error = Some(error);
         }
+        if !inner.svc.coordinator().takes_report(&inner.lease) {
+            // A local lease settles here and now (no task per request): the same service
+            // door `report` takes for it.
+            inner.settle_local(&req);
+            return;
+        }
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 rt.spawn(async move { send(&inner, req).await });
@@ -94,7 +111,38 @@ impl Held {
     }
 }
 
+/// Longest cooling a report may ask for (DESIGN §9's `max_cooling_s`, as `report` clamps).
+const MAX_COOLING_S: u64 = 3600;
+
 impl Inner {
+    /// Reports a local lease without awaiting: through
+    /// [`TokenService::report_local_lease`]; a change out of rotation is then written to the
+    /// store on a task, as `report` would before answering.
+    fn settle_local(&self, req: &ReportRequest) {
+        let class = req.outcome.unwrap_or(OutcomeClass::Unknown);
+        self.route.count(&self.svc, class);
+        let outcome = tokenlb_core::Outcome {
+            class,
+            latency_ms: req.latency_ms,
+            status: req.status,
+            retry_after_s: req.retry_after_s.map(|s| s.clamp(1, MAX_COOLING_S)),
+            error: req.error.as_deref().map(crate::validate::error_sample),
+        };
+        match self
+            .svc
+            .report_local_lease(&self.lease, None, &outcome, &self.scope)
+        {
+            Ok(ack) if ack.out_of_rotation => {
+                let svc = self.svc.clone();
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(async move { svc.persist_state_now(&ack.id).await });
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(route = %self.route.name(), "proxy: report not applied: {e}"),
+        }
+    }
+
     fn with(&self, report: &ReportRequest) -> ReportRequest {
         ReportRequest {
             lease: Some(self.lease.clone()),
@@ -168,7 +216,7 @@ impl Stream for Relay {
                 Poll::Ready(Some(Ok(chunk)))
             }
             Poll::Ready(Some(Err(e))) => {
-                let why = format!("upstream body broke off: {}", super::forward::describe(&e));
+                let why = format!("upstream body broke off: {}", super::describe(&e));
                 Poll::Ready(Some(Err(this.fail(why))))
             }
             Poll::Ready(None) => {
