@@ -48,7 +48,7 @@ ensure_promtool
 
 log "layers: no import cycle across the manager's layers, no lower layer naming a higher one"
 python3 scripts/module-graph.py crates/manager \
-  --layer http=app,routes,auth,session,error,openapi,state,server \
+  --layer http=app,routes,auth,session,error,openapi,state,server,proxy \
   --layer background=tasks,health,refresh,notify \
   --layer service=service,import,views,metrics,config,validate,wopan_health,probe,shutdown
 

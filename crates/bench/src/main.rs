@@ -14,6 +14,8 @@ use tokenlb_bench::procs;
 use tokenlb_bench::run::Bench;
 use tokenlb_bench::servers::Programs;
 
+mod proxy;
+
 /// Load harness: the bare-stack baseline, the manager's lease routes at 10 / 1,000 / 100,000
 /// tokens, and the web API, measured in one run; writes bench/out/results.{md,json} and
 /// bench/out/throughput.svg.
@@ -87,6 +89,11 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "axum")]
         stack: tokenlb_bench::baseline::Stack,
     },
+    /// Proxy mode's overhead: p50 / p99 and requests/s through a `[[proxy]]` route against
+    /// direct calls to the same loopback upstream, at 1 and 32 connections (writes
+    /// OUT/proxy.md and OUT/proxy.json; --duration, --repeat [default 3], pinning and
+    /// --tokenlb as for the full run).
+    Proxy,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -190,6 +197,21 @@ fn main() -> anyhow::Result<()> {
     // Servers run in their own directories: every path handed to them must be absolute.
     let out = std::fs::canonicalize(&cli.out)
         .with_context(|| format!("resolving {}", cli.out.display()))?;
+    if matches!(cli.command, Some(Cmd::Proxy)) {
+        let options = proxy::Options {
+            programs,
+            out,
+            duration: cli
+                .duration
+                .map_or(Duration::from_secs(5), Duration::from_secs_f64),
+            repeat: if cli.repeat > 1 {
+                usize::from(cli.repeat)
+            } else {
+                3
+            },
+        };
+        return runtime.block_on(proxy::run(options));
+    }
     let bench = Bench::new(plan, programs, out.clone(), setup);
     if let Some(n) = cli.scale {
         let (results, _) = runtime.block_on(bench.scale(n as usize))?;

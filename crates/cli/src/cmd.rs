@@ -9,6 +9,7 @@
 pub mod config;
 pub mod keys;
 pub mod manager;
+pub mod proxy_check;
 pub mod token;
 pub mod up;
 pub mod webapi;

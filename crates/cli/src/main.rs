@@ -63,6 +63,8 @@ enum Command {
     Up(cmd::up::Args),
     /// Rotate the key that encrypts stored secrets (offline; crash-safe).
     Keys(cmd::keys::Args),
+    /// Make one request through a [[proxy]] route of a running manager and show how it was classified.
+    ProxyCheck(cmd::proxy_check::Args),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +82,7 @@ fn main() -> ExitCode {
         Command::Webapi(args) => cmd::webapi::run(args, &cli.global),
         Command::Up(args) => cmd::up::run(args, &cli.global),
         Command::Keys(args) => cmd::keys::run(args, &cli.global),
+        Command::ProxyCheck(args) => cmd::proxy_check::run(args, &cli.global),
     };
     cmd::exit_code(result)
 }

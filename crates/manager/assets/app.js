@@ -15,6 +15,7 @@ import { drawChart, redrawChart } from "./charts.js";
 import { setFallbackFocus } from "./dialogs.js";
 import { byId, h, replaceChildren } from "./dom.js";
 import { renderEvents } from "./events.js";
+import { renderProxies } from "./proxies.js";
 import { fmtNumber, fmtPercent, fmtTime, ratePercent } from "./format.js";
 import { applyI18n, bindLangSelect, onLangChange, t } from "./i18n.js";
 import { STATES, TokenTable, fillSelect, sortParam } from "./table.js";
@@ -32,6 +33,7 @@ const query = { offset: 0, limit: 50, sort: "name", state: "", pool: "", q: "", 
 const tokenNames = new Map(); // token id → name, for the chart's scope of a token off the page
 let pools = [];
 let events = [];
+let proxies = [];
 let chartData = null;
 let lastChartAt = 0;
 let timer = null;
@@ -148,12 +150,14 @@ function renderUpdated() {
 
 async function load() {
   const gen = query.gen;
-  const [tp, s, p, e] = await Promise.all([
+  const [tp, s, p, e, x] = await Promise.all([
     get(`/api/tokens?${tokenQuery()}`),
     get("/api/token/stats?limit=0"),
     get("/api/pools").catch(() => pools),
     get("/api/events?limit=50").catch(() => events),
+    get("/api/proxies").catch(() => ({ proxies })),
   ]);
+  proxies = listOf(x, "proxies");
   stats = s || {};
   pools = listOf(p, "pools");
   events = listOf(e, "events");
@@ -173,6 +177,7 @@ async function load() {
     renderPager();
   }
   renderEvents(byId("events-body"), byId("events-empty"), events);
+  renderProxies(byId("proxies"), byId("proxies-head"), byId("proxies-body"), proxies);
   if (Date.now() - lastChartAt >= CHART_MS) await loadChart().catch(() => {});
   lastUpdate = Date.now();
 }
@@ -216,6 +221,7 @@ function relabel() {
   renderSelects();
   renderPager();
   renderEvents(byId("events-body"), byId("events-empty"), events, true);
+  renderProxies(byId("proxies"), byId("proxies-head"), byId("proxies-body"), proxies, true);
   if (chartData) drawChart(byId("chart"), byId("chart-note"), byId("chart-summary"), chartData);
   renderUpdated();
 }

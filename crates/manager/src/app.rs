@@ -66,6 +66,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/api/openapi.json"),
+    ("get", "/api/proxies"),
+    ("post", "/api/proxy/{name}/check"),
+    ("get", "/proxy/{name}/{path}"),
+    ("post", "/proxy/{name}/{path}"),
+    ("put", "/proxy/{name}/{path}"),
+    ("patch", "/proxy/{name}/{path}"),
+    ("delete", "/proxy/{name}/{path}"),
 ];
 
 /// The manager's router, ready to serve with `into_make_service_with_connect_info`.
@@ -102,6 +109,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/api/openapi.json", get(ops::openapi))
+        .merge(crate::proxy::router(&state))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(HttpLayer {

@@ -17,6 +17,7 @@ mod env;
 mod load;
 mod observe;
 mod pool;
+mod proxy;
 mod validate;
 
 #[cfg(test)]
@@ -34,6 +35,7 @@ pub use env::{env_var_for, EnvSource, ProcessEnv, ENV_KEYS};
 pub use load::{ConfigError, ConfigFile, Overrides};
 pub use observe::{MetricsConfig, NotifyConfig, NotifyEvent};
 pub use pool::{HealthConfig, HealthKind, PoolConfig};
+pub use proxy::{parse_status, Inject, ProxyConfig, ProxyRule};
 
 /// The name of the pool used by requests that name none; always present after loading.
 pub const DEFAULT_POOL: &str = "default";
@@ -98,6 +100,9 @@ pub struct Config {
     /// Webhook targets for changes an operator must know about, `[[notify]]`; none by
     /// default.
     pub notify: Vec<NotifyConfig>,
+    /// Proxy routes, `[[proxy]]` (DESIGN §10): upstream APIs served at `/proxy/NAME/…` with a
+    /// pool token injected; none by default. Their pools exist after loading.
+    pub proxy: Vec<ProxyConfig>,
     /// Pools by name, `[pools.NAME]`; `default` always exists after loading.
     pub pools: BTreeMap<String, PoolConfig>,
     /// The health check of every pool without a `[pools.NAME.health]` table of its own
@@ -131,6 +136,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             metrics: MetricsConfig::default(),
             notify: Vec::new(),
+            proxy: Vec::new(),
             pools,
             default_health: None,
         }
@@ -162,6 +168,11 @@ impl Config {
     /// A configured pool by name (`default` always exists after loading).
     pub fn pool(&self, name: &str) -> Option<&PoolConfig> {
         self.pools.get(name)
+    }
+
+    /// A proxy route by name.
+    pub fn proxy_route(&self, name: &str) -> Option<&ProxyConfig> {
+        self.proxy.iter().find(|p| p.name == name)
     }
 
     /// The health check pool `name` runs: its own `[pools.NAME.health]`, else

@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod notify;
 pub mod openapi;
 pub mod probe;
+pub mod proxy;
 pub mod refresh;
 pub mod routes;
 pub mod server;

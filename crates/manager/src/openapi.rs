@@ -6,6 +6,7 @@
 //! names every route of [`crate::app::ROUTES`] and nothing else.
 
 mod paths_other;
+mod paths_proxy;
 mod paths_tokens;
 mod schemas;
 
@@ -118,6 +119,7 @@ fn operation(op: Op) -> Value {
 fn operations() -> Vec<(&'static str, &'static str, Op)> {
     let mut ops = paths_tokens::operations();
     ops.extend(paths_other::operations());
+    ops.extend(paths_proxy::operations());
     ops
 }
 

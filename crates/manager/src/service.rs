@@ -19,6 +19,7 @@ pub mod events;
 mod lease;
 pub mod listing;
 pub mod natural;
+pub mod proxy;
 pub mod registry;
 mod scope;
 mod stats;

@@ -18,6 +18,8 @@
 //! - `POST /openapi/client/upload2C`: multipart upload parts (module `upload`).
 //! - `GET /openapi/download?fid=<opaque>`: the file's bytes (generated from a fixture file's
 //!   id, or the uploaded bytes), `Range` → 206, unknown or expired link → 403.
+//! - `ANY /demo-api/<path>`: a small Bearer-token API for proxy mode's demo (module
+//!   `demo_api`; `tokenlb up --demo` serves it as `/proxy/demo/…`).
 //! - `POST /_emulator/control`, `GET /_emulator/state`: fault injection (below).
 //!
 //! ## Answers to bad requests
@@ -54,9 +56,9 @@
 //! - `latency_ms` (int): delay before every dispatcher and download answer.
 //! - `error_rate` (0–1): that fraction of dispatcher and upload calls answer HTTP 500
 //!   (`transient`).
-//! - `tokens` (map access token → `ok` | `expired` | `rate_limited` | `quota`): `expired`
-//!   gives the invalid code; `rate_limited` gives HTTP `rate_limit_status` with
-//!   `Retry-After: retry_after_s`; `quota` gives HTTP 509. Also applied to downloads of links
+//! - `tokens` (map access token → `ok` | `expired` | `rate_limited` | `quota` | `error`):
+//!   `expired` gives the invalid code; `rate_limited` gives HTTP `rate_limit_status` with
+//!   `Retry-After: retry_after_s`; `quota` gives HTTP 509; `error` HTTP 500. Also applied to downloads of links
 //!   that token obtained. Unknown tokens are refused with 400.
 //! - `invalid_code` (9999 | 1001), `link_ttl_s`, `token_ttl_s` (lifetime of refreshed tokens),
 //!   `rotate_refresh` (bool), `rate_limit_status` (429 | 503), `retry_after_s`,
@@ -70,6 +72,7 @@
 
 mod control;
 pub mod demo;
+mod demo_api;
 mod dispatch;
 mod download;
 pub mod fixture;
@@ -85,7 +88,7 @@ pub use fixture::{Fixture, FixtureError};
 pub use state::{DownloadFault, Settings, TokenFault};
 pub use upload::MAX_STORED_BYTES;
 
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use parking_lot::Mutex;
 use std::future::Future;
@@ -191,6 +194,9 @@ fn build(config: EmulatorConfig, local_addr: Option<SocketAddr>) -> Result<Route
         .route("/wohome/dispatcher", post(dispatch::wohome))
         .route("/openapi/download", get(download::handle))
         .route("/openapi/client/upload2C", post(upload::handle))
+        .route("/demo-api", any(demo_api::handle))
+        .route("/demo-api/", any(demo_api::handle))
+        .route("/demo-api/{*path}", any(demo_api::handle))
         .route("/_emulator/control", post(control::control))
         .route("/_emulator/state", get(control::state))
         .fallback(dispatch::not_found)

@@ -6,7 +6,7 @@
 //! history. Output meant for people goes to stdout as a table or a sentence; `--json` and
 //! `export` give machine-readable JSON.
 
-mod api;
+pub(crate) mod api;
 mod import;
 mod table;
 

@@ -185,12 +185,13 @@ impl Config {
                 pool.policy.strategy = strategy;
             }
         }
-        self.pools
-            .entry(DEFAULT_POOL.to_string())
-            .or_insert_with(|| super::PoolConfig {
+        let proxy_pools = self.proxy.iter().map(|p| p.pool_name().to_string());
+        for name in std::iter::once(DEFAULT_POOL.to_string()).chain(proxy_pools) {
+            self.pools.entry(name).or_insert_with(|| super::PoolConfig {
                 policy: policy_with(strategy),
                 ..Default::default()
             });
+        }
     }
 
     /// Sets one key from its string form (the environment layer).

@@ -114,6 +114,10 @@ impl Config {
         for (i, n) in self.notify.iter().enumerate() {
             check_notify(i, n)?;
         }
+        let mut routes = std::collections::BTreeSet::new();
+        for (i, p) in self.proxy.iter().enumerate() {
+            super::proxy::check_proxy(i, p, &mut routes)?;
+        }
         for (name, pool) in &self.pools {
             check_pool(name, pool)?;
         }

@@ -110,8 +110,9 @@ impl Metrics {
         }
     }
 
-    /// Counts one proxied request (proxy mode, DESIGN §10, not built yet: its handler calls
-    /// this). `proxy` is the proxy's name from the configuration, never request input.
+    /// Counts one proxied request (proxy mode, DESIGN §10: every attempt, by the class it was
+    /// reported with; `crate::proxy::relay` calls this). `proxy` is the proxy's name from the
+    /// configuration, never request input.
     pub fn proxy_request(&self, proxy: &str, class: OutcomeClass) {
         *self
             .proxy
@@ -231,7 +232,7 @@ impl Metrics {
             out,
             "tokenlb_proxy_requests_total",
             "counter",
-            "Requests forwarded in proxy mode, by proxy and outcome class (proxy mode is not built yet).",
+            "Requests forwarded in proxy mode, by proxy and outcome class (each attempt on a token counts once).",
         );
         for ((proxy, class), n) in self.proxy.lock().iter() {
             let _ = writeln!(

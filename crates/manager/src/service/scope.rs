@@ -76,6 +76,26 @@ impl Scope {
         }
     }
 
+    /// The scope a proxied request leases with (DESIGN §10: a route's name is a pool scope):
+    /// the caller's own when it may use `pool`; one limited to `pool` when it may use the
+    /// route `route`; else `Forbidden`.
+    pub fn for_route(&self, route: &str, pool: &str) -> ServiceResult<Scope> {
+        if self.allows(pool) {
+            return Ok(self.clone());
+        }
+        if self.allows(route) {
+            return Ok(Scope(Arc::new(Inner {
+                name: self.0.name.clone(),
+                pools: Some(vec![pool.to_string()]),
+                report_by_id: false,
+            })));
+        }
+        Err(ServiceError::Forbidden(format!(
+            "the client key {:?} is not allowed to use proxy route {route:?} (name it or its pool {pool:?} in the key's pools)",
+            self.0.name
+        )))
+    }
+
     /// `Forbidden` unless the caller may report by token id or value.
     pub fn check_report_by_id(&self) -> ServiceResult<()> {
         if self.0.report_by_id {

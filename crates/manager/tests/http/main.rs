@@ -12,6 +12,7 @@ mod health;
 mod import_scale;
 mod log_levels;
 mod paging;
+mod proxy;
 mod reasons;
 mod session;
 mod startup;

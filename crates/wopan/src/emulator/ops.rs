@@ -52,6 +52,7 @@ pub(crate) fn token_refusal(s: &Shared, check: &TokenCheck) -> Reply {
             Some(settings.retry_after_s),
         ),
         TokenCheck::Quota => Reply::Http(quota_status(), None),
+        TokenCheck::Error => Reply::Http(StatusCode::INTERNAL_SERVER_ERROR, None),
         TokenCheck::Invalid | TokenCheck::Valid(_) => match settings.invalid_code {
             1001 => Reply::biz("1001", "无效登录信息"),
             _ => Reply::biz("9999", "系统异常"),

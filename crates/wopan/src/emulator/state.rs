@@ -28,6 +28,8 @@ pub enum TokenFault {
     RateLimited,
     /// Answers HTTP 509 (bandwidth / quota exceeded).
     Quota,
+    /// Answers HTTP 500 (a backend failure tied to this token).
+    Error,
 }
 
 /// The fault applied to downloads regardless of the link's token.
@@ -90,6 +92,8 @@ pub(crate) enum TokenCheck {
     Invalid,
     RateLimited,
     Quota,
+    /// Fault `error`: HTTP 500.
+    Error,
 }
 
 /// A handed-out download link.
@@ -181,6 +185,7 @@ impl Inner {
             TokenFault::Expired => TokenCheck::Invalid,
             TokenFault::RateLimited => TokenCheck::RateLimited,
             TokenFault::Quota => TokenCheck::Quota,
+            TokenFault::Error => TokenCheck::Error,
         }
     }
 

@@ -11,7 +11,8 @@
 //! starts fresh each time, so demo tokens an earlier demo refreshed are reset to the
 //! originals ([`reset_refreshed`]), and those it left `invalid` or `cooling` (fault
 //! injection) work again: [`reactivate`] enables them through the admin API as the
-//! launcher (its event says so); tokens an admin disabled stay disabled.
+//! launcher (its event says so); tokens an admin disabled stay disabled. The demo also
+//! serves one proxy route, `demo` ([`add_proxy_route`]), to the emulator's demo API.
 
 use anyhow::Context;
 use std::future::Future;
@@ -19,6 +20,7 @@ use std::path::Path;
 use tokenlb_core::secret::mask;
 use tokenlb_core::Secret;
 use tokenlb_core::TokenState;
+use tokenlb_manager::config::{Config, Inject, ProxyConfig};
 use tokenlb_manager::import::{ImportItem, ImportSummary, Parsed, Position};
 use tokenlb_manager::service::{TokenChanges, TokenRef, TokenService};
 use tokenlb_wopan::emulator::{self, EmulatorConfig, DEMO_TOKENS};
@@ -141,6 +143,23 @@ pub fn spawn_emulator(
             .await
             .context("the Wopan emulator stopped")
     })
+}
+
+/// Name of the demo's proxy route (DESIGN §10), served at `/proxy/demo/…`.
+pub const PROXY_ROUTE: &str = "demo";
+
+/// Adds the demo's proxy route, unless the configuration has one of that name: the
+/// emulator's demo API (`/demo-api`, wants `Authorization: Bearer <demo token>`) behind
+/// `/proxy/demo/…`, with the demo tokens of `pool`.
+pub fn add_proxy_route(config: &mut Config, emulator_url: &str, pool: &str) {
+    if config.proxy_route(PROXY_ROUTE).is_some() {
+        return;
+    }
+    let upstream = format!("{}/demo-api", emulator_url.trim_end_matches('/'));
+    let inject = Inject::header("Authorization", "Bearer {token}");
+    config
+        .proxy
+        .push(ProxyConfig::new(PROXY_ROUTE, &upstream, pool, inject));
 }
 
 /// The number of demo tokens (for messages).

@@ -66,6 +66,9 @@ pub async fn up(args: Args, mut config: Config) -> Result<(), CliError> {
         wopan_base_url: wopan_url.clone(),
         ..HealthConfig::default()
     });
+    if args.demo {
+        demo::add_proxy_route(&mut config, &wopan_url, &pool(&args));
+    }
     let access = client_access(&config, manager_addr);
     let coordinator = tokenlb_cluster::coordinator(&config).await?;
     let manager = Manager::open_with(config.clone(), coordinator).await?;

@@ -195,6 +195,14 @@ pub fn running(s: &Services, config: &Config, r: &Report, pool: &str) {
         encode(&folder),
         encode(&file)
     );
+    for route in &config.proxy {
+        println!(
+            "  curl \"{manager}/proxy/{}/hello\"   (proxy mode: {} with a token of pool {})",
+            route.name,
+            route.upstream,
+            route.pool_name()
+        );
+    }
     println!();
     println!("Press Ctrl-C to stop.");
 }
