@@ -126,10 +126,7 @@ pub async fn report(
             outcome: outcome.into(),
         });
         svc.metrics().reported(outcome, &record.pool);
-        let state = svc
-            .token_pool(&token)
-            .and_then(|h| h.view(&token))
-            .map(|v| v.state);
+        let state = svc.token_pool(&token).and_then(|h| h.state_of(&token));
         let mut ack = ReportAck::new(token, state);
         ack.forwarded = true;
         return Ok(ack);

@@ -50,13 +50,23 @@ impl Secret {
 
 /// Masks a secret: `abcd…wxyz` for 12 characters or more, `****` otherwise.
 pub fn mask(value: &str) -> String {
-    let chars: Vec<char> = value.chars().collect();
-    if chars.len() < 12 {
+    // Char boundaries, not bytes: a secret may hold any characters. No allocation but the
+    // answer (every token view of a large listing masks one).
+    let mut ends = value.char_indices().map(|(i, c)| i + c.len_utf8());
+    let Some(head_end) = ends.nth(3) else {
+        return "****".to_string();
+    };
+    let mut starts = value.char_indices().rev().map(|(i, _)| i);
+    let tail_start = starts.nth(3).unwrap_or(0);
+    if value[..tail_start].chars().count() < 8 {
         return "****".to_string();
     }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}…{tail}")
+    let (head, tail) = (&value[..head_end], &value[tail_start..]);
+    let mut out = String::with_capacity(head.len() + tail.len() + '…'.len_utf8());
+    out.push_str(head);
+    out.push('…');
+    out.push_str(tail);
+    out
 }
 
 impl fmt::Debug for Secret {
@@ -92,6 +102,29 @@ mod tests {
             "bad c3f0…5fea!"
         );
         assert_eq!(Secret::new("").cut_from("text"), "text");
+    }
+
+    /// The mask is the first four and last four characters of 12 or more, for every
+    /// length around the limit and characters of every UTF-8 width.
+    #[test]
+    fn the_mask_keeps_four_characters_each_side() {
+        let by_chars = |v: &str| {
+            let chars: Vec<char> = v.chars().collect();
+            if chars.len() < 12 {
+                return "****".to_string();
+            }
+            let head: String = chars[..4].iter().collect();
+            let tail: String = chars[chars.len() - 4..].iter().collect();
+            format!("{head}…{tail}")
+        };
+        for alphabet in ["abcdefghijklmnopqrstu", "é中𝄞aé中𝄞bé中𝄞cé中𝄞dé中𝄞"]
+        {
+            let chars: Vec<char> = alphabet.chars().collect();
+            for n in 0..=chars.len() {
+                let v: String = chars[..n].iter().collect();
+                assert_eq!(mask(&v), by_chars(&v), "{v:?}");
+            }
+        }
     }
 
     #[test]

@@ -123,21 +123,26 @@ pub fn app(state: AppState) -> Router {
 /// with it, to exercise the loopback rule from loopback).
 pub type Prepare = Arc<dyn Fn(&mut Request) + Send + Sync>;
 
-/// What the manager serves: `GET /api/token/get` straight to its handler, everything else
-/// through the [`Router`] of [`app`].
+/// What the manager serves: `GET /api/token/get` and `POST /api/token/report` straight to
+/// their handlers, everything else through the [`Router`] of [`app`].
 ///
 /// The router's dispatch (the route table lookup, its path parameters, the `MatchedPath`
 /// extension and the boxed route service) cost about 3,500 instructions of a `get`, an
-/// eighth of it; for the one route every leased call takes, a string compare does the same.
-/// The handler is wrapped in the same [`HttpLayer`] as every route, so metrics, security
-/// headers, the body limit and the failure log are those of the router's route. Every other
-/// method on the path (`HEAD` included) goes through the router, which answers as before.
+/// eighth of it; for the two routes every leased call takes, a string compare does the
+/// same. Each handler is wrapped in the same [`HttpLayer`] as every route, so metrics,
+/// security headers, the body limit and the failure log are those of the router's route.
+/// Every other method on those paths (`HEAD` included) goes through the router, which
+/// answers as before.
 #[derive(Clone)]
 pub struct Routes {
-    get: tower::util::BoxCloneSyncService<Request, Response, Infallible>,
+    get: Direct,
+    report: Direct,
     router: Router,
     prepare: Option<Prepare>,
 }
+
+/// A route served without the router.
+type Direct = tower::util::BoxCloneSyncService<Request, Response, Infallible>;
 
 /// The manager's services (see [`Routes`]); `prepare` runs on every request first.
 pub fn routes(state: AppState, prepare: Option<Prepare>) -> Routes {
@@ -150,15 +155,22 @@ pub fn routes(state: AppState, prepare: Option<Prepare>) -> Routes {
         state.clone(),
     ));
     get.route = Some(GET_ROUTE);
+    let mut report = layer.layer(axum::handler::Handler::with_state(
+        lease::report,
+        state.clone(),
+    ));
+    report.route = Some(REPORT_ROUTE);
     Routes {
-        get: tower::util::BoxCloneSyncService::new(get),
+        get: Direct::new(get),
+        report: Direct::new(report),
         router: app(state),
         prepare,
     }
 }
 
-/// The route [`Routes`] serves without the router.
+/// The routes [`Routes`] serves without the router.
 const GET_ROUTE: &str = "/api/token/get";
+const REPORT_ROUTE: &str = "/api/token/report";
 
 impl Service<Request> for Routes {
     type Response = Response;
@@ -174,8 +186,11 @@ impl Service<Request> for Routes {
         if let Some(prepare) = &self.prepare {
             prepare(&mut req);
         }
-        if req.method() == Method::GET && req.uri().path() == GET_ROUTE {
-            RoutesFuture::Get(self.get.call(req))
+        let path = req.uri().path();
+        if req.method() == Method::GET && path == GET_ROUTE {
+            RoutesFuture::Direct(self.get.call(req))
+        } else if req.method() == Method::POST && path == REPORT_ROUTE {
+            RoutesFuture::Direct(self.report.call(req))
         } else {
             RoutesFuture::Router(self.router.call(req))
         }
@@ -186,7 +201,7 @@ impl Service<Request> for Routes {
 /// connection's task either way, and a box would be one more allocation per request.
 #[allow(clippy::large_enum_variant)]
 pub enum RoutesFuture {
-    Get(<tower::util::BoxCloneSyncService<Request, Response, Infallible> as Service<Request>>::Future),
+    Direct(<Direct as Service<Request>>::Future),
     Router(<Router as Service<Request>>::Future),
 }
 
@@ -195,7 +210,7 @@ impl Future for RoutesFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.get_mut() {
-            RoutesFuture::Get(f) => Pin::new(f).poll(cx),
+            RoutesFuture::Direct(f) => Pin::new(f).poll(cx),
             RoutesFuture::Router(f) => Pin::new(f).poll(cx),
         }
     }

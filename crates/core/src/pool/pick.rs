@@ -53,7 +53,7 @@ impl Pool {
         let lease = Lease {
             id: LeaseId(lease_id),
             token_id: t.token_id(),
-            name: t.name.to_string(),
+            name: String::from(&*t.name),
             secret: t.secret.clone(),
             deadline,
         };

@@ -72,6 +72,13 @@ impl Pool {
         self.by_id.get(id.as_str()).map(|&s| self.view_of(s))
     }
 
+    /// One token's state, or `None` if the pool has no such id: what a report's
+    /// acknowledgement needs, without building (and masking the secret of) a whole view.
+    pub fn state_of(&self, id: &TokenId) -> Option<TokenState> {
+        let &slot = self.by_id.get(id.as_str())?;
+        self.slots[slot as usize].as_ref().map(|t| t.health.state)
+    }
+
     /// Every token's [`TokenKey`], in slot order: O(tokens), no allocation per token.
     pub fn keys(&self) -> impl Iterator<Item = TokenKey<'_>> + '_ {
         self.keys_in(0..self.slots.len())

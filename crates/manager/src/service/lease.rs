@@ -536,7 +536,7 @@ impl TokenService {
         let ack = self.mutate_freeing(handle, |pool| {
             match pool.report(lease, outcome, now_ms(), &mut rand::thread_rng()) {
                 Ok((id, changes)) => {
-                    let state = pool.get(&id).map(|v| v.state);
+                    let state = pool.state_of(&id);
                     let mut ack = ReportAck::new(id, state);
                     ack.out_of_rotation = takes_out(&changes, &ack.id);
                     Ok((ack, changes))
@@ -561,7 +561,7 @@ impl TokenService {
             let changes = pool
                 .report_token(id, outcome, now_ms(), &mut rand::thread_rng())
                 .map_err(|_| ServiceError::UnknownToken(None))?;
-            let state = pool.get(id).map(|v| v.state);
+            let state = pool.state_of(id);
             let mut ack = ReportAck::new(id.clone(), state);
             ack.out_of_rotation = takes_out(&changes, id);
             Ok::<_, ServiceError>((ack, changes))

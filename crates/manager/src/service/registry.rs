@@ -63,6 +63,11 @@ impl PoolHandle {
         self.pool.lock().get(id)
     }
 
+    /// One token's state (no view built).
+    pub fn state_of(&self, id: &TokenId) -> Option<tokenlb_core::TokenState> {
+        self.pool.lock().state_of(id)
+    }
+
     /// A token's secret (health probes, proxying).
     pub fn secret(&self, id: &TokenId) -> Option<Secret> {
         self.pool.lock().secret(id).cloned()

@@ -25,21 +25,28 @@ struct Inner {
 impl Scope {
     /// The admin: every pool, every report form.
     pub fn admin() -> Scope {
-        Scope(Arc::new(Inner {
-            name: "admin".into(),
-            pools: None,
-            report_by_id: true,
-        }))
+        static ADMIN: std::sync::LazyLock<Scope> = std::sync::LazyLock::new(|| {
+            Scope(Arc::new(Inner {
+                name: "admin".into(),
+                pools: None,
+                report_by_id: true,
+            }))
+        });
+        ADMIN.clone()
     }
 
     /// A direct loopback peer on a manager without client keys: every pool, reports by
     /// lease only.
     pub fn loopback() -> Scope {
-        Scope(Arc::new(Inner {
-            name: "loopback".into(),
-            pools: None,
-            report_by_id: false,
-        }))
+        // One shared value: a loopback `get` allocates nothing for its scope.
+        static LOOPBACK: std::sync::LazyLock<Scope> = std::sync::LazyLock::new(|| {
+            Scope(Arc::new(Inner {
+                name: "loopback".into(),
+                pools: None,
+                report_by_id: false,
+            }))
+        });
+        LOOPBACK.clone()
     }
 
     /// A configured client key.
