@@ -49,6 +49,8 @@ pub struct Proxies {
 /// One route: its configuration, parsed rules and counters.
 pub struct Route {
     pub config: ProxyConfig,
+    /// `config.upstream`, parsed once.
+    base: Option<reqwest::Url>,
     rules: Rules,
     /// Attempts by outcome class, in [`OutcomeClass::ALL`] order (the admin UI shows them).
     counts: [AtomicU64; 7],
@@ -58,6 +60,7 @@ impl Route {
     fn new(config: ProxyConfig) -> Route {
         Route {
             rules: Rules::new(&config.rules),
+            base: forward::base(&config),
             config,
             counts: Default::default(),
         }
@@ -266,6 +269,7 @@ impl Call<'_> {
         let request = forward::request(
             self.client,
             &self.route.config,
+            self.route.base.as_ref(),
             self.parts,
             &lease.secret,
             body,

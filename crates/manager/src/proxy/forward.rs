@@ -103,14 +103,26 @@ fn is_hop(name: &HeaderName, headers: &HeaderMap) -> bool {
             .any(|t| t.trim().eq_ignore_ascii_case(n))
 }
 
+/// The route's upstream as a parsed URL, once per route (parsing it per request, host
+/// validation included, cost about a tenth of a proxied request).
+pub fn base(config: &ProxyConfig) -> Option<reqwest::Url> {
+    reqwest::Url::parse(&config.upstream).ok()
+}
+
 /// The upstream URL: the route's base, the caller's path after `/proxy/NAME`, its query
 /// (without a parameter of the injected name) and, for query injection, the token.
-fn target(config: &ProxyConfig, parts: &Parts, secret: &Secret) -> Option<reqwest::Url> {
+fn target(
+    config: &ProxyConfig,
+    base: &reqwest::Url,
+    parts: &Parts,
+    secret: &Secret,
+) -> Option<reqwest::Url> {
     let path = parts.uri.path();
     let rest = path.strip_prefix("/proxy/")?;
-    let rest = &rest[config.name.len().min(rest.len())..];
-    let base = config.upstream.trim_end_matches('/');
-    let mut url = reqwest::Url::parse(&format!("{base}{rest}")).ok()?;
+    let rest = rest.get(config.name.len().min(rest.len())..)?;
+    let mut url = base.clone();
+    let joined = format!("{}{rest}", base.path().trim_end_matches('/'));
+    url.set_path(&joined);
     let inject = config.inject.query.as_deref();
     let kept: Vec<&str> = parts
         .uri
@@ -182,11 +194,12 @@ fn without_session_cookie(value: &HeaderValue) -> Option<HeaderValue> {
 pub fn request(
     client: &reqwest::Client,
     config: &ProxyConfig,
+    base: Option<&reqwest::Url>,
     parts: &Parts,
     secret: &Secret,
     body: reqwest::Body,
 ) -> Option<reqwest::RequestBuilder> {
-    let url = target(config, parts, secret)?;
+    let url = target(config, base?, parts, secret)?;
     let streaming = body.as_bytes().is_none();
     Some(
         client
@@ -296,16 +309,31 @@ mod tests {
             Inject::query("key"),
         );
         let p = parts("/proxy/maps/v1/geo?q=a%20b&key=mine&z=1", &[]);
-        let url = target(&c, &p, &secret).unwrap();
+        let url = target(&c, &base(&c).unwrap(), &p, &secret).unwrap();
         assert_eq!(
             url.as_str(),
             "https://api.example.com/base/v1/geo?q=a%20b&z=1&key=s3cr3t%26x"
         );
         let p = parts("/proxy/maps", &[]);
         assert_eq!(
-            target(&c, &p, &secret).unwrap().as_str(),
+            target(&c, &base(&c).unwrap(), &p, &secret)
+                .unwrap()
+                .as_str(),
             "https://api.example.com/base?key=s3cr3t%26x"
         );
+        // A base without a path; dot segments resolve as a parse of the whole URL would.
+        let c = ProxyConfig::new("h", "http://127.0.0.1:9", "p", Inject::query("k"));
+        for (uri, expected) in [
+            ("/proxy/h", "http://127.0.0.1:9/?k=s3cr3t%26x"),
+            ("/proxy/h/a/../b?x", "http://127.0.0.1:9/b?x&k=s3cr3t%26x"),
+            (
+                "/proxy/h/%7Euser/x%20y",
+                "http://127.0.0.1:9/%7Euser/x%20y?k=s3cr3t%26x",
+            ),
+        ] {
+            let url = target(&c, &base(&c).unwrap(), &parts(uri, &[]), &secret).unwrap();
+            assert_eq!(url.as_str(), expected, "{uri}");
+        }
     }
 
     #[test]
