@@ -8,22 +8,7 @@
 use serde::{Deserialize, Serialize};
 use tokenlb_core::{OutcomeClass, Strategy};
 
-/// A refused value: `(key, reason)`, as `super::validate` reports them.
-type Problem = (String, String);
-
-fn problem(key: impl Into<String>, reason: impl Into<String>) -> Problem {
-    (key.into(), reason.into())
-}
-
-fn range<T: PartialOrd + std::fmt::Display>(key: &str, v: T, lo: T, hi: T) -> Result<(), Problem> {
-    if v < lo || v > hi {
-        return Err(problem(
-            key,
-            format!("must be between {lo} and {hi} (got {v})"),
-        ));
-    }
-    Ok(())
-}
+use super::validate::{problem, range, Problem};
 
 /// The most retries a route may ask for (each on another token).
 pub const MAX_RETRIES: u32 = 10;

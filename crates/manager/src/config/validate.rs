@@ -5,13 +5,18 @@
 use super::{Config, HealthConfig, HealthKind, NotifyConfig, PoolConfig};
 use base64::Engine as _;
 
-type Problem = (String, String);
+pub(super) type Problem = (String, String);
 
-fn problem(key: impl Into<String>, reason: impl Into<String>) -> Problem {
+pub(super) fn problem(key: impl Into<String>, reason: impl Into<String>) -> Problem {
     (key.into(), reason.into())
 }
 
-fn range<T: PartialOrd + std::fmt::Display>(key: &str, v: T, lo: T, hi: T) -> Result<(), Problem> {
+pub(super) fn range<T: PartialOrd + std::fmt::Display>(
+    key: &str,
+    v: T,
+    lo: T,
+    hi: T,
+) -> Result<(), Problem> {
     if v < lo || v > hi {
         return Err(problem(
             key,
