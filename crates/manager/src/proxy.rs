@@ -11,7 +11,7 @@
 //! the caller hangs up) and then reports it through [`TokenService::report`], the same door
 //! as a reported lease: state machine, stats, events and metrics see no difference.
 //!
-//! The forwarding client is one pooled keep-alive `reqwest` client (rustls) for every
+//! The forwarding client is one pooled keep-alive hyper-util client (rustls) for every
 //! route; redirects are passed to the caller, never followed.
 
 pub mod admin;
@@ -43,14 +43,14 @@ const PICKS_PER_ATTEMPT: usize = 3;
 /// Every configured route and the one client they share.
 pub struct Proxies {
     routes: BTreeMap<String, Arc<Route>>,
-    client: reqwest::Client,
+    client: forward::Client,
 }
 
 /// One route: its configuration, parsed rules and counters.
 pub struct Route {
     pub config: ProxyConfig,
     /// `config.upstream`, parsed once.
-    base: Option<reqwest::Url>,
+    base: Option<forward::Base>,
     rules: Rules,
     /// Attempts by outcome class, in [`OutcomeClass::ALL`] order (the admin UI shows them).
     counts: [AtomicU64; 7],
@@ -177,7 +177,7 @@ async fn handle(
 /// One proxied request in progress.
 pub(crate) struct Call<'a> {
     pub svc: &'a TokenService,
-    pub client: &'a reqwest::Client,
+    pub client: &'a forward::Client,
     pub route: &'a Arc<Route>,
     pub scope: &'a Scope,
     pub parts: &'a axum::http::request::Parts,
@@ -191,7 +191,7 @@ pub(crate) struct Tried {
     pub verdict: Verdict,
     pub latency_ms: u32,
     /// The answer, or why there is none (connection error, timeout).
-    pub answer: Result<reqwest::Response, String>,
+    pub answer: Result<forward::Answer, String>,
     /// The body prefix read for the rules (it goes to the caller first).
     pub peeked: bytes::Bytes,
 }
@@ -263,11 +263,10 @@ impl Call<'_> {
     }
 
     /// One forwarded request with the leased token.
-    pub(crate) async fn attempt(&self, picked: Picked, body: reqwest::Body) -> Tried {
+    pub(crate) async fn attempt(&self, picked: Picked, body: axum::body::Body) -> Tried {
         let Picked { lease, lease_id } = picked;
         let held = Held::new(self.svc, self.scope, self.route, &lease_id);
         let request = forward::request(
-            self.client,
             &self.route.config,
             self.route.base.as_ref(),
             self.parts,
@@ -276,7 +275,7 @@ impl Call<'_> {
         );
         let started = Instant::now();
         let sent = match request {
-            Some(r) => tokio::time::timeout(self.route.timeout(), r.send())
+            Some(r) => tokio::time::timeout(self.route.timeout(), self.client.request(r))
                 .await
                 .map(|r| r.map_err(Some)),
             None => Ok(Err(None)),
@@ -381,20 +380,28 @@ impl Call<'_> {
 }
 
 /// Why a request failed, in words that never name the URL (it may carry the token).
-pub fn describe(e: &reqwest::Error) -> String {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
+pub fn describe(e: &hyper_util::client::legacy::Error) -> String {
+    let what = if e.is_connect() {
         "cannot connect to the upstream"
-    } else if e.is_body() {
-        "body error"
     } else {
         "request failed"
     };
-    match std::error::Error::source(e) {
+    match causes(e) {
         Some(cause) => format!("{what}: {cause}"),
         None => what.to_string(),
     }
+}
+
+/// The innermost causes of an error, joined (`tcp connect error: Connection refused`);
+/// neither hyper's nor the connector's messages carry the URL.
+pub(crate) fn causes(e: &dyn std::error::Error) -> Option<String> {
+    let mut parts = Vec::new();
+    let mut next = e.source();
+    while let Some(c) = next {
+        parts.push(c.to_string());
+        next = c.source();
+    }
+    (!parts.is_empty()).then(|| parts.join(": "))
 }
 
 fn client_error() -> Verdict {

@@ -68,6 +68,9 @@ pub struct SqliteStore {
     cipher: RwLock<Arc<Cipher>>,
     /// The stats journal's fold bookkeeping (see `fold`).
     journal: Arc<fold::JournalState>,
+    /// Bulk writes so far; the writer's page cache is given back once this stops moving
+    /// (see `after_bulk_write`).
+    bulk_writes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -137,6 +140,7 @@ impl SqliteStore {
                 reader,
                 cipher: RwLock::new(Arc::new(cipher)),
                 journal: Arc::default(),
+                bulk_writes: Arc::default(),
             };
             store.check_key().await?;
             // Stats flushed but not folded before the last stop (a crash) go into the rows

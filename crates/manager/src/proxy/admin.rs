@@ -100,9 +100,7 @@ pub async fn check(
         wait_ms: 0,
     };
     let (picked, _) = svc.lease(request).await?;
-    let mut t = call
-        .attempt(picked, reqwest::Body::from(bytes::Bytes::new()))
-        .await;
+    let mut t = call.attempt(picked, axum::body::Body::empty()).await;
     let report = call.report_of(&t);
     t.held.report_now(&report).await;
     let rule = t.verdict.rule.map(|i| {

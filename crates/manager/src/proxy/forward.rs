@@ -15,9 +15,14 @@ use crate::error::ApiError;
 use axum::body::Body;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::request::Parts;
+use axum::http::Uri;
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use http_body_util::BodyExt;
+use hyper::body::{Body as _, Incoming};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::time::Duration;
 use tokenlb_core::{Secret, TokenId};
 
@@ -37,16 +42,34 @@ const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
-/// The one pooled keep-alive client of every route (rustls; redirects go to the caller).
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
+/// The client every route shares: hyper-util's pooled keep-alive client over rustls (webpki
+/// roots) or plain TCP, HTTP/1.1. Redirects are never followed: they go to the caller.
+pub type Client = hyper_util::client::legacy::Client<Connector, Body>;
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// An upstream answer, its body still unread.
+pub type Answer = axum::http::Response<Incoming>;
+
+/// The one pooled keep-alive client of every route.
+///
+/// hyper-util's client directly, not reqwest: a proxied request arrives as an `http`
+/// request and leaves as one, so reqwest's URL type, redirect and timeout layers were pure
+/// cost (about a third of a proxied request's instructions, BENCHMARKS.md).
+pub fn client() -> Client {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(10)));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(1024)
-        .connect_timeout(Duration::from_secs(10))
-        .tcp_nodelay(true)
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+        .build(https)
 }
 
 /// The caller's request body: kept whole (≤ [`MAX_REPLAY`], replayable), or the kept part
@@ -77,15 +100,15 @@ impl Outgoing {
     }
 
     /// The body for the next attempt (a streaming body can be sent once only).
-    pub fn replay(&mut self) -> reqwest::Body {
+    pub fn replay(&mut self) -> Body {
         match self {
-            Outgoing::Kept(b) => reqwest::Body::from(b.clone()),
+            Outgoing::Kept(b) => Body::from(b.clone()),
             Outgoing::Streaming(s) => match s.take() {
                 Some((kept, rest)) => {
                     let first = futures::stream::once(async move { Ok::<_, axum::Error>(kept) });
-                    reqwest::Body::wrap_stream(first.chain(rest))
+                    Body::from_stream(first.chain(rest))
                 }
-                None => reqwest::Body::from(Bytes::new()),
+                None => Body::empty(),
             },
         }
     }
@@ -103,40 +126,106 @@ fn is_hop(name: &HeaderName, headers: &HeaderMap) -> bool {
             .any(|t| t.trim().eq_ignore_ascii_case(n))
 }
 
-/// The route's upstream as a parsed URL, once per route (parsing it per request, host
-/// validation included, cost about a tenth of a proxied request).
-pub fn base(config: &ProxyConfig) -> Option<reqwest::Url> {
-    reqwest::Url::parse(&config.upstream).ok()
+/// A route's upstream, split once per route (parsing a URL per request, host validation
+/// included, cost about a tenth of a proxied request).
+#[derive(Clone, Debug)]
+pub struct Base {
+    /// `scheme://authority`.
+    origin: String,
+    /// The path without its trailing `/` (`""` for the root).
+    path: String,
 }
 
-/// The upstream URL: the route's base, the caller's path after `/proxy/NAME`, its query
+/// The route's upstream as a [`Base`]; `None` when it is not an http(s) URL with a host
+/// (validation refuses such a route at start).
+pub fn base(config: &ProxyConfig) -> Option<Base> {
+    let url = reqwest::Url::parse(&config.upstream).ok()?;
+    let host = url.host_str()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    let origin = match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    };
+    Some(Base {
+        origin,
+        path: url.path().trim_end_matches('/').to_string(),
+    })
+}
+
+/// A `.` or `..` path segment, also percent-encoded (as URL parsers read them).
+fn dots(segment: &str) -> usize {
+    let s = segment.to_ascii_lowercase();
+    match s.as_str() {
+        "." | "%2e" => 1,
+        ".." | ".%2e" | "%2e." | "%2e%2e" => 2,
+        _ => 0,
+    }
+}
+
+/// Appends `rest` (the caller's path after the route name: empty or starting with `/`,
+/// still percent-encoded) to `out`, with `.` and `..` segments resolved inside it: a caller
+/// cannot climb above the route's base path.
+fn push_rest(out: &mut String, rest: &str) {
+    if !rest.contains('.') && !rest.contains("%2") {
+        out.push_str(rest);
+        return;
+    }
+    let mut kept: Vec<&str> = Vec::new();
+    let mut trailing = false;
+    for seg in rest.split('/').skip(1) {
+        trailing = false;
+        match dots(seg) {
+            1 => trailing = true,
+            2 => {
+                kept.pop();
+                trailing = true;
+            }
+            _ => kept.push(seg),
+        }
+    }
+    for seg in &kept {
+        out.push('/');
+        out.push_str(seg);
+    }
+    if trailing {
+        out.push('/');
+    }
+}
+
+/// The upstream URI: the route's base, the caller's path after `/proxy/NAME`, its query
 /// (without a parameter of the injected name) and, for query injection, the token.
-fn target(
-    config: &ProxyConfig,
-    base: &reqwest::Url,
-    parts: &Parts,
-    secret: &Secret,
-) -> Option<reqwest::Url> {
+fn target(config: &ProxyConfig, base: &Base, parts: &Parts, secret: &Secret) -> Option<Uri> {
     let path = parts.uri.path();
     let rest = path.strip_prefix("/proxy/")?;
     let rest = rest.get(config.name.len().min(rest.len())..)?;
-    let mut url = base.clone();
-    let joined = format!("{}{rest}", base.path().trim_end_matches('/'));
-    url.set_path(&joined);
-    let inject = config.inject.query.as_deref();
-    let kept: Vec<&str> = parts
-        .uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .filter(|p| inject.is_none_or(|q| p.split('=').next() != Some(q)))
-        .collect();
-    url.set_query((!kept.is_empty()).then(|| kept.join("&")).as_deref());
-    if let Some(q) = inject {
-        url.query_pairs_mut().append_pair(q, secret.expose());
+    let query = parts.uri.query().unwrap_or("");
+    let mut out =
+        String::with_capacity(base.origin.len() + base.path.len() + path.len() + query.len() + 64);
+    out.push_str(&base.origin);
+    out.push_str(&base.path);
+    push_rest(&mut out, rest);
+    if out.len() == base.origin.len() {
+        out.push('/');
     }
-    Some(url)
+    let inject = config.inject.query.as_deref();
+    let mut sep = '?';
+    for p in query.split('&').filter(|p| !p.is_empty()) {
+        if inject.is_some_and(|q| p.split('=').next() == Some(q)) {
+            continue;
+        }
+        out.push(sep);
+        out.push_str(p);
+        sep = '&';
+    }
+    if let Some(q) = inject {
+        out.push(sep);
+        out.extend(form_urlencoded::byte_serialize(q.as_bytes()));
+        out.push('=');
+        out.extend(form_urlencoded::byte_serialize(secret.expose().as_bytes()));
+    }
+    Uri::try_from(out).ok()
 }
 
 /// The caller's headers as the upstream gets them, with the token injected.
@@ -190,32 +279,36 @@ fn without_session_cookie(value: &HeaderValue) -> Option<HeaderValue> {
         .flatten()
 }
 
-/// The forwarded request of one attempt.
+/// The forwarded request of one attempt; `None` when the target is not a valid URI.
 pub fn request(
-    client: &reqwest::Client,
     config: &ProxyConfig,
-    base: Option<&reqwest::Url>,
+    base: Option<&Base>,
     parts: &Parts,
     secret: &Secret,
-    body: reqwest::Body,
-) -> Option<reqwest::RequestBuilder> {
-    let url = target(config, base?, parts, secret)?;
-    let streaming = body.as_bytes().is_none();
-    Some(
-        client
-            .request(parts.method.clone(), url)
-            .headers(headers(config, parts, secret, streaming))
-            .body(body),
-    )
+    body: Body,
+) -> Option<axum::http::Request<Body>> {
+    let uri = target(config, base?, parts, secret)?;
+    let streaming = body.size_hint().exact().is_none();
+    let headers = headers(config, parts, secret, streaming);
+    let mut req = axum::http::Request::new(body);
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
+    Some(req)
 }
 
 /// Reads up to `max` bytes of the answer's body (for the rules), within `timeout`.
-pub async fn peek(resp: &mut reqwest::Response, max: usize, timeout: Duration) -> Bytes {
+pub async fn peek(resp: &mut Answer, max: usize, timeout: Duration) -> Bytes {
     let mut kept = BytesMut::new();
+    let body = resp.body_mut();
     let read = async {
         while kept.len() < max {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => kept.extend_from_slice(&chunk),
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        kept.extend_from_slice(&data);
+                    }
+                }
                 _ => break,
             }
         }
@@ -233,37 +326,32 @@ pub fn tag(headers: &mut HeaderMap, token: &TokenId, attempts: usize) {
 }
 
 /// A header value with the token masked wherever it appears (as is or URL-encoded).
-fn masked(value: &HeaderValue, secret: &Secret) -> HeaderValue {
+fn masked(value: &HeaderValue, secret: &Secret, encoded: &str) -> HeaderValue {
     let raw = value.as_bytes();
     let plain = secret.expose();
-    let encoded: String = url_encoded(plain);
     let echoes = |needle: &str| {
         !needle.is_empty() && raw.windows(needle.len()).any(|w| w == needle.as_bytes())
     };
-    if !echoes(plain) && !echoes(&encoded) {
+    if !echoes(plain) && !echoes(encoded) {
         return value.clone();
     }
     // Header values are visible ASCII: the mask's ellipsis is written as three dots.
     let shown = secret.masked().replace('…', "...");
     let text = String::from_utf8_lossy(raw)
         .replace(plain, &shown)
-        .replace(&encoded, &shown);
+        .replace(encoded, &shown);
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("(masked)"))
 }
 
+/// The token as a query parameter's value carries it (form-urlencoded).
 fn url_encoded(text: &str) -> String {
-    let mut url = reqwest::Url::parse("http://x/").expect("a fixed URL parses");
-    url.query_pairs_mut().append_pair("k", text);
-    url.query()
-        .unwrap_or("")
-        .trim_start_matches("k=")
-        .to_string()
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// The caller's answer: the upstream's status and headers (hop-by-hop dropped, the token
 /// masked), the tokenlb headers, and the body streamed through [`Relay`].
 pub fn response(
-    resp: reqwest::Response,
+    resp: Answer,
     peeked: Bytes,
     held: Option<Held>,
     secret: &Secret,
@@ -271,17 +359,18 @@ pub fn response(
     attempts: usize,
     idle: Duration,
 ) -> Response {
-    let status = resp.status();
-    let mut headers = HeaderMap::with_capacity(resp.headers().len() + 8);
-    for (name, value) in resp.headers() {
-        if !is_hop(name, resp.headers()) {
-            headers.append(name.clone(), masked(value, secret));
+    let (head, body) = resp.into_parts();
+    let encoded = url_encoded(secret.expose());
+    let mut headers = HeaderMap::with_capacity(head.headers.len() + 8);
+    for (name, value) in &head.headers {
+        if !is_hop(name, &head.headers) {
+            headers.append(name.clone(), masked(value, secret, &encoded));
         }
     }
     tag(&mut headers, token, attempts);
-    let relay = Relay::new(peeked, Box::pin(resp.bytes_stream()), held, idle);
+    let relay = Relay::new(peeked, body.into_data_stream(), held, idle);
     let mut out = Response::new(Body::from_stream(relay));
-    *out.status_mut() = status;
+    *out.status_mut() = head.status;
     *out.headers_mut() = headers;
     out
 }
@@ -311,14 +400,14 @@ mod tests {
         let p = parts("/proxy/maps/v1/geo?q=a%20b&key=mine&z=1", &[]);
         let url = target(&c, &base(&c).unwrap(), &p, &secret).unwrap();
         assert_eq!(
-            url.as_str(),
+            url.to_string(),
             "https://api.example.com/base/v1/geo?q=a%20b&z=1&key=s3cr3t%26x"
         );
         let p = parts("/proxy/maps", &[]);
         assert_eq!(
             target(&c, &base(&c).unwrap(), &p, &secret)
                 .unwrap()
-                .as_str(),
+                .to_string(),
             "https://api.example.com/base?key=s3cr3t%26x"
         );
         // A base without a path; dot segments resolve as a parse of the whole URL would.
@@ -332,7 +421,24 @@ mod tests {
             ),
         ] {
             let url = target(&c, &base(&c).unwrap(), &parts(uri, &[]), &secret).unwrap();
-            assert_eq!(url.as_str(), expected, "{uri}");
+            assert_eq!(url.to_string(), expected, "{uri}");
+        }
+        // Dot segments (plain or percent-encoded) resolve inside the base path: a caller
+        // cannot climb above it.
+        let c = ProxyConfig::new(
+            "b",
+            "https://u:8443/v1/",
+            "p",
+            Inject::header("X-Key", "{token}"),
+        );
+        for (uri, expected) in [
+            ("/proxy/b/../admin", "https://u:8443/v1/admin"),
+            ("/proxy/b/%2E%2e/%2e/admin/", "https://u:8443/v1/admin/"),
+            ("/proxy/b/x/..", "https://u:8443/v1/"),
+            ("/proxy/b/a.json?x=1", "https://u:8443/v1/a.json?x=1"),
+        ] {
+            let url = target(&c, &base(&c).unwrap(), &parts(uri, &[]), &secret).unwrap();
+            assert_eq!(url.to_string(), expected, "{uri}");
         }
     }
 
@@ -371,8 +477,20 @@ mod tests {
     fn echoed_tokens_are_masked() {
         let secret = Secret::new("sk-abcdefghijklmnop");
         let v = HeaderValue::from_static("key=sk-abcdefghijklmnop; other");
-        let m = masked(&v, &secret);
+        let encoded = url_encoded(secret.expose());
+        let m = masked(&v, &secret, &encoded);
         assert!(!m.to_str().unwrap().contains("sk-abcdefghijklmnop"));
-        assert_eq!(masked(&HeaderValue::from_static("fine"), &secret), "fine");
+        assert_eq!(
+            masked(&HeaderValue::from_static("fine"), &secret, &encoded),
+            "fine"
+        );
+        let secret = Secret::new("a b&c");
+        let encoded = url_encoded(secret.expose());
+        assert_eq!(encoded, "a+b%26c");
+        let v = HeaderValue::from_static("https://u/x?k=a+b%26c");
+        assert!(!masked(&v, &secret, &encoded)
+            .to_str()
+            .unwrap()
+            .contains("a+b%26c"));
     }
 }

@@ -170,7 +170,7 @@ impl Drop for Held {
     }
 }
 
-type Upstream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+type Upstream = http_body_util::BodyDataStream<hyper::body::Incoming>;
 
 /// The upstream body on its way to the caller (see the module doc).
 pub struct Relay {
@@ -209,14 +209,17 @@ impl Stream for Relay {
         if let Some(p) = this.prefix.take() {
             return Poll::Ready(Some(Ok(p)));
         }
-        match this.upstream.as_mut().poll_next(cx) {
+        match Pin::new(&mut this.upstream).poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
                 let next = tokio::time::Instant::now() + this.idle;
                 this.stall.as_mut().reset(next);
                 Poll::Ready(Some(Ok(chunk)))
             }
             Poll::Ready(Some(Err(e))) => {
-                let why = format!("upstream body broke off: {}", super::describe(&e));
+                let why = match super::causes(&e) {
+                    Some(cause) => format!("upstream body broke off: {e}: {cause}"),
+                    None => format!("upstream body broke off: {e}"),
+                };
                 Poll::Ready(Some(Err(this.fail(why))))
             }
             Poll::Ready(None) => {

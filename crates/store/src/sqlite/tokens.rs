@@ -13,10 +13,14 @@ use crate::rows::{crypto_err, encode_unique, reseal, TokenRow, ROWS_PER_STATEMEN
 use crate::{StoreError, StoreResult, StoredToken, TokenUpdate};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use tokenlb_core::{Secret, TokenId};
 
 /// Imports of at least this many tokens hand their page cache back afterwards.
 const BULK_ROWS: usize = 1_000;
+
+/// How long after the last bulk write the writer's page cache is handed back.
+const BULK_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Ids of stored tokens by fingerprint, for the fingerprints given.
 async fn existing(
@@ -47,12 +51,21 @@ async fn insert_rows(
 ) -> Result<HashSet<String>, sqlx::Error> {
     let mut inserted = HashSet::with_capacity(rows.len());
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new(format!("INSERT INTO tokens ({TOKEN_COLUMNS}) "));
+        // `OR IGNORE` rather than `ON CONFLICT (secret_fp) DO NOTHING`: a statement that
+        // cannot abort needs no statement journal, which was a tenth of a large import's
+        // time. A row skipped for its id rather than its value is told apart afterwards
+        // (`merge_tokens_tx`).
+        let verb = if skip_stored {
+            "INSERT OR IGNORE"
+        } else {
+            "INSERT"
+        };
+        let mut q = QueryBuilder::<Sqlite>::new(format!("{verb} INTO tokens ({TOKEN_COLUMNS}) "));
         q.push_values(chunk, |mut b, r| {
             crate::rows::bind_token_row!(b, r);
         });
         if skip_stored {
-            q.push(" ON CONFLICT (secret_fp) DO NOTHING RETURNING id");
+            q.push(" RETURNING id");
             let ids: Vec<(String,)> = q.build_query_as().fetch_all(&mut *conn).await?;
             inserted.extend(ids.into_iter().map(|(id,)| id));
         } else {
@@ -73,7 +86,7 @@ impl SqliteStore {
         match insert_rows(&mut tx, &rows, false).await {
             Ok(_) => {
                 tx.commit().await.map_err(|e| self.err(e))?;
-                self.after_bulk_write(rows.len()).await;
+                self.after_bulk_write(rows.len());
                 Ok(())
             }
             // The fast path failed on a uniqueness rule: roll back, then find out which value
@@ -95,14 +108,35 @@ impl SqliteStore {
         &self,
         tokens: &[StoredToken],
     ) -> StoreResult<Vec<TokenId>> {
-        let (rows, repeats) = encode_unique(tokens, &self.cipher())?;
+        let (mut rows, repeats) = encode_unique(tokens, &self.cipher())?;
+        // In index order, the unique index on the fingerprint is walked forwards instead of
+        // at random: fewer page-cache misses once a large pool's index outgrows the cache.
+        rows.sort_unstable_by(|a, b| a.secret_fp.cmp(&b.secret_fp));
         let mut skipped: Vec<TokenId> = repeats.into_iter().map(|(id, _)| id).collect();
         let mut tx = self.writer.begin().await.map_err(|e| self.err(e))?;
         let inserted = insert_rows(&mut tx, &rows, true)
             .await
             .map_err(|e| self.insert_err(e))?;
+        let missed: Vec<TokenRow> = rows
+            .iter()
+            .filter(|r| !inserted.contains(&r.id))
+            .cloned()
+            .collect();
+        if !missed.is_empty() {
+            // A row not inserted is a stored value (skip it) or a reused id (an error, and
+            // nothing of the batch is written).
+            let found = existing(&mut tx, &missed).await.map_err(|e| self.err(e))?;
+            if let Some(r) = missed.iter().find(|r| !found.contains_key(&r.secret_fp)) {
+                tx.rollback().await.map_err(|e| self.err(e))?;
+                return Err(StoreError::Backend(crate::Cause::from(format!(
+                    "{}: a token with id {} already exists",
+                    self.path.display(),
+                    r.id
+                ))));
+            }
+        }
         tx.commit().await.map_err(|e| self.err(e))?;
-        self.after_bulk_write(rows.len()).await;
+        self.after_bulk_write(rows.len());
         skipped.extend(
             rows.into_iter()
                 .filter(|r| !inserted.contains(&r.id))
@@ -114,12 +148,29 @@ impl SqliteStore {
     /// After a large import, gives back the writer's page cache: it is 64 MiB so that the
     /// import does not spill (see `writer_options`), but kept full it was a third of a
     /// 100,000-token manager's resident memory (tokenlb-bench, BENCHMARKS.md). Best effort.
-    async fn after_bulk_write(&self, rows: usize) {
-        if rows >= BULK_ROWS {
-            let _ = sqlx::query("PRAGMA shrink_memory")
-                .execute(&self.writer)
-                .await;
+    ///
+    /// Not after each batch: an import arrives as many batches, and a cache emptied between
+    /// them is read back from the file by the next one (the random-keyed indexes of a
+    /// million tokens are larger than the cache, so each batch then paid for its whole
+    /// index again: a 1,000,000-token import took twice as long). The cache goes back when
+    /// no bulk write has come for [`BULK_IDLE`].
+    fn after_bulk_write(&self, rows: usize) {
+        use std::sync::atomic::Ordering;
+        if rows < BULK_ROWS {
+            return;
         }
+        let mine = self.bulk_writes.fetch_add(1, Ordering::AcqRel) + 1;
+        let writes = Arc::clone(&self.bulk_writes);
+        let writer = self.writer.clone();
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            tokio::time::sleep(BULK_IDLE).await;
+            if writes.load(Ordering::Acquire) == mine && !writer.is_closed() {
+                let _ = sqlx::query("PRAGMA shrink_memory").execute(&writer).await;
+            }
+        });
     }
 
     /// A unique violation left after the fingerprint check can only be a reused token id.
@@ -144,22 +195,30 @@ impl SqliteStore {
         Ok(id.map(TokenId))
     }
 
+    /// Every token, oldest first. Rows are decoded (and decrypted) as they stream in, not
+    /// collected first: a million rows held as SQLite values took gigabytes and most of a
+    /// 25-second start-up in page faults. They are read in storage order and sorted here;
+    /// an `ORDER BY` over every column made SQLite sort the whole table on disk.
     pub(super) async fn load_tokens_q(&self) -> StoreResult<Vec<StoredToken>> {
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id");
+        use futures::TryStreamExt;
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens");
+        let cipher = self.cipher();
         // Rows and the unfolded stats journal from one snapshot (see `merge`).
         let mut tx = self.reader.begin().await.map_err(|e| self.err(e))?;
-        let rows = sqlx::query(&sql)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        let mut journal = super::merge::overlay(&mut tx, &self.path, None).await?;
-        tx.rollback().await.map_err(|e| self.err(e))?;
-        let cipher = self.cipher();
-        rows.iter()
-            .map(|r| {
-                let mut t = TokenRow::from_row(r)
+        let mut tokens = Vec::new();
+        {
+            let mut rows = sqlx::query(&sql).fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await.map_err(|e| self.err(e))? {
+                let t = TokenRow::from_row(&r)
                     .map_err(|e| self.err(e))?
                     .decode(&cipher)?;
+                tokens.push(t);
+            }
+        }
+        let mut journal = super::merge::overlay(&mut tx, &self.path, None).await?;
+        tx.rollback().await.map_err(|e| self.err(e))?;
+        if !journal.tokens.is_empty() {
+            for t in &mut tokens {
                 if let Some(c) = journal
                     .tokens
                     .remove(t.id.as_str())
@@ -167,9 +226,12 @@ impl SqliteStore {
                 {
                     t.counters = c;
                 }
-                Ok(t)
-            })
-            .collect()
+            }
+        }
+        tokens.sort_unstable_by(|a, b| {
+            (a.created_at, a.id.as_str()).cmp(&(b.created_at, b.id.as_str()))
+        });
+        Ok(tokens)
     }
 
     /// Deletes the row (its minute rows cascade) and, when the stats journal holds anything,

@@ -58,6 +58,18 @@ pub async fn tokens(h: &dyn Harness) {
         by_id(expected.clone())
     );
     assert_eq!(s.merge_tokens(&[]).await.unwrap(), Vec::<TokenId>::new());
+    // A new value under an id already stored is an error, not a skip, and nothing of its
+    // batch is written.
+    let reused = StoredToken {
+        secret: secret(9001),
+        ..token(4, "default")
+    };
+    let batch = [token(9002, "default"), reused];
+    assert!(s.merge_tokens(&batch).await.is_err());
+    assert_eq!(
+        by_id(s.load_tokens().await.unwrap()),
+        by_id(expected.clone())
+    );
 
     assert_eq!(
         s.find_by_secret(&secret(4)).await.unwrap(),

