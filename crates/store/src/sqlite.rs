@@ -143,9 +143,9 @@ impl SqliteStore {
                 bulk_writes: Arc::default(),
             };
             store.check_key().await?;
-            // Stats flushed but not folded before the last stop (a crash) go into the rows
-            // now, so start-up reads them from the rows; reads merge whatever is left.
-            store.fold_all().await;
+            // Stats flushed but not folded before the last stop (a crash) go into the rows on
+            // a background task; reads merge the journal until then.
+            store.fold_after_open().await;
             Ok(store)
         })
     }

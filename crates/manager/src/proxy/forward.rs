@@ -319,10 +319,13 @@ pub async fn peek(resp: &mut Answer, max: usize, timeout: Duration) -> Bytes {
 
 /// `x-tokenlb-token-id` and `x-tokenlb-attempts`.
 pub fn tag(headers: &mut HeaderMap, token: &TokenId, attempts: usize) {
+    // Names made once: a `&str` name is parsed again on every insert.
+    static TOKEN_ID: HeaderName = HeaderName::from_static("x-tokenlb-token-id");
+    static ATTEMPTS: HeaderName = HeaderName::from_static("x-tokenlb-attempts");
     if let Ok(v) = HeaderValue::from_str(token.as_str()) {
-        headers.insert("x-tokenlb-token-id", v);
+        headers.insert(TOKEN_ID.clone(), v);
     }
-    headers.insert("x-tokenlb-attempts", HeaderValue::from(attempts));
+    headers.insert(ATTEMPTS.clone(), HeaderValue::from(attempts));
 }
 
 /// A header value with the token masked wherever it appears (as is or URL-encoded).
