@@ -77,6 +77,12 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 /// The manager's router, ready to serve with `into_make_service_with_connect_info`.
 pub fn app(state: AppState) -> Router {
+    let proxies = crate::proxy::proxies(&state);
+    app_with(state, proxies)
+}
+
+/// [`app`] with the proxy routes given (shared with [`Routes`]' direct proxy path).
+fn app_with(state: AppState, proxies: Arc<crate::proxy::Proxies>) -> Router {
     let max_body = state.config().max_body_bytes;
     Router::new()
         .route("/api/token/get", get(lease::get))
@@ -109,7 +115,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/api/openapi.json", get(ops::openapi))
-        .merge(crate::proxy::router(&state))
+        .merge(crate::proxy::router(proxies))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(HttpLayer {
@@ -137,6 +143,9 @@ pub type Prepare = Arc<dyn Fn(&mut Request) + Send + Sync>;
 pub struct Routes {
     get: Direct,
     report: Direct,
+    /// `/proxy/NAME` and `/proxy/NAME/…`, any method (two route labels, one handler).
+    proxy_name: Direct,
+    proxy_path: Direct,
     router: Router,
     prepare: Option<Prepare>,
 }
@@ -160,10 +169,23 @@ pub fn routes(state: AppState, prepare: Option<Prepare>) -> Routes {
         state.clone(),
     ));
     report.route = Some(REPORT_ROUTE);
+    let proxies = crate::proxy::proxies(&state);
+    let p = proxies.clone();
+    let handler =
+        move |auth: crate::auth::ClientAuth,
+              axum::extract::State(svc): axum::extract::State<crate::service::TokenService>,
+              req: Request| { crate::proxy::handle(auth, svc, p.clone(), req) };
+    let proxy = layer.layer(axum::handler::Handler::with_state(handler, state.clone()));
+    let mut proxy_name = proxy.clone();
+    proxy_name.route = Some(PROXY_NAME_ROUTE);
+    let mut proxy_path = proxy;
+    proxy_path.route = Some(PROXY_PATH_ROUTE);
     Routes {
         get: Direct::new(get),
         report: Direct::new(report),
-        router: app(state),
+        proxy_name: Direct::new(proxy_name),
+        proxy_path: Direct::new(proxy_path),
+        router: app_with(state, proxies),
         prepare,
     }
 }
@@ -171,6 +193,9 @@ pub fn routes(state: AppState, prepare: Option<Prepare>) -> Routes {
 /// The routes [`Routes`] serves without the router.
 const GET_ROUTE: &str = "/api/token/get";
 const REPORT_ROUTE: &str = "/api/token/report";
+/// The proxy's routes, as the router names them (metric labels).
+const PROXY_NAME_ROUTE: &str = "/proxy/{name}";
+const PROXY_PATH_ROUTE: &str = "/proxy/{name}/{*path}";
 
 impl Service<Request> for Routes {
     type Response = Response;
@@ -191,6 +216,17 @@ impl Service<Request> for Routes {
             RoutesFuture::Direct(self.get.call(req))
         } else if req.method() == Method::POST && path == REPORT_ROUTE {
             RoutesFuture::Direct(self.report.call(req))
+        } else if let Some(rest) = path.strip_prefix("/proxy/") {
+            // As the router's `/proxy/{name}` and `/proxy/{name}/{*path}` match: a non-empty
+            // name, then nothing or `/` and a non-empty rest; anything else (`/proxy/`,
+            // `/proxy/x/`) goes on to the router and its 404.
+            match rest.split_once('/') {
+                None if !rest.is_empty() => RoutesFuture::Direct(self.proxy_name.call(req)),
+                Some((name, tail)) if !name.is_empty() && !tail.is_empty() => {
+                    RoutesFuture::Direct(self.proxy_path.call(req))
+                }
+                _ => RoutesFuture::Router(self.router.call(req)),
+            }
         } else {
             RoutesFuture::Router(self.router.call(req))
         }

@@ -127,12 +127,21 @@ impl Proxies {
     }
 }
 
+/// The configured routes, made once per manager: the router's proxy and admin routes and
+/// the direct path of [`crate::app::Routes`] share them.
+pub fn proxies(state: &AppState) -> Arc<Proxies> {
+    Arc::new(Proxies::new(state.service()))
+}
+
 /// The proxy routes and their admin routes, merged into the manager's router.
-pub fn router(state: &AppState) -> Router<AppState> {
-    let proxies = Arc::new(Proxies::new(state.service()));
+pub fn router(proxies: Arc<Proxies>) -> Router<AppState> {
+    let p = proxies.clone();
+    let handler = move |auth: ClientAuth, State(svc): State<TokenService>, req: Request| {
+        handle(auth, svc, p.clone(), req)
+    };
     Router::new()
-        .route("/proxy/{name}", any(handle))
-        .route("/proxy/{name}/{*path}", any(handle))
+        .route("/proxy/{name}", any(handler.clone()))
+        .route("/proxy/{name}/{*path}", any(handler))
         .route("/api/proxies", get(admin::list))
         .route("/api/proxy/{name}/check", post(admin::check))
         .layer(Extension(proxies))
@@ -149,11 +158,12 @@ fn unknown_route(name: &str) -> ApiError {
     ApiError::not_found(format!("no proxy route {name:?} is configured"))
 }
 
-/// Any method on `/proxy/NAME/…`.
-async fn handle(
+/// Any method on `/proxy/NAME/…` (through the router, or straight from
+/// [`crate::app::Routes`]).
+pub async fn handle(
     ClientAuth(scope): ClientAuth,
-    State(svc): State<TokenService>,
-    Extension(proxies): Extension<Arc<Proxies>>,
+    svc: TokenService,
+    proxies: Arc<Proxies>,
     req: Request,
 ) -> Result<Response, ApiError> {
     let (name, _) = split_path(req.uri().path()).unwrap_or_default();

@@ -247,6 +247,50 @@ async fn the_token_goes_in_a_header_and_the_callers_key_stays_behind() {
 }
 
 #[tokio::test]
+async fn proxy_paths_served_without_the_router_answer_and_are_labelled_as_the_routers() {
+    let (up, url) = upstream().await;
+    let (s, _, _) = start(route(&url, bearer()), |_| {}).await;
+    for (method, path, want, upstream_path) in [
+        ("GET", "/proxy/api", 200, Some("/base")),
+        ("DELETE", "/proxy/api/v1/x", 200, Some("/base/v1/x")),
+        ("BREW", "/proxy/api/pot", 200, Some("/base/pot")),
+        ("GET", "/proxy/nope/v1/x", 404, None),
+        ("GET", "/proxy/", 404, None),
+        ("GET", "/proxy//x", 404, None),
+    ] {
+        let before = up.seen().len();
+        let r = s
+            .http
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{}{path}", s.url),
+            )
+            .bearer_auth(CLIENT_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), want, "{method} {path}");
+        match upstream_path {
+            Some(p) => assert_eq!(up.seen()[before].path, p, "{method} {path}"),
+            None => assert_eq!(
+                up.seen().len(),
+                before,
+                "{method} {path} reached the upstream"
+            ),
+        }
+    }
+    let text = tokenlb_test_support::metrics::scrape(&s.http, &s.url).await;
+    for line in [
+        "tokenlb_http_requests_total{route=\"/proxy/{name}\",method=\"GET\",status=\"200\"} 1",
+        "tokenlb_http_requests_total{route=\"/proxy/{name}/{*path}\",method=\"DELETE\",status=\"200\"} 1",
+        "tokenlb_http_requests_total{route=\"/proxy/{name}/{*path}\",method=\"other\",status=\"200\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} missing:\n{text}");
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn the_token_goes_in_a_query_parameter_replacing_the_callers() {
     let (up, url) = upstream().await;
     let (s, _, _) = start(route(&url, Inject::query("key")), |_| {}).await;
