@@ -141,6 +141,31 @@ impl Server {
         }
     }
 
+    /// Stops the server as a service manager would: SIGTERM (through `kill`, the crate
+    /// forbids `unsafe`), then waits up to `timeout` for it to exit, and kills it if it has
+    /// not. Returns how long the stop took.
+    pub async fn stop(mut self, timeout: Duration) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let sent = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()?;
+        if !sent.success() {
+            bail!("kill -TERM {} failed", self.pid());
+        }
+        while started.elapsed() < timeout {
+            if self.child.try_wait()?.is_some() {
+                return Ok(started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        bail!(
+            "{} did not stop within {timeout:?} of SIGTERM; log: {}",
+            self.name,
+            self.log.display()
+        )
+    }
+
     /// Resident set size in KiB (`VmRSS` of /proc/PID/status).
     pub fn rss_kib(&self) -> Option<u64> {
         rss_kib(self.pid())
