@@ -89,6 +89,8 @@ enum Step {
 enum Job {
     Fold,
     Compact,
+    /// Fold every record up to this sequence number (what an open found left over).
+    FoldThrough(i64),
 }
 
 /// The background pass due with the oldest unfolded record `age` old, `bytes` unfolded, of
@@ -167,16 +169,26 @@ impl SqliteStore {
             );
             job.filter(|_| t.not_before.is_none_or(|nb| now >= nb))
         };
-        let Some(job) = job else {
-            return;
-        };
+        if let Some(job) = job {
+            self.spawn_job(job);
+        }
+    }
+
+    /// Runs `job` on a background task unless one is running or the store is closing.
+    fn spawn_job(&self, job: Job) {
+        let st = &self.journal;
         if st.closing.load(Ordering::Acquire) || st.running.swap(true, Ordering::AcqRel) {
             return;
         }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            st.running.store(false, Ordering::Release);
+            return;
+        };
         let folder = self.folder();
-        tokio::spawn(async move {
+        rt.spawn(async move {
             let result = match job {
                 Job::Fold => folder.fold(Reach::Background).await,
+                Job::FoldThrough(upto) => folder.fold(Reach::Through(upto)).await,
                 Job::Compact => folder.compact().await.map(|_| ()),
             };
             if let Err(e) = &result {
@@ -229,21 +241,9 @@ impl SqliteStore {
         let max: Result<Option<i64>, _> = sqlx::query_scalar("SELECT MAX(seq) FROM stats_journal")
             .fetch_one(&self.reader)
             .await;
-        let Ok(Some(upto)) = max else { return };
-        if self.journal.running.swap(true, Ordering::AcqRel) {
-            return;
+        if let Ok(Some(upto)) = max {
+            self.spawn_job(Job::FoldThrough(upto));
         }
-        let folder = self.folder();
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            self.journal.running.store(false, Ordering::Release);
-            return;
-        };
-        rt.spawn(async move {
-            if let Err(e) = folder.fold(Reach::Through(upto)).await {
-                tracing::warn!(error = %e, "folding the stats journal left by the last run failed; it stays for the next fold");
-            }
-            folder.state.running.store(false, Ordering::Release);
-        });
     }
 
     /// Whether a fold started by [`SqliteStore::fold_after_open`] or an append is running.

@@ -25,7 +25,7 @@ const BULK_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Ids of stored tokens by fingerprint, for the fingerprints given.
 async fn existing(
     conn: &mut SqliteConnection,
-    rows: &[TokenRow],
+    rows: &[&TokenRow],
 ) -> Result<HashMap<String, TokenId>, sqlx::Error> {
     let mut found = HashMap::new();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
@@ -94,7 +94,8 @@ impl SqliteStore {
             Err(e) if super::error::is_unique_violation(&e) => {
                 tx.rollback().await.map_err(|e| self.err(e))?;
                 let mut conn = self.writer.acquire().await.map_err(|e| self.err(e))?;
-                let found = existing(&mut conn, &rows).await.map_err(|e| self.err(e))?;
+                let all: Vec<&TokenRow> = rows.iter().collect();
+                let found = existing(&mut conn, &all).await.map_err(|e| self.err(e))?;
                 match rows.iter().find_map(|r| found.get(&r.secret_fp)) {
                     Some(id) => Err(StoreError::Duplicate(id.clone())),
                     None => Err(self.insert_err(e)),
@@ -117,11 +118,7 @@ impl SqliteStore {
         let inserted = insert_rows(&mut tx, &rows, true)
             .await
             .map_err(|e| self.insert_err(e))?;
-        let missed: Vec<TokenRow> = rows
-            .iter()
-            .filter(|r| !inserted.contains(&r.id))
-            .cloned()
-            .collect();
+        let missed: Vec<&TokenRow> = rows.iter().filter(|r| !inserted.contains(&r.id)).collect();
         if !missed.is_empty() {
             // A row not inserted is a stored value (skip it) or a reused id (an error, and
             // nothing of the batch is written).
