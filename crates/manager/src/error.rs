@@ -200,8 +200,39 @@ impl From<JsonRejection> for ApiError {
         } else {
             StatusCode::BAD_REQUEST
         };
-        ApiError::new(status, code, rejection.body_text())
+        ApiError::new(status, code, without_values(&rejection.body_text()))
     }
+}
+
+/// A deserializer's message without the values it quotes: serde writes the offending value
+/// after `invalid type: ` / `invalid value: ` (`` integer `123` ``, `string "abc"`), and
+/// that value may be a token sent in the wrong shape. Field names and what was expected
+/// stay, so the message still says what to fix.
+fn without_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = ["invalid type: ", "invalid value: "]
+        .iter()
+        .filter_map(|p| rest.find(p).map(|i| (i, p.len())))
+        .min()
+    {
+        let (i, len) = at;
+        out.push_str(&rest[..i + len]);
+        rest = &rest[i + len..];
+        // The kind (`integer`, `floating point`, `string`, …), then an optional quoted value.
+        let kind_end = rest.find(['`', '"', ',']).unwrap_or(rest.len());
+        let (kind, tail) = rest.split_at(kind_end);
+        out.push_str(kind.trim_end());
+        rest = match tail.chars().next() {
+            Some(q @ ('`' | '"')) => match tail[1..].find(q) {
+                Some(end) => &tail[end + 2..],
+                None => "",
+            },
+            _ => tail,
+        };
+    }
+    out.push_str(rest);
+    out
 }
 
 impl From<QueryRejection> for ApiError {
@@ -287,3 +318,26 @@ pub async fn method_not_allowed() -> ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod value_tests {
+    use super::without_values;
+
+    #[test]
+    fn deserializer_messages_lose_the_values_they_quote() {
+        let m = "Failed to deserialize the JSON body into the target type: token: invalid type: \
+                 integer `12345678901234567890`, expected a string at line 1 column 30";
+        let w = without_values(m);
+        assert!(!w.contains("12345678901234567890"), "{w}");
+        assert!(
+            w.contains("token: invalid type: integer, expected a string at line 1"),
+            "{w}"
+        );
+        let w = without_values("weight: invalid value: string \"sk-secret\", expected u32");
+        assert_eq!(w, "weight: invalid value: string, expected u32");
+        let w = without_values("unknown field `tokn`, expected one of `token`, `name`");
+        assert_eq!(w, "unknown field `tokn`, expected one of `token`, `name`");
+        let w = without_values("invalid type: map, expected a string");
+        assert_eq!(w, "invalid type: map, expected a string");
+    }
+}
