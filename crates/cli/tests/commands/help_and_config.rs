@@ -47,7 +47,7 @@ fn every_command_has_help_that_names_defaults_and_variables() {
         (&["token", "list"], &["--pool", "--state", "--json"]),
         (
             &["token", "import"],
-            &["--pool", "one token per line", "20000"],
+            &["--pool", "one token per line", "50000"],
         ),
         (&["token", "export"], &["--out", "0600"]),
         (&["config"], &["example", "check"]),
