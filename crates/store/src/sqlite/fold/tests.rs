@@ -324,6 +324,28 @@ async fn background_and_shutdown_folds_fold_what_was_there() {
 }
 
 #[tokio::test]
+async fn a_clean_stop_folds_within_its_budget_and_the_next_open_folds_the_rest() {
+    let (dir, s, model) = written(0..6).await;
+    // A budget spent before the first chunk: what a million touched tokens make of the
+    // default one.
+    s.set_close_budget(std::time::Duration::ZERO);
+    Store::fold_stats(&s).await.unwrap();
+    assert_eq!(
+        journal_rows(&s).await,
+        6,
+        "the stop folded nothing: its time was spent"
+    );
+    check(&s, &model, "after the stop's fold").await;
+    s.close().await;
+    let s = open(&dir.path().join("t.db")).await;
+    check(&s, &model, "reopened").await;
+    settled(&s).await;
+    assert_eq!((journal_rows(&s).await, progress(&s).await), (0, None));
+    check(&s, &model, "folded after the next open").await;
+    s.close().await;
+}
+
+#[tokio::test]
 async fn compaction_keeps_every_figure_in_one_record() {
     let (dir, s, mut model) = written(0..6).await;
     // Token 1 goes and comes back under the same id with its old stats unfolded: the
