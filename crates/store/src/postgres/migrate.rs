@@ -19,6 +19,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "reason_codes",
         sql: include_str!("../../migrations/postgres/0002_reason_codes.sql"),
     },
+    Migration {
+        version: 3,
+        name: "short_fingerprints",
+        sql: include_str!("../../migrations/postgres/0003_short_fingerprints.sql"),
+    },
 ];
 
 /// Applies every migration not yet recorded, one transaction each. Returns how many.

@@ -26,6 +26,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "reason_codes",
         sql: include_str!("../../migrations/sqlite/0003_reason_codes.sql"),
     },
+    Migration {
+        version: 4,
+        name: "short_fingerprints",
+        sql: include_str!("../../migrations/sqlite/0004_short_fingerprints.sql"),
+    },
 ];
 
 /// Applies every migration not yet recorded. Returns how many were applied.

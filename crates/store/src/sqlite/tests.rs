@@ -84,6 +84,42 @@ async fn migrations_apply_once_and_a_newer_schema_is_refused() {
 }
 
 #[tokio::test]
+async fn fingerprints_of_the_full_mac_are_shortened_and_still_find_their_tokens() {
+    use crate::fixtures::{secret, token};
+    use crate::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let s = SqliteStore::open(&path, key(1)).await.unwrap();
+    s.insert_tokens(&[token(1, "p"), token(2, "p")])
+        .await
+        .unwrap();
+    // A database from before migration 4: 64 hex digits per fingerprint.
+    sqlx::query("UPDATE tokens SET secret_fp = secret_fp || substr(secret_fp, 1, 32)")
+        .execute(&s.writer)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM schema_migrations WHERE version = 4")
+        .execute(&s.writer)
+        .await
+        .unwrap();
+    s.close().await;
+    let s = SqliteStore::open(&path, key(1)).await.unwrap();
+    let lens: Vec<i64> = sqlx::query_scalar("SELECT length(secret_fp) FROM tokens")
+        .fetch_all(&s.reader)
+        .await
+        .unwrap();
+    assert_eq!(lens, vec![32, 32]);
+    let want = token(1, "p").id;
+    assert_eq!(s.find_by_secret(&secret(1)).await.unwrap(), Some(want));
+    // An import of a stored value is still a duplicate, found through the shortened index.
+    let mut again = token(9, "p");
+    again.secret = secret(2);
+    let skipped = s.merge_tokens(&[again.clone()]).await.unwrap();
+    assert_eq!(skipped, vec![again.id]);
+    s.close().await;
+}
+
+#[tokio::test]
 async fn open_is_send_and_describe_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
