@@ -26,7 +26,7 @@ pub struct ImportArgs {
     #[arg(long)]
     pool: Option<String>,
     /// Tokens per request (one store transaction each). Larger batches import faster: at a
-    /// million tokens, 50,000 per batch took 22–23 s, 20,000 took 28 s and 5,000 took 36 s.
+    /// million tokens, 50,000 per batch took 19 s, 20,000 took 28 s and 5,000 took 36 s.
     #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..=200_000))]
     batch: u32,
     /// Check every token against its pool's rules and count what would be added or skipped;
