@@ -288,8 +288,8 @@ fn encoded(
 ) -> tokio::sync::mpsc::Receiver<(usize, usize, Vec<u8>)> {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     std::thread::spawn(move || {
-        for (offset, chunk) in chunks(&entries, batch) {
-            let mut data = Vec::with_capacity(chunk.iter().map(json_size).sum::<usize>() + 16);
+        for (offset, chunk, bytes) in chunks(&entries, batch) {
+            let mut data = Vec::with_capacity(bytes + 16);
             data.extend_from_slice(b"{\"tokens\":");
             if serde_json::to_writer(&mut data, chunk).is_err() {
                 return;
@@ -304,8 +304,8 @@ fn encoded(
 }
 
 /// `entries` cut into batches of at most `batch` entries and about [`BATCH_BYTES`] of JSON
-/// each, with the index of each batch's first entry.
-fn chunks(entries: &[Value], batch: usize) -> impl Iterator<Item = (usize, &[Value])> {
+/// each, with the index of each batch's first entry and its estimated size.
+fn chunks(entries: &[Value], batch: usize) -> impl Iterator<Item = (usize, &[Value], usize)> {
     let mut start = 0;
     std::iter::from_fn(move || {
         if start >= entries.len() {
@@ -316,7 +316,7 @@ fn chunks(entries: &[Value], batch: usize) -> impl Iterator<Item = (usize, &[Val
             bytes += json_size(&entries[end]);
             end += 1;
         }
-        let chunk = (start, &entries[start..end]);
+        let chunk = (start, &entries[start..end], bytes);
         start = end;
         Some(chunk)
     })
@@ -494,20 +494,22 @@ mod tests {
     #[test]
     fn batches_are_cut_by_count_and_by_bytes() {
         let short: Vec<Value> = (0..10).map(|i| json!({"token": format!("t{i}")})).collect();
-        let cut: Vec<(usize, usize)> = chunks(&short, 4).map(|(o, c)| (o, c.len())).collect();
+        let cut: Vec<(usize, usize)> = chunks(&short, 4).map(|(o, c, _)| (o, c.len())).collect();
         assert_eq!(cut, vec![(0, 4), (4, 4), (8, 2)]);
         // Tokens of 1 MiB: 16 fit in a batch of at most BATCH_BYTES, whatever --batch says;
         // one larger than the cap still travels (alone), never an empty batch.
         let long: Vec<Value> = (0..40)
             .map(|i| json!({"token": format!("{i}{}", "x".repeat(1 << 20))}))
             .collect();
-        let cut: Vec<(usize, usize)> = chunks(&long, 50_000).map(|(o, c)| (o, c.len())).collect();
+        let cut: Vec<(usize, usize)> = chunks(&long, 50_000)
+            .map(|(o, c, _)| (o, c.len()))
+            .collect();
         assert_eq!(cut, vec![(0, 16), (16, 16), (32, 8)]);
         let huge = vec![
             json!({"token": "x".repeat(BATCH_BYTES * 2)}),
             json!({"token": "y"}),
         ];
-        let cut: Vec<(usize, usize)> = chunks(&huge, 10).map(|(o, c)| (o, c.len())).collect();
+        let cut: Vec<(usize, usize)> = chunks(&huge, 10).map(|(o, c, _)| (o, c.len())).collect();
         assert_eq!(cut, vec![(0, 1), (1, 1)]);
         assert_eq!(chunks(&[], 10).count(), 0);
     }
